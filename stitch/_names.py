@@ -1,0 +1,226 @@
+"""Name tables: the in-process registries behind similarity functions, anchor strategies, metrics, ...
+
+A :class:`NameTable` maps names to objects and remembers who registered each one (``builtin`` or a plugin
+name). Core modules fill their table at import time; the plugin host (``registry``) adds plugin entries
+through the same :meth:`NameTable.register`. The core never imports the plugin host: ``stitch/__init__``
+installs a loader with :func:`set_plugin_loader` that runs once, on the first lookup of any table.
+
+Lookup rules, shared by every table:
+
+* a bare name registered once resolves to that entry; registered by several sources it raises
+  :class:`~stitch.errors.AmbiguousNameError` listing the qualified ``source:name`` spellings;
+* ``source:name`` picks one source's entry;
+* registered resolvers (e.g. the ``timm:<model>`` encoder resolver) get the remaining names in order;
+* anything else raises :class:`~stitch.errors.UnknownNameError` with close matches ("did you mean").
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from stitch.errors import AmbiguousNameError, UnknownNameError
+
+__all__ = ["Entry", "NameTable", "set_plugin_loader", "BUILTIN"]
+
+T = TypeVar("T")
+BUILTIN = "builtin"
+
+_loader: Callable[[], None] | None = None
+_loader_state = {"done": False, "running": False}
+_loader_lock = threading.RLock()
+
+
+def set_plugin_loader(loader: Callable[[], None] | None) -> None:
+    """Install the callable that loads plugins before the first lookup (``None`` removes it).
+
+    Installing a loader re-arms it, so the next lookup of any table runs it once more.
+
+    Example:
+        >>> from stitch._names import set_plugin_loader
+        >>> set_plugin_loader(None)
+    """
+    global _loader
+    with _loader_lock:
+        _loader = loader
+        _loader_state["done"] = False
+
+
+def _ensure_plugins_loaded() -> None:
+    with _loader_lock:
+        # "running" guards re-entry: a plugin's registration may itself look names up.
+        if _loader_state["done"] or _loader_state["running"] or _loader is None:
+            return
+        _loader_state["running"] = True
+        try:
+            _loader()
+            _loader_state["done"] = True
+        finally:
+            _loader_state["running"] = False
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registration: ``name`` -> ``obj``, registered by ``source``."""
+
+    name: str
+    obj: T
+    source: str = BUILTIN
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def qualified_name(self) -> str:
+        """``source:name``, the spelling that is unique even when names clash."""
+        return f"{self.source}:{self.name}"
+
+
+@dataclass
+class NameTable(Generic[T]):
+    """A name -> object registry with aliases, clash tracking, wildcards and helpful errors.
+
+    Args:
+        kind: what the table holds, singular, for messages (``"similarity function"``).
+        list_command: the CLI command that lists every name, quoted in "unknown name" errors.
+
+    Example:
+        >>> table = NameTable("colour", list_command="python -c 'print(1)'")
+        >>> table.register("red", (255, 0, 0), aliases=("rouge",))
+        >>> table.get("rouge")
+        (255, 0, 0)
+        >>> table.names("r*")
+        ['red']
+    """
+
+    kind: str
+    list_command: str = ""
+    _entries: dict[str, list[Entry[T]]] = field(default_factory=dict, repr=False)
+    _aliases: dict[str, str] = field(default_factory=dict, repr=False)
+    _resolvers: list[Callable[[str], T | None]] = field(default_factory=list, repr=False)
+
+    # -- registration -------------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        obj: T,
+        *,
+        source: str = BUILTIN,
+        aliases: Iterable[str] = (),
+        description: str = "",
+    ) -> Entry[T]:
+        """Register ``obj`` under ``name`` (and ``aliases``) on behalf of ``source``.
+
+        Registering a name that another source already registered keeps both (see :meth:`clashes`);
+        the same source registering the same name again replaces its own entry, so reloading is safe.
+        """
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ValueError(
+                f"cannot register {self.kind} {name!r}: a name is a non-empty string without ':' "
+                "(':' separates a plugin from a name, as in 'myplugin:name')"
+            )
+        entry = Entry(name=name, obj=obj, source=source, aliases=tuple(aliases), description=description)
+        kept = [e for e in self._entries.get(name, []) if e.source != source]
+        self._entries[name] = [*kept, entry]
+        for alias in entry.aliases:
+            self._aliases.setdefault(alias, name)
+        return entry
+
+    def add_resolver(self, resolver: Callable[[str], T | None]) -> None:
+        """Add a function that resolves names no entry matches (returns ``None`` to pass)."""
+        if resolver not in self._resolvers:
+            self._resolvers.append(resolver)
+
+    def unregister_source(self, source: str) -> None:
+        """Drop every entry ``source`` registered (used when a plugin is unloaded)."""
+        for name in list(self._entries):
+            kept = [e for e in self._entries[name] if e.source != source]
+            if kept:
+                self._entries[name] = kept
+            else:
+                del self._entries[name]
+        self._aliases = {a: n for a, n in self._aliases.items() if n in self._entries}
+
+    # -- lookup -------------------------------------------------------------------------------------
+    def entry(self, name: str) -> Entry[T]:
+        """The :class:`Entry` for ``name`` (bare, alias or ``source:name``); see the module doc."""
+        _ensure_plugins_loaded()
+        if not isinstance(name, str):
+            raise TypeError(f"{self.kind} name must be a string, got {type(name).__name__} ({name!r})")
+        bare = self._aliases.get(name, name)
+        found = self._entries.get(bare)
+        if found:
+            if len(found) == 1:
+                return found[0]
+            options = ", ".join(repr(e.qualified_name) for e in found)
+            raise AmbiguousNameError(
+                f"{self.kind} {name!r} is registered by {len(found)} sources ({options}); "
+                f"pick one by its qualified name, e.g. {found[0].qualified_name!r}"
+            )
+        if ":" in name:
+            source, _, rest = name.partition(":")
+            rest = self._aliases.get(rest, rest)
+            for e in self._entries.get(rest, []):
+                if e.source == source:
+                    return e
+        for resolver in self._resolvers:
+            obj = resolver(name)
+            if obj is not None:
+                return Entry(name=name, obj=obj, source="resolver")
+        raise UnknownNameError(self._unknown_message(name))
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``."""
+        return self.entry(name).obj
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.entry(name)
+        except LookupError:
+            return False
+        return True
+
+    def entries(self, pattern: str = "*") -> list[Entry[T]]:
+        """Every entry whose name or an alias matches the shell-style ``pattern``, sorted by name."""
+        _ensure_plugins_loaded()
+        out = []
+        for name in sorted(self._entries):
+            for e in self._entries[name]:
+                candidates = (e.name, e.qualified_name, *e.aliases)
+                if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
+                    out.append(e)
+        return out
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Sorted names matching ``pattern`` (a clashing name appears once)."""
+        return sorted({e.name for e in self.entries(pattern)})
+
+    def clashes(self) -> dict[str, list[str]]:
+        """``{name: [source, ...]}`` for every name registered by more than one source."""
+        _ensure_plugins_loaded()
+        return {n: [e.source for e in es] for n, es in sorted(self._entries.items()) if len(es) > 1}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def _unknown_message(self, name: str) -> str:
+        known = sorted({*self._entries, *self._aliases})
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listing = f" Run `{self.list_command}` to see them all." if self.list_command else ""
+        shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
+        return f"unknown {self.kind} {name!r}{hint} Known: {shown or 'none'}.{listing}"
+
+
+def describe(obj: Any) -> str:
+    """First line of ``obj``'s docstring (used as a default description in listings)."""
+    doc = getattr(obj, "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

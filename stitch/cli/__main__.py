@@ -1,0 +1,5 @@
+import sys
+
+from stitch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""Exceptions raised by latent-stitch.
+
+Every error subclasses a builtin (``ValueError``, ``LookupError``, ...) so existing ``except`` clauses keep
+working, and every message says what was received, what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "StitchError",
+    "NotFittedError",
+    "UnknownNameError",
+    "AmbiguousNameError",
+    "PluginError",
+    "ConfigError",
+]
+
+
+class StitchError(Exception):
+    """Base class of every latent-stitch error."""
+
+
+class NotFittedError(StitchError, ValueError, AttributeError):
+    """An estimator was used before ``fit`` (mirrors ``sklearn.exceptions.NotFittedError``)."""
+
+
+class UnknownNameError(StitchError, LookupError):
+    """A registry name that nothing registered; the message lists close matches."""
+
+    def __str__(self) -> str:  # LookupError/KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousNameError(StitchError, LookupError):
+    """A bare registry name that two or more plugins registered; qualify it as ``plugin:name``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(StitchError, RuntimeError):
+    """A plugin failed to load while ``STITCH_STRICT_PLUGINS=1``."""
+
+
+class ConfigError(StitchError, ValueError):
+    """An experiment or audit configuration is invalid; the message names the field path."""
