@@ -27,6 +27,10 @@ _LAZY: dict[str, str] = {
     "list_similarities": "stitch.similarity",
     "get_similarity": "stitch.similarity",
     "similarity_invariances": "stitch.similarity",
+    "register_similarity": "stitch.similarity",
+    "normalize_relative": "stitch.similarity",
+    "register_anchor_strategy": "stitch.anchors",
+    "make_aggregation": "stitch.product",
     "ProductSpace": "stitch.product",
     "probe_invariance": "stitch.invariance",
     # encoders and plugins
@@ -35,8 +39,10 @@ _LAZY: dict[str, str] = {
     "BaseEncoder": "stitch.encoder",
     "hookimpl": "stitch.plugins",
     "get_encoder": "stitch.plugins",
+    "get_encoder_spec": "stitch.plugins",
     "list_encoders": "stitch.plugins",
     "get_dataset": "stitch.plugins",
+    "get_dataset_info": "stitch.plugins",
     "list_datasets": "stitch.plugins",
     "list_plugins": "stitch.plugins",
     # data and cache
@@ -54,6 +60,7 @@ _LAZY: dict[str, str] = {
     "UnknownNameError": "stitch.errors",
     "AmbiguousNameError": "stitch.errors",
     "ConfigError": "stitch.errors",
+    "PluginError": "stitch.errors",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -88,21 +95,32 @@ def _install_plugin_loader() -> None:
 _install_plugin_loader()
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from stitch.anchors import list_anchor_strategies, select_anchors
+    from stitch.anchors import list_anchor_strategies, register_anchor_strategy, select_anchors
     from stitch.audit import audit
     from stitch.cache import LatentCache
     from stitch.data import Dataset
     from stitch.encoder import BaseEncoder, Encoder, EncoderSpec
-    from stitch.errors import AmbiguousNameError, ConfigError, NotFittedError, UnknownNameError
+    from stitch.errors import AmbiguousNameError, ConfigError, NotFittedError, PluginError, UnknownNameError
     from stitch.experiment import load_experiment, run_experiment
     from stitch.invariance import probe_invariance
     from stitch.metrics import get_metric, list_metrics
-    from stitch.plugins import get_dataset, get_encoder, hookimpl, list_datasets, list_encoders, list_plugins
-    from stitch.product import ProductSpace
+    from stitch.plugins import (
+        get_dataset,
+        get_dataset_info,
+        get_encoder,
+        get_encoder_spec,
+        hookimpl,
+        list_datasets,
+        list_encoders,
+        list_plugins,
+    )
+    from stitch.product import ProductSpace, make_aggregation
     from stitch.similarity import (
         RelativeProjection,
         get_similarity,
         list_similarities,
+        normalize_relative,
+        register_similarity,
         relative_projection,
         similarity_invariances,
     )

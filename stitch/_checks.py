@@ -60,7 +60,11 @@ def as_matrix(
         x = torch.from_numpy(np.ascontiguousarray(x))
     elif not isinstance(x, torch.Tensor):
         try:
-            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+            # No forced dtype: integer lists follow the integer rule below (float32), Python floats stay float64.
+            arr = np.asarray(x)
+            if arr.dtype == object or arr.dtype.kind in "USV":
+                raise TypeError(f"elements of dtype {arr.dtype} are not numbers")
+            x = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{name} must be a 2-D torch.Tensor or numpy array of shape (n, d), "
@@ -90,6 +94,10 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
     Example:
         >>> check_finite(torch.zeros(2, 3))
     """
+    # One reduction pass, no boolean copy: NaN/Inf always reach the sum, so a finite sum proves every entry
+    # finite; only an infinite sum (or an overflow of large finite values) pays for the row-locating check.
+    if x.numel() == 0 or bool(torch.isfinite(x.sum())):
+        return
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         rows = bad.reshape(len(x), -1).any(dim=1).nonzero().flatten()

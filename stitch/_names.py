@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 from stitch.errors import AmbiguousNameError, UnknownNameError
 
-__all__ = ["Entry", "NameTable", "set_plugin_loader", "BUILTIN"]
+__all__ = ["Entry", "NameTable", "set_plugin_loader", "rearm_plugin_loader", "BUILTIN"]
 
 T = TypeVar("T")
 BUILTIN = "builtin"
@@ -47,6 +47,17 @@ def set_plugin_loader(loader: Callable[[], None] | None) -> None:
     global _loader
     with _loader_lock:
         _loader = loader
+        _loader_state["done"] = False
+
+
+def rearm_plugin_loader() -> None:
+    """Make the next lookup run the installed plugin loader again (after the plugin host was reset).
+
+    Example:
+        >>> from stitch._names import rearm_plugin_loader
+        >>> rearm_plugin_loader()
+    """
+    with _loader_lock:
         _loader_state["done"] = False
 
 
@@ -89,7 +100,7 @@ class NameTable(Generic[T]):
 
     Example:
         >>> table = NameTable("colour", list_command="python -c 'print(1)'")
-        >>> table.register("red", (255, 0, 0), aliases=("rouge",))
+        >>> _ = table.register("red", (255, 0, 0), aliases=("rouge",))
         >>> table.get("rouge")
         (255, 0, 0)
         >>> table.names("r*")

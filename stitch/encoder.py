@@ -75,7 +75,10 @@ class Encoder(Protocol):
     """Anything that turns inputs into an ``(n, dim)`` latent matrix.
 
     ``encode`` returns float32, on the CPU, detached, one row per input in input order. Weights load on
-    the first ``encode``, never at construction.
+    the first ``encode``, never at construction. Inputs of the wrong type raise ``TypeError``.
+
+    Optional: ``sample_inputs(n)`` returning ``n`` distinct valid inputs lets :mod:`stitch.testing` run
+    the contract checks on the encoder without being told what it takes.
     """
 
     name: str
@@ -89,6 +92,9 @@ class Encoder(Protocol):
 
 class BaseEncoder(abc.ABC):
     """Base class for adapters: subclasses implement :meth:`_load`, :meth:`_prepare`, :meth:`_encode_batch`.
+
+    Add a ``sample_inputs(n)`` method so the contract kit (:func:`stitch.testing.check_registered_encoder`)
+    can check the encoder on its own.
 
     Args:
         spec: the encoder's :class:`EncoderSpec`.

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 __all__ = ["main"]
 
 # Sub-command modules, in the order ``stitch --help`` lists them.
-_COMMANDS = ("plugins", "encoders", "datasets", "cache", "run", "demo", "audit")
+_COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "run", "demo", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,14 +52,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args) or 0)
-    except (StitchError, ValueError, LookupError, TypeError, FileNotFoundError, NotADirectoryError) as exc:
-        print(f"stitch: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stitch: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restores showwarning, so in-process callers keep theirs
+        warnings.showwarning = _one_line_warning
+        try:
+            return int(args.func(args) or 0)
+        except (StitchError, ValueError, LookupError, TypeError, FileNotFoundError, NotADirectoryError) as exc:
+            print(f"stitch: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("stitch: interrupted", file=sys.stderr)
+            return 130
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    # On the command line a warning is one line, like errors; the source line Python adds means nothing to users.
+    print(f"stitch: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

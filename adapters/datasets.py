@@ -1,0 +1,486 @@
+"""Built-in datasets, registered through the ``stitch_register_datasets`` hook.
+
+Every loader returns a :class:`stitch.data.Dataset` with stable sample ids, fixed seeded splits and an
+``input_sha256`` in its metadata (so cache keys change when the content does). The data root is the
+``root`` argument, else ``$STITCH_DATA``; loaders that can download put files under the cache root.
+
+=================  ========  ==============================================================================
+name               modality  source and splits
+=================  ========  ==============================================================================
+``digits``         image     scikit-learn's 1,797 8x8 digits (offline); stratified train/val/test 60/20/20
+``trec``           text      TREC question classification (``label="coarse"`` 6 or ``"fine"`` 50 classes);
+                             ``<root>/trec/`` or ``<root>/`` holding ``train_5500.label`` + ``TREC_10.label``;
+                             train = 90 % / val = 10 % of the 5,452 training questions, test = the official 500
+``cora`` ...       graph     ``cora``, ``citeseer``, ``pubmed`` via Planetoid (``<root>/planetoid/<Name>/raw``),
+                             transductive, the standard public split (train/val/test)
+``image-folder``   image     ``path=<dir>`` with one sub-folder per class; stratified 60/20/20
+``text-file``      text      ``path=<file>``: CSV with ``text`` and ``label`` columns, or ``label<TAB>text``
+                             lines; stratified 60/20/20
+``arrays``         any       in-memory ``inputs`` and ``labels`` (``modality=...``); stratified 60/20/20
+=================  ========  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pluggy
+
+from stitch.data import Dataset
+
+hookimpl = pluggy.HookimplMarker("stitch")
+
+__all__ = [
+    "load_digits", "load_trec", "load_planetoid", "load_image_folder", "load_text_file", "load_arrays",
+    "read_trec_file", "stratified_splits", "data_root",
+]
+
+DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+def data_root(root: str | os.PathLike[str] | None) -> Path | None:
+    """``root`` if given, else ``$STITCH_DATA``, else ``None``.
+
+    Example:
+        >>> data_root("/data")
+        PosixPath('/data')
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("STITCH_DATA")
+    return Path(env).expanduser() if env else None
+
+
+def stratified_splits(labels: np.ndarray, fractions: dict[str, float] | None = None, *, seed: int = 0
+                      ) -> dict[str, np.ndarray]:
+    """Seeded stratified split of ``range(len(labels))`` into named parts (sorted indices in each part).
+
+    Every class is shuffled with ``numpy.random.default_rng(seed)`` and cut by ``fractions``, so each part
+    keeps the class proportions; the result depends only on the labels and the seed.
+
+    Shapes:
+        labels: ``(n,)``  ->  ``{split: (n_split,) int64}``, disjoint, covering ``0..n-1``.
+
+    Example:
+        >>> parts = stratified_splits(np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]), {"train": 0.6, "test": 0.4})
+        >>> [len(parts["train"]), len(parts["test"])]
+        [6, 4]
+    """
+    fractions = dict(fractions or DEFAULT_FRACTIONS)
+    total = sum(fractions.values())
+    if not fractions or any(f < 0 for f in fractions.values()) or total <= 0:
+        raise ValueError(f"split fractions must be non-negative and sum to a positive number, got {fractions}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    names = list(fractions)
+    cuts = np.cumsum([fractions[n] / total for n in names])
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        bounds = np.concatenate([[0], np.round(cuts * len(idx)).astype(int)])
+        for i, n in enumerate(names):
+            parts[n].append(idx[bounds[i] : bounds[i + 1]])
+    return {n: np.sort(np.concatenate(p)).astype(np.int64) for n, p in parts.items()}
+
+
+def _sha256_array(a: np.ndarray) -> str:
+    h = hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _sha256_texts(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()
+
+
+# -- digits -------------------------------------------------------------------------------------------
+def load_digits(*, root: str | os.PathLike[str] | None = None, seed: int = 0) -> Dataset:
+    """scikit-learn's handwritten digits: 1,797 grayscale 8x8 images in ``[0, 1]``, classes ``"0"``..``"9"``.
+
+    Ids are ``digits-0000``..``digits-1796`` (scikit-learn's order); splits are stratified train/val/test
+    60/20/20 under ``seed``. ``root`` is unused (the data ships with scikit-learn).
+
+    Shapes:
+        inputs: ``(1797, 8, 8)`` float32 in ``[0, 1]`` (the 0..16 ink counts divided by 16).
+
+    Example:
+        >>> ds = load_digits()
+        >>> ds.inputs.shape, ds.class_names[:3], ds.ids[0], len(ds.splits["test"])
+        ((1797, 8, 8), ('0', '1', '2'), 'digits-0000', 359)
+    """
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    images = (bunch.images / 16.0).astype(np.float32)
+    labels = bunch.target.astype(np.int64)
+    import sklearn
+
+    return Dataset(
+        name="digits",
+        modality="image",
+        inputs=images,
+        labels=labels,
+        class_names=tuple(str(i) for i in range(10)),
+        ids=tuple(f"digits-{i:04d}" for i in range(len(labels))),
+        splits=stratified_splits(labels, seed=seed),
+        metadata={"source": "sklearn.datasets.load_digits", "sklearn": sklearn.__version__, "split_seed": seed,
+                  "input_sha256": _sha256_array(images), "license": "CC BY 4.0 (UCI ML repository)"},
+    )
+
+
+# -- in-memory arrays ---------------------------------------------------------------------------------
+def load_arrays(*, inputs: Any, labels: Any, modality: str = "tabular", name: str = "arrays",
+                class_names: Sequence[str] | None = None, ids: Sequence[str] | None = None,
+                splits: dict[str, Any] | None = None, seed: int = 0, root: Any = None) -> Dataset:
+    """A dataset from in-memory inputs (array, list of texts or images) and integer labels.
+
+    Missing ``ids`` become ``<name>-<row>``; missing ``splits`` are stratified 60/20/20 under ``seed``;
+    missing ``class_names`` are the label values as strings.
+
+    Shapes:
+        inputs: ``n`` items;  labels: ``(n,)`` ints in ``0..n_classes-1``.
+
+    Example:
+        >>> ds = load_arrays(inputs=np.zeros((10, 3)), labels=[0, 1] * 5)
+        >>> ds.ids[:2], sorted(ds.splits)
+        (('arrays-0000', 'arrays-0001'), ['test', 'train', 'val'])
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D array of integer class indices, got shape {y.shape} dtype {y.dtype}")
+    if len(inputs) != len(y):
+        raise ValueError(f"{len(inputs)} inputs but {len(y)} labels; expected one label per input")
+    if len(y) == 0:
+        raise ValueError("inputs are empty; expected at least one sample")
+    if y.min() < 0:
+        raise ValueError(f"labels must be >= 0 class indices, got minimum {y.min()}")
+    n_classes = int(y.max()) + 1
+    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n_classes))
+    if len(names) < n_classes:
+        raise ValueError(f"{len(names)} class_names for labels up to {n_classes - 1}; give one name per class")
+    width = max(4, len(str(len(y) - 1)))
+    ids_t = tuple(ids) if ids is not None else tuple(f"{name}-{i:0{width}d}" for i in range(len(y)))
+    if splits is None:
+        split_idx = stratified_splits(y, seed=seed)
+    else:
+        split_idx = {k: np.asarray(v, dtype=np.int64) for k, v in splits.items()}
+    if isinstance(inputs, np.ndarray):
+        digest = _sha256_array(inputs)
+    elif all(isinstance(t, str) for t in inputs):
+        digest = _sha256_texts(list(inputs))
+    else:
+        digest = ""
+    return Dataset(name=name, modality=modality, inputs=inputs, labels=y.astype(np.int64), class_names=names,
+                   ids=ids_t, splits=split_idx, metadata={"source": "in-memory arrays", "split_seed": seed,
+                                                          "input_sha256": digest})
+
+
+# -- TREC ---------------------------------------------------------------------------------------------
+TREC_FILES = {"train": "train_5500.label", "test": "TREC_10.label"}
+TREC_URL = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
+TREC_SHA256 = {
+    "train_5500.label": "6e29da43c7c75790080c87b22e4c73f9c2908afeca274524fd72be38c894ec48",
+    "TREC_10.label": "c46b7c7ab0a94ef22408199d994d459fd783805cad9a44f373a12797ab111549",
+}
+
+
+def _trec_dir(root: Path | None) -> Path:
+    """The directory holding both TREC files: ``root/trec``, ``root``, or a download in the cache."""
+    candidates = [root / "trec", root] if root is not None else []
+    for d in candidates:
+        if all((d / f).is_file() for f in TREC_FILES.values()):
+            return d
+    if root is not None:
+        raise FileNotFoundError(
+            f"TREC files {', '.join(TREC_FILES.values())} not found in {root / 'trec'} or {root}; put the official "
+            f"files there (from {TREC_URL}) or call without root to download them"
+        )
+    from stitch.cache import default_cache_root
+
+    target = default_cache_root() / "datasets" / "trec"
+    for fname in TREC_FILES.values():
+        if not (target / fname).is_file():
+            _download(TREC_URL + fname, target / fname, TREC_SHA256[fname])
+    return target
+
+
+def _download(url: str, dest: Path, sha256: str) -> None:
+    import urllib.request
+
+    from stitch._io import atomic_open
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            data = resp.read()
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"could not download {url} ({exc}); offline, pass root=<directory with the files> or set STITCH_DATA"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ValueError(f"{url} has sha256 {digest[:12]}..., expected {sha256[:12]}...; not saving it")
+    with atomic_open(dest, "wb") as f:
+        f.write(data)
+
+
+def read_trec_file(path: str | os.PathLike[str]) -> list[tuple[str, str, str]]:
+    r"""``(coarse, fine, question)`` per line of an official TREC file (ISO-8859-1, CRLF line ends).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.label"
+        >>> _ = p.write_bytes(b"DESC:manner How did serfdom develop ?\r\nNUM:date When ?\r\n")
+        >>> read_trec_file(p)[0]
+        ('DESC', 'manner', 'How did serfdom develop ?')
+    """
+    rows = []
+    text = Path(path).read_bytes().decode("iso-8859-1")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        label, _, question = line.partition(" ")
+        coarse, sep, fine = label.partition(":")
+        if not sep or not question.strip():
+            raise ValueError(f"{path}:{lineno}: expected 'COARSE:fine question', got {line[:60]!r}")
+        rows.append((coarse, fine, question.strip()))
+    return rows
+
+
+def load_trec(*, root: str | os.PathLike[str] | None = None, label: str = "coarse", seed: int = 0,
+              val_fraction: float = 0.1) -> Dataset:
+    """TREC question classification (Li & Roth 2002): 5,452 training and 500 test questions.
+
+    Files are read from ``<root>/trec/`` or ``<root>/`` (``root`` defaults to ``$STITCH_DATA``), or downloaded
+    from the official site (sha256-checked) into the cache when no root is given. ``label`` picks the 6
+    coarse classes or the 50 ``COARSE:fine`` classes; class names are sorted. Splits: ``test`` is the
+    official test file; ``val`` is a seeded stratified ``val_fraction`` of the training file and ``train`` the
+    rest. Ids are ``trec-train-0000`` / ``trec-test-000`` by line.
+
+    Example:
+        >>> ds = load_trec(root="../shared/data")  # doctest: +SKIP
+        >>> len(ds), ds.num_classes, len(ds.splits["test"])  # doctest: +SKIP
+        (5952, 6, 500)
+    """
+    from stitch._checks import check_choice
+
+    check_choice(label, ("coarse", "fine"), "TREC label set")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    directory = _trec_dir(data_root(root))
+    parts = {split: read_trec_file(directory / fname) for split, fname in TREC_FILES.items()}
+    rows = parts["train"] + parts["test"]
+    keys = [c if label == "coarse" else f"{c}:{f}" for c, f, _ in rows]
+    class_names = tuple(sorted(set(keys)))
+    index = {k: i for i, k in enumerate(class_names)}
+    labels = np.array([index[k] for k in keys], dtype=np.int64)
+    texts = [q for _, _, q in rows]
+    n_train = len(parts["train"])
+    inner = stratified_splits(labels[:n_train], {"train": 1 - val_fraction, "val": val_fraction}, seed=seed)
+    ids = tuple([f"trec-train-{i:04d}" for i in range(n_train)]
+                + [f"trec-test-{i:03d}" for i in range(len(parts["test"]))])
+    return Dataset(
+        name=f"trec-{label}", modality="text", inputs=texts, labels=labels, class_names=class_names, ids=ids,
+        splits={"train": inner["train"], "val": inner["val"],
+                "test": np.arange(n_train, len(rows), dtype=np.int64)},
+        metadata={"source": str(directory), "files": dict(TREC_FILES), "label": label, "split_seed": seed,
+                  "input_sha256": _sha256_texts(texts), "citation": "Li & Roth, Learning Question Classifiers, 2002"},
+    )
+
+
+# -- Planetoid ----------------------------------------------------------------------------------------
+PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+
+
+def load_planetoid(name: str, *, root: str | os.PathLike[str] | None = None) -> Dataset:
+    """Cora / CiteSeer / PubMed citation graphs through ``torch_geometric.datasets.Planetoid``.
+
+    Raw files are looked up in ``<root>/planetoid/<Name>/raw`` or ``<root>/<Name>/raw`` (``root`` defaults to
+    ``$STITCH_DATA``) and linked into a writable working copy under the cache root, because Planetoid writes
+    ``processed/`` next to ``raw/`` and the data folder may be read-only; without local files Planetoid
+    downloads them there (online only). The dataset is transductive: ``inputs`` is the whole graph and the
+    public Planetoid split gives train/val/test node indices. Ids are ``<name>-<node>``.
+
+    Example:
+        >>> ds = load_planetoid("cora", root="../shared/data")  # doctest: +SKIP
+        >>> ds.inputs.num_nodes, ds.num_classes, len(ds.splits["train"])  # doctest: +SKIP
+        (2708, 7, 140)
+    """
+    from torch_geometric.datasets import Planetoid
+
+    from stitch.cache import default_cache_root
+
+    pyg_name = PLANETOID[name]
+    base = data_root(root)
+    source = None
+    if base is not None:
+        for d in (base / "planetoid" / pyg_name / "raw", base / pyg_name / "raw"):
+            if d.is_dir() and any(d.iterdir()):
+                source = d
+                break
+        if source is None:
+            raise FileNotFoundError(
+                f"Planetoid raw files for {pyg_name} not found in {base / 'planetoid' / pyg_name / 'raw'} or "
+                f"{base / pyg_name / 'raw'}; put the ind.{name}.* files there or call without root to download"
+            )
+    work = default_cache_root() / "datasets" / "planetoid"
+    if source is not None:
+        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
+        work = work / key
+        raw = work / pyg_name / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in source.iterdir():
+            link = raw / f.name
+            if not link.exists():
+                link.symlink_to(f.resolve())
+    ds = Planetoid(str(work), pyg_name)
+    data = ds[0]
+    labels = data.y.numpy().astype(np.int64)
+    x = data.x.numpy()
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(data.edge_index.numpy().tobytes())
+    splits = {s: np.flatnonzero(getattr(data, f"{s}_mask").numpy()).astype(np.int64) for s in ("train", "val", "test")}
+    return Dataset(
+        name=name, modality="graph", inputs=data, labels=labels,
+        class_names=tuple(f"class-{i}" for i in range(int(labels.max()) + 1)),
+        ids=tuple(f"{name}-{i:05d}" for i in range(len(labels))), splits=splits, transductive=True,
+        metadata={"source": str(source or "downloaded by torch_geometric"), "split": "public (Planetoid)",
+                  "input_sha256": h.hexdigest(), "citation": "Yang, Cohen & Salakhutdinov, ICML 2016"},
+    )
+
+
+def _planetoid_loader(name: str) -> Any:
+    def loader(*, root: str | os.PathLike[str] | None = None) -> Dataset:
+        return load_planetoid(name, root=root)
+
+    loader.__doc__ = f"{PLANETOID[name]} citation graph (Planetoid, public split, transductive)."
+    return loader
+
+
+# -- image folder / text file -------------------------------------------------------------------------
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, seed: int = 0,
+                      size: int | tuple[int, int] | None = None) -> Dataset:
+    """Images in ``path/<class name>/<file>`` (one sub-folder per class, sorted), as RGB uint8 arrays.
+
+    Images must share one size unless ``size`` resizes them (``(h, w)`` or an int). ``path`` is relative
+    to ``root``/``$STITCH_DATA`` when those are set and it is not absolute. Ids are ``<class>/<file>``.
+
+    Shapes:
+        inputs: ``(n, h, w, 3)`` uint8.
+
+    Example:
+        >>> # load_image_folder(path="pets")  # pets/cat/*.jpg, pets/dog/*.jpg
+    """
+    from PIL import Image
+
+    base = data_root(root)
+    folder = Path(path).expanduser()
+    if not folder.is_absolute() and base is not None:
+        folder = base / folder
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{folder} has no class sub-folders; expected {folder}/<class name>/<image files>")
+    images, labels, ids = [], [], []
+    for ci, cname in enumerate(classes):
+        for f in sorted((folder / cname).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(f) as img:
+                img = img.convert("RGB")
+                if size is not None:
+                    h, w = (size, size) if isinstance(size, int) else size
+                    img = img.resize((w, h))
+                images.append(np.asarray(img))
+            labels.append(ci)
+            ids.append(f"{cname}/{f.name}")
+    if not images:
+        raise ValueError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)}) in its class sub-folders")
+    shapes = {a.shape for a in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images in {folder} have inconsistent sizes {sorted(shapes)[:3]}; pass size=(h, w) to resize")
+    x = np.stack(images)
+    y = np.array(labels, dtype=np.int64)
+    return Dataset(name=f"image-folder:{folder.name}", modality="image", inputs=x, labels=y, class_names=tuple(classes),
+                   ids=tuple(ids), splits=stratified_splits(y, seed=seed),
+                   metadata={"source": str(folder), "split_seed": seed, "input_sha256": _sha256_array(x)})
+
+
+def load_text_file(*, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, seed: int = 0,
+                   text_column: str = "text", label_column: str = "label", encoding: str = "utf-8") -> Dataset:
+    r"""Labelled texts from a CSV (``text`` and ``label`` columns) or a ``label<TAB>text`` file.
+
+    Files ending in ``.csv`` are read as CSV with a header; anything else as one ``label<TAB>text`` per
+    line. Class names are the sorted label strings; ids are ``<file stem>-<row>``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.tsv"
+        >>> _ = p.write_text("pos\tgreat\nneg\tbad\npos\tfine\nneg\tawful\npos\tgood\n")
+        >>> ds = load_text_file(path=p)
+        >>> ds.class_names, ds.inputs[0]
+        (('neg', 'pos'), 'great')
+    """
+    import csv
+
+    base = data_root(root)
+    file = Path(path).expanduser()
+    if not file.is_absolute() and base is not None:
+        file = base / file
+    if not file.is_file():
+        raise FileNotFoundError(f"text file {str(file)!r} does not exist")
+    pairs: list[tuple[str, str]] = []
+    with open(file, encoding=encoding, newline="") as f:
+        if file.suffix.lower() == ".csv":
+            reader = csv.DictReader(f)
+            missing = {text_column, label_column} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{file} lacks column(s) {sorted(missing)}; its columns are {reader.fieldnames}")
+            pairs = [(row[label_column], row[text_column]) for row in reader]
+        else:
+            for lineno, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                lab, sep, text = line.partition("\t")
+                if not sep:
+                    raise ValueError(f"{file}:{lineno}: expected 'label<TAB>text', got {line[:60]!r}")
+                pairs.append((lab, text))
+    if not pairs:
+        raise ValueError(f"{file} holds no labelled texts")
+    class_names = tuple(sorted({lab for lab, _ in pairs}))
+    index = {c: i for i, c in enumerate(class_names)}
+    y = np.array([index[lab] for lab, _ in pairs], dtype=np.int64)
+    texts = [t for _, t in pairs]
+    width = max(4, len(str(len(texts) - 1)))
+    return Dataset(name=f"text-file:{file.stem}", modality="text", inputs=texts, labels=y, class_names=class_names,
+                   ids=tuple(f"{file.stem}-{i:0{width}d}" for i in range(len(texts))),
+                   splits=stratified_splits(y, seed=seed),
+                   metadata={"source": str(file), "split_seed": seed, "input_sha256": _sha256_texts(texts)})
+
+
+@hookimpl
+def stitch_register_datasets(register: Any) -> None:
+    """Register the built-in datasets."""
+    register("digits", load_digits, modality="image",
+             description="scikit-learn handwritten digits, 1,797 8x8 images, 10 classes (offline)")
+    register("trec", load_trec, modality="text",
+             description="TREC question classification, 5,452 + 500 questions, label='coarse' (6) or 'fine' (50)")
+    for name, pyg_name in PLANETOID.items():
+        register(name, _planetoid_loader(name), modality="graph",
+                 description=f"{pyg_name} citation graph (Planetoid public split, transductive node classification)")
+    register("image-folder", load_image_folder, modality="image",
+             description="images under path/<class>/<file>, one sub-folder per class")
+    register("text-file", load_text_file, modality="text",
+             description="labelled texts: CSV with text,label columns or label<TAB>text lines (path=...)")
+    register("arrays", load_arrays, modality="any",
+             description="in-memory inputs + labels (inputs=..., labels=..., modality=...)")

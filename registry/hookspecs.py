@@ -1,0 +1,104 @@
+"""The hooks a latent-stitch plugin can implement (pluggy project ``"stitch"``).
+
+A plugin is a module (or object) named by an entry point in the ``stitch`` group::
+
+    [project.entry-points.stitch]
+    myplugin = "my_pkg.plugin"
+
+whose functions are decorated with :data:`stitch.hookimpl`. Every ``stitch_register_*`` hook receives a
+``register`` callback; each call registers one named thing on behalf of the plugin, so the registry knows
+who registered what and can report clashes. Registration must be cheap: no weights, no heavy imports, no
+network (the contract kit in :mod:`stitch.testing` checks this).
+
+Example:
+    >>> from stitch import hookimpl
+    >>> from stitch.encoder import EncoderSpec
+    >>> @hookimpl
+    ... def stitch_register_encoders(register):
+    ...     register(EncoderSpec("toy", "tabular", "A toy encoder", dim=4), lambda **options: ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from stitch.encoder import Encoder, EncoderSpec
+
+__all__ = [
+    "PROJECT",
+    "hookspec",
+    "REGISTER_HOOKS",
+    "stitch_register_encoders",
+    "stitch_register_similarities",
+    "stitch_register_anchor_strategies",
+    "stitch_register_metrics",
+    "stitch_register_datasets",
+    "stitch_resolve_encoder",
+]
+
+#: pluggy project name, also the entry-point group plugins are discovered in.
+PROJECT = "stitch"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def stitch_register_encoders(register: Callable[[EncoderSpec, Callable[..., Encoder]], None]) -> None:
+    """Register encoders: ``register(spec, factory)``.
+
+    ``spec`` is an :class:`~stitch.encoder.EncoderSpec`; ``factory(**options)`` builds the encoder
+    without loading weights (they load on the first ``encode``).
+    """
+
+
+@hookspec
+def stitch_register_similarities(register: Callable[..., None]) -> None:
+    """Register similarity functions: ``register(name, fn, *, invariances=(), description="")``.
+
+    ``fn(x, anchors) -> (n, k)`` relative representation; ``invariances`` names the transform classes of
+    :mod:`stitch.transforms` the function is invariant to (the invariance tests check the claim).
+    """
+
+
+@hookspec
+def stitch_register_anchor_strategies(register: Callable[..., None]) -> None:
+    """Register anchor selection strategies: ``register(name, fn, *, description="")``."""
+
+
+@hookspec
+def stitch_register_metrics(register: Callable[..., None]) -> None:
+    """Register latent-similarity metrics for audits: ``register(name, metric_or_fn, **meta)``."""
+
+
+@hookspec
+def stitch_register_datasets(register: Callable[..., None]) -> None:
+    """Register dataset loaders: ``register(name, loader, *, modality, description="")``.
+
+    ``loader(*, root=None, **options)`` returns a :class:`stitch.data.Dataset`; ``root`` is where raw
+    files live (``$STITCH_DATA`` when the user gives none).
+    """
+
+
+@hookspec(firstresult=True)
+def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Callable[..., Encoder]] | None:
+    """Resolve a name no plugin registered, e.g. ``"timm:resnet18"`` or ``"hf:<model id or path>"``.
+
+    Return ``(spec, factory)`` for names this plugin serves and ``None`` for the rest; the first
+    non-``None`` answer wins. Resolution runs only after exact names, aliases and ``plugin:name`` failed.
+    Resolving must stay cheap (no weights); raise :class:`~stitch.errors.UnknownNameError` for a name
+    with your prefix that does not exist, so the user sees your "did you mean".
+    """
+
+
+#: hook name -> the registry table kind its ``register`` callback fills.
+REGISTER_HOOKS: dict[str, str] = {
+    "stitch_register_encoders": "encoders",
+    "stitch_register_similarities": "similarities",
+    "stitch_register_anchor_strategies": "anchor strategies",
+    "stitch_register_metrics": "metrics",
+    "stitch_register_datasets": "datasets",
+}

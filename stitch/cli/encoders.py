@@ -1,0 +1,55 @@
+"""``stitch encoders list|show``: the registered encoders, without loading any weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``stitch encoders`` (``list``, ``show``) to the top-level parser."""
+    p = subparsers.add_parser("encoders", help="list encoders or show one encoder's spec",
+                              description="Registered encoders (no weights are loaded).")
+    p.set_defaults(func=lambda args: p.print_help())
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+
+    ls = sub.add_parser("list", help="table of encoders matching PATTERN",
+                        description="List registered encoders whose name, plugin:name or alias matches PATTERN. "
+                        "Prefixed names served by a resolver (timm:<model>, hf:<id>) are not listed.")
+    ls.add_argument("pattern", nargs="?", default="*", help="shell wildcards, e.g. 'timm*' (default: all)")
+    ls.add_argument("--modality", metavar="M", help="only encoders of this modality (image, text, graph, ...)")
+    ls.add_argument("--json", action="store_true", help="print the specs as JSON instead of a table")
+    ls.set_defaults(func=run_list)
+
+    show = sub.add_parser("show", help="the spec of one encoder (JSON)",
+                          description="Print the spec of encoder NAME as JSON (name, aliases, modality, dim, "
+                          "description, extra to install, weights, licence, plugin).")
+    show.add_argument("name", help="encoder name, alias, plugin:name or prefixed name (timm:resnet18)")
+    show.set_defaults(func=run_show)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from stitch._report import markdown_table
+    from stitch.plugins import list_encoders
+
+    specs = list_encoders(args.pattern, modality=args.modality)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in specs], indent=2, default=str))
+        return 0
+    if not specs:
+        which = f" of modality {args.modality!r}" if args.modality else ""
+        print(f"no encoders{which} match {args.pattern!r}; run `stitch plugins` to see what is installed",
+              file=sys.stderr)
+        return 0
+    rows = [[s.name, s.modality, "?" if s.dim is None else s.dim, s.plugin, s.extra or "-", s.description]
+            for s in specs]
+    print(markdown_table(["name", "modality", "dim", "plugin", "extra", "description"], rows))
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from stitch.plugins import get_encoder_spec
+
+    print(json.dumps(get_encoder_spec(args.name).to_dict(), indent=2, default=str))
+    return 0

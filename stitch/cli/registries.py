@@ -1,0 +1,47 @@
+"""``stitch similarities|anchors|metrics|aggregations list``: the core registries, built-in and plugin entries alike."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+# command -> (module owning the table, table attribute, what it holds)
+_TABLES = {
+    "similarities": ("stitch.similarity", "SIMILARITIES", "similarity functions"),
+    "anchors": ("stitch.anchors", "ANCHOR_STRATEGIES", "anchor selection strategies"),
+    "metrics": ("stitch.metrics", "METRICS", "latent-similarity metrics"),
+    "aggregations": ("stitch.product", "AGGREGATIONS", "trainable product-space aggregations"),
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``stitch similarities``, ``anchors``, ``metrics`` and ``aggregations`` (each with ``list``)."""
+    for command, (_, _, what) in _TABLES.items():
+        p = subparsers.add_parser(command, help=f"list {what}", description=f"Registered {what}.")
+        p.set_defaults(func=lambda args, p=p: p.print_help())
+        sub = p.add_subparsers(dest="action", metavar="ACTION")
+        ls = sub.add_parser("list", help=f"table of {what} matching PATTERN",
+                            description=f"List {what} whose name matches PATTERN (shell wildcards), with the "
+                            "plugin that registered each ('builtin' for the core).")
+        ls.add_argument("pattern", nargs="?", default="*", help="shell wildcards (default: all)")
+        ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        ls.set_defaults(func=run_list, table=command)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from stitch._report import markdown_table
+
+    module_name, attr, what = _TABLES[args.table]
+    table = getattr(importlib.import_module(module_name), attr)
+    rows = [{"name": e.name, "plugin": e.source, "aliases": list(e.aliases), "description": e.description}
+            for e in table.entries(args.pattern)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no {what} match {args.pattern!r}", file=sys.stderr)
+    else:
+        cells = [[r["name"], r["plugin"], ", ".join(r["aliases"]) or "-", r["description"]] for r in rows]
+        print(markdown_table(["name", "plugin", "aliases", "description"], cells))
+    return 0

@@ -1,0 +1,368 @@
+"""Experiment files: pydantic models, loading from TOML/YAML, and errors that name the field path.
+
+A file is validated completely before any work starts: unknown keys, wrong types, unknown space kinds,
+similarities, translation methods, decoders and anchor strategies all raise :class:`~stitch.errors.ConfigError`
+with the path of the field (``spaces[2]``, ``encoders[0].train.epochs``) and the allowed values.
+
+Example file (TOML)::
+
+    name = "digits-demo"
+    seeds = [0, 1]
+    output = "runs/digits-demo"
+
+    [dataset]
+    name = "digits"
+
+    [[encoders]]
+    name = "timm:resnet10t"
+    options = { in_chans = 1, img_size = 32 }
+    train = { seed = 0, epochs = 3 }
+
+    [anchors]
+    strategy = "random"
+    n = 128
+
+    spaces = ["absolute", "relative:cosine", "product:cosine,euclidean", "translate:procrustes"]
+
+    [decoder]
+    kind = "mlp"
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stitch.errors import ConfigError
+
+__all__ = [
+    "ExperimentConfig",
+    "DatasetConfig",
+    "EncoderConfig",
+    "TrainConfig",
+    "AnchorConfig",
+    "SpaceConfig",
+    "DecoderConfig",
+    "SPACE_KINDS",
+    "load_experiment",
+    "parse_experiment",
+]
+
+#: ``kind`` of a space spec ``kind[:argument]``.
+SPACE_KINDS = ("absolute", "relative", "product", "translate")
+
+
+def _lookup(table: Any, name: str) -> None:
+    # pydantic reports only ValueError/AssertionError with a field path; registry misses are LookupErrors.
+    try:
+        table.entry(name)
+    except LookupError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainConfig(_Model):
+    """Train the encoder from scratch (with a linear head) on the dataset's training split first."""
+
+    seed: int = 0
+    epochs: int = Field(5, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EncoderConfig(_Model):
+    """One encoder: a registry name with options, optionally trained from scratch (``train``)."""
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    group: str | None = None
+    train: TrainConfig | None = None
+
+    @property
+    def display(self) -> str:
+        """The label used in tables (default: the name, plus ``-s<seed>`` for trained encoders)."""
+        if self.label:
+            return self.label
+        return f"{self.name}-s{self.train.seed}" if self.train else self.name
+
+    @property
+    def family(self) -> str:
+        """Group for same- vs cross-architecture summaries (default: the registry name)."""
+        return self.group or self.name
+
+
+class DatasetConfig(_Model):
+    """Dataset name, options, and which splits train decoders / measure them."""
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    root: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+
+
+class AnchorConfig(_Model):
+    """Anchor choice: strategy, number, seed (run seed ``s`` uses ``seed + s``), and strategy options."""
+
+    strategy: str = "random"
+    n: int = Field(128, ge=1)
+    seed: int = 0
+    reference: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        from stitch.anchors import ANCHOR_STRATEGIES
+
+        _lookup(ANCHOR_STRATEGIES, v)
+        return v
+
+
+class SpaceConfig(_Model):
+    """A latent space to compare: ``absolute``, ``relative:<sim>``, ``product:<sim>,<sim>...``, ``translate:<method>``.
+
+    ``options`` go to the projection (``center``, ``normalization``), the product (``aggregation`` and its
+    options) or the translator (e.g. ``alpha`` for ridge; ``n_known`` for ``ot``: how many true anchor pairs
+    it is given).
+    """
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.name.partition(":")[0]
+
+    @property
+    def argument(self) -> str:
+        return self.name.partition(":")[2]
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _check(self) -> SpaceConfig:
+        kind, arg = self.kind, self.argument
+        self._check_name(kind, arg)
+        allowed = _space_options(kind, arg)
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {', '.join(map(repr, unknown))} for space {self.name!r}; "
+                f"expected some of {', '.join(map(repr, allowed)) or 'none'}"
+            )
+        return self
+
+    def _check_name(self, kind: str, arg: str) -> None:
+        if kind not in SPACE_KINDS:
+            raise ValueError(
+                f"unknown space kind {kind!r} in {self.name!r}; expected one of "
+                + ", ".join(repr(k) for k in SPACE_KINDS)
+                + " (as 'absolute', 'relative:cosine', 'product:cosine,euclidean', 'translate:procrustes')"
+            )
+        if kind == "absolute":
+            if arg:
+                raise ValueError(f"'absolute' takes no argument, got {self.name!r}")
+        elif not arg:
+            raise ValueError(f"space {self.name!r} needs an argument after ':', e.g. {_EXAMPLES[kind]!r}")
+        elif kind in ("relative", "product"):
+            from stitch.similarity import SIMILARITIES
+
+            sims = [s.strip() for s in arg.split(",")]
+            if kind == "relative" and len(sims) != 1:
+                raise ValueError(f"'relative' takes one similarity, got {arg!r}; use 'product:{arg}' for several")
+            if kind == "product" and len(sims) < 2:
+                raise ValueError(f"'product' needs at least two similarities separated by ',', got {arg!r}")
+            for s in sims:
+                _lookup(SIMILARITIES, s)
+        else:
+            from stitch.translate import TRANSLATORS
+
+            _lookup(TRANSLATORS, arg)
+
+
+def _space_options(kind: str, arg: str) -> list[str]:
+    """Option names a space accepts (its estimator's parameters), for early, named errors."""
+    import inspect
+
+    def params(obj: Any) -> list[str]:
+        return [p for p in inspect.signature(obj).parameters if p not in ("self", "similarity", "similarities")]
+
+    if kind == "relative":
+        from stitch.similarity import RelativeProjection
+
+        return sorted(params(RelativeProjection))
+    if kind == "product":
+        from stitch.product import ProductSpace
+
+        return sorted([*params(ProductSpace), "aggregation_options"])
+    if kind == "translate":
+        from stitch.translate import TRANSLATORS, OTTranslator
+
+        cls = TRANSLATORS.get(arg)
+        return sorted([*params(cls), *(["n_known"] if issubclass(cls, OTTranslator) else [])])
+    return []
+
+
+_EXAMPLES = {"relative": "relative:cosine", "product": "product:cosine,euclidean", "translate": "translate:procrustes"}
+
+
+class DecoderConfig(_Model):
+    """The decoder trained on each encoder's space (see :mod:`stitch.decoders`)."""
+
+    kind: Literal["linear", "mlp", "reconstruction"] = "mlp"
+    hidden: int = Field(256, ge=1)
+    epochs: int = Field(100, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(256, ge=1)
+    patience: int = Field(10, ge=1)
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    normalize: bool = True
+
+
+class ExperimentConfig(_Model):
+    """A whole stitching experiment (see the module docstring for a file)."""
+
+    name: str = Field(min_length=1)
+    dataset: DatasetConfig
+    encoders: list[EncoderConfig] = Field(min_length=1)
+    anchors: AnchorConfig = Field(default_factory=AnchorConfig)
+    spaces: list[SpaceConfig] = Field(min_length=1)
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    output: str | None = None
+    data_root: str | None = None
+    encode_batch_size: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExperimentConfig:
+        for what, labels in (
+            ("encoders", [e.display for e in self.encoders]),
+            ("spaces", [s.display for s in self.spaces]),
+            ("seeds", [str(s) for s in self.seeds]),
+        ):
+            dup = sorted({x for x in labels if labels.count(x) > 1})
+            if dup:
+                raise ValueError(
+                    f"{what} must be unique, {', '.join(map(repr, dup))} appear(s) twice; give each a distinct label"
+                )
+        if self.anchors.reference is not None and self.anchors.reference not in [e.display for e in self.encoders]:
+            raise ValueError(
+                f"anchors.reference {self.anchors.reference!r} is not an encoder label; expected one of "
+                + ", ".join(repr(e.display) for e in self.encoders)
+            )
+        return self
+
+    @property
+    def output_dir(self) -> Path:
+        """``output`` or ``runs/<name>``."""
+        return Path(self.output) if self.output else Path("runs") / self.name
+
+    def resolved_data_root(self) -> str | None:
+        """``dataset.root``, else ``data_root``, else ``$STITCH_DATA`` (or ``None``)."""
+        return self.dataset.root or self.data_root or os.environ.get("STITCH_DATA") or None
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "model-")) or part in ("str", "dict[str,any]"):
+            continue  # pydantic's validator-name segments mean nothing to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _message(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling)"
+        elif err["type"] == "literal_error":
+            msg = f"got {err['input']!r}; {msg[0].lower()}{msg[1:]}"
+        lines.append(f"{_path(err['loc'])}: {msg}")
+    return f"invalid experiment {source}:\n  " + "\n  ".join(lines)
+
+
+def parse_experiment(data: Any, *, source: str = "config") -> ExperimentConfig:
+    """Validate a dict (as read from TOML/YAML) into an :class:`ExperimentConfig`.
+
+    Raises :class:`ConfigError` naming every bad field path and the allowed values.
+
+    Example:
+        >>> cfg = parse_experiment({"name": "t", "dataset": {"name": "digits"},
+        ...                         "encoders": [{"name": "a"}], "spaces": ["relative:cosine"]})
+        >>> cfg.spaces[0].kind, cfg.spaces[0].argument
+        ('relative', 'cosine')
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"invalid experiment {source}: expected a table/mapping at the top level, got {type(data).__name__}"
+        )
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_message(exc, source)) from None
+
+
+def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """Read and validate an experiment file (``.toml``, ``.yaml`` / ``.yml``, or ``.json``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "e.toml"
+        >>> _ = p.write_text('name = "t"\\nspaces = ["absolute"]\\n[dataset]\\nname = "digits"\\n'
+        ...                  '[[encoders]]\\nname = "a"\\n')
+        >>> load_experiment(p).name
+        't'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment file {str(path)!r} not found")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".json":
+            import json
+
+            data = json.loads(text)
+        else:
+            raise ConfigError(
+                f"cannot read experiment file {str(path)!r}: unknown extension {suffix!r}; "
+                "expected '.toml', '.yaml', '.yml' or '.json'"
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # TOML/YAML/JSON syntax errors: name the file and keep the parser's position
+        raise ConfigError(f"cannot parse experiment file {str(path)!r}: {exc}") from None
+    return parse_experiment(data, source=f"file {str(path)!r}")

@@ -1,0 +1,252 @@
+"""The :class:`Metric` record and the input checks every similarity measure shares.
+
+A metric is a plain function ``fn(x, y, **options) -> float`` plus metadata declared *as data*: whether it
+is a score or a distance, its range, symmetry, invariances (names from
+:data:`stitch.transforms.TRANSFORM_CLASSES`), whether it needs labels, and its minimum sample count. The
+tests read these declarations and check them both ways.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from stitch._checks import as_matrix, check_paired
+from stitch.transforms import TRANSFORM_CLASSES
+
+__all__ = ["Metric", "prepare_pair", "align_by_ids", "centered", "row_blocks", "check_full_rank"]
+
+KINDS = ("score", "distance")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named similarity (``kind="score"``) or dissimilarity (``kind="distance"``) between paired latents.
+
+    Args:
+        name: registry name.
+        fn: ``fn(x, y, **options) -> float`` on ``(n, d1)``, ``(n, d2)`` tensors (labels, when needed,
+            arrive as ``labels=``).
+        kind: ``"score"`` (higher = more similar) or ``"distance"`` (lower = more similar).
+        range: ``(low, high)`` the value always lies in (``math.inf`` for unbounded).
+        symmetric: ``fn(x, y) == fn(y, x)``.
+        invariances: transform classes applied to either input that leave the value unchanged.
+        needs_labels: ``fn`` requires ``labels=`` (``(n,)`` int class per sample).
+        min_samples: fewest samples for which the value is defined.
+        paired: the value uses the row correspondence (``False`` for measures that compare the two
+            geometries without it, e.g. Gromov-Wasserstein).
+        order_dependent: the value depends on row order through batching or subsampling (only estimator
+            noise, not the pairing, changes under a joint row permutation).
+        chance: ``chance(n, options) -> float``: expected value for unrelated spaces, reported beside it.
+        defaults: default options, recorded in audit results.
+        description: one line for listings.
+        reference: the paper or estimator that defines it.
+
+    Example:
+        >>> import torch
+        >>> m = Metric("mean_abs_corr", lambda x, y: 0.5, kind="score", range=(0.0, 1.0), symmetric=True)
+        >>> m(torch.randn(8, 3), torch.randn(8, 2))
+        0.5
+    """
+
+    name: str
+    fn: Callable[..., float]
+    kind: str = "score"
+    range: tuple[float, float] = (-math.inf, math.inf)
+    symmetric: bool = False
+    invariances: tuple[str, ...] = ()
+    needs_labels: bool = False
+    min_samples: int = 2
+    paired: bool = True
+    order_dependent: bool = False
+    chance: Callable[[int, Mapping[str, Any]], float] | None = field(default=None, compare=False)
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    description: str = ""
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be 'score' or 'distance', got {self.kind!r}")
+        unknown = [t for t in self.invariances if t not in TRANSFORM_CLASSES]
+        if unknown:
+            raise ValueError(
+                f"metric {self.name!r} declares unknown invariances {unknown}; "
+                f"expected names from {', '.join(TRANSFORM_CLASSES)}"
+            )
+        lo, hi = self.range
+        if not lo <= hi:
+            raise ValueError(f"metric {self.name!r}: range must be (low, high) with low <= high, got {self.range}")
+        if not callable(self.fn):
+            raise TypeError(f"metric {self.name!r}: fn must be callable, got {type(self.fn).__name__}")
+
+    @property
+    def best(self) -> float:
+        """The value of a perfect match: the top of the range for scores, the bottom for distances."""
+        return self.range[1] if self.kind == "score" else self.range[0]
+
+    def __call__(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        labels: Any = None,
+        x_ids: Sequence[str] | None = None,
+        y_ids: Sequence[str] | None = None,
+        align: bool = False,
+        **options: Any,
+    ) -> float:
+        """Validate the pair, then compute the metric.
+
+        ``x_ids``/``y_ids`` (one id per row) are checked: mismatched ids raise unless ``align=True``, which
+        reorders ``y`` (and nothing else) to ``x``'s id order.
+
+        Shapes:
+            x: ``(n, d1)``, y: ``(n, d2)``, labels: ``(n,)``  ->  float
+        """
+        x, y = prepare_pair(x, y, min_samples=self.min_samples, metric=self.name)
+        if x_ids is not None or y_ids is not None:
+            y = align_by_ids(x_ids, y_ids, y, align=align, n=len(x))
+        if self.needs_labels:
+            if labels is None:
+                raise ValueError(
+                    f"metric {self.name!r} needs labels (one class per sample); pass labels=..., "
+                    "or use a dataset with labels"
+                )
+            options["labels"] = labels
+        value = float(self.fn(x, y, **options))
+        if not math.isfinite(value):
+            raise ValueError(
+                f"metric {self.name!r} produced {value} for inputs of shape {tuple(x.shape)} and {tuple(y.shape)}; "
+                "this is a bug in the metric, please report it"
+            )
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready declaration (used by listings and audit results)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "range": list(self.range),
+            "symmetric": self.symmetric,
+            "invariances": list(self.invariances),
+            "needs_labels": self.needs_labels,
+            "min_samples": self.min_samples,
+            "paired": self.paired,
+            "order_dependent": self.order_dependent,
+            "defaults": dict(self.defaults),
+            "description": self.description,
+            "reference": self.reference,
+        }
+
+
+def prepare_pair(x: Any, y: Any, *, min_samples: int = 2, metric: str = "metric") -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate paired latents: 2-D, finite, same number of rows, enough rows, neither side constant.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  the same, as floating tensors
+
+    Example:
+        >>> x, y = prepare_pair([[0.0, 1.0], [1.0, 0.0]], [[1.0], [2.0]])
+        >>> x.shape, y.shape
+        (torch.Size([2, 2]), torch.Size([2, 1]))
+    """
+    x = as_matrix(x, "x")
+    y = as_matrix(y, "y")
+    check_paired(x, y)
+    n = x.shape[0]
+    if n < min_samples:
+        raise ValueError(
+            f"{metric} needs at least {min_samples} samples, got {n}; pass more paired rows"
+        )
+    for t, name in ((x, "x"), (y, "y")):
+        if bool((t == t[:1]).all()):
+            raise ValueError(
+                f"{name} is constant (all {n} rows are identical); similarity is undefined without variation "
+                "across samples — check that the encoder output is not collapsed"
+            )
+    return x, y
+
+
+def align_by_ids(
+    x_ids: Sequence[str] | None, y_ids: Sequence[str] | None, y: torch.Tensor, *, align: bool, n: int
+) -> torch.Tensor:
+    """Check that both sides carry the same sample ids; with ``align=True`` reorder ``y`` to ``x``'s order.
+
+    Example:
+        >>> import torch
+        >>> align_by_ids(["a", "b"], ["b", "a"], torch.tensor([[2.0], [1.0]]), align=True, n=2).flatten().tolist()
+        [1.0, 2.0]
+    """
+    if x_ids is None or y_ids is None:
+        raise ValueError("pass sample ids for both sides (x_ids and y_ids) or for neither")
+    x_ids, y_ids = [str(i) for i in x_ids], [str(i) for i in y_ids]
+    if len(x_ids) != n or len(y_ids) != len(y):
+        raise ValueError(
+            f"got {len(x_ids)} x_ids for {n} rows of x and {len(y_ids)} y_ids for {len(y)} rows of y; "
+            "pass exactly one id per row"
+        )
+    if len(set(x_ids)) != len(x_ids) or len(set(y_ids)) != len(y_ids):
+        raise ValueError("sample ids must be unique on each side")
+    if x_ids == y_ids:
+        return y
+    if set(x_ids) != set(y_ids):
+        missing = sorted(set(x_ids) - set(y_ids))[:3]
+        extra = sorted(set(y_ids) - set(x_ids))[:3]
+        raise ValueError(
+            f"x and y hold different samples (in x only: {missing}..., in y only: {extra}...); "
+            "compare latents of the same samples"
+        )
+    if not align:
+        first = next(i for i, (a, b) in enumerate(zip(x_ids, y_ids)) if a != b)
+        raise ValueError(
+            f"x and y hold the same samples in different orders (first difference at row {first}: "
+            f"{x_ids[first]!r} vs {y_ids[first]!r}); pass align=True to reorder y by id"
+        )
+    where = {s: i for i, s in enumerate(y_ids)}
+    return y[torch.tensor([where[s] for s in x_ids])]
+
+
+def centered(x: torch.Tensor) -> torch.Tensor:
+    """``x`` minus its column means, in float64 (translation-invariant metrics start here)."""
+    x = x.to(torch.float64)
+    return x - x.mean(dim=0, keepdim=True)
+
+
+def row_blocks(n: int, block: int) -> range:
+    """Start offsets of ``block``-row chunks covering ``0..n``."""
+    return range(0, n, max(1, int(block)))
+
+
+def check_full_rank(xc: torch.Tensor, name: str, metric: str, *, input_dtype: torch.dtype) -> torch.Tensor:
+    """Thin SVD of a centred matrix; raise when its column rank is below its width (CCA needs full rank).
+
+    The rank tolerance is numpy's ``matrix_rank`` rule, ``max(n, d) * eps * s_max``, with the ``eps`` of
+    the *input* precision: float32 data that is rank-deficient up to rounding counts as rank-deficient.
+    Returns the left singular vectors ``U`` (an orthonormal basis of the column space).
+    """
+    n, d = xc.shape
+    u, s, _ = torch.linalg.svd(xc, full_matrices=False)
+    tol = float(s[0]) * max(n, d) * torch.finfo(input_dtype).eps
+    rank = int((s > tol).sum())
+    if rank < d:
+        hint = (
+            f"it has only {n} samples for {d} features" if n <= d else "some features are linear combinations of others"
+        )
+        raise ValueError(
+            f"{metric}: {name} is rank-deficient after centring (rank {rank} < {d} features; {hint}); "
+            "use 'svcca' (reduces dimensions first) or reduce dimensions with PCA"
+        )
+    return u
+
+
+def as_numpy_labels(labels: Any, n: int) -> np.ndarray:
+    """``(n,)`` int64 labels from a tensor, array or list, with a clear error on length mismatch."""
+    arr = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"labels must have shape ({n},) (one class per sample), got shape {arr.shape}")
+    return arr

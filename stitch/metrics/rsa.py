@@ -1,0 +1,129 @@
+"""Representational similarity analysis (Kriegeskorte et al., 2008).
+
+Each space becomes a representational dissimilarity matrix (RDM): the ``n (n - 1) / 2`` pairwise
+distances between samples (upper triangle). RSA is the Pearson or Spearman (average ranks for ties)
+correlation of the two RDMs. The RDM has O(n^2) entries: use a few thousand samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from stitch._checks import check_choice
+from stitch.metrics._base import prepare_pair
+
+__all__ = ["rdm", "rsa", "rsa_pearson", "rsa_spearman"]
+
+RDM_METRICS = ("euclidean", "correlation", "cosine")
+
+
+def rdm(x: Any, metric: str = "euclidean") -> torch.Tensor:
+    """Upper-triangle pairwise dissimilarities (row-major, ``i < j``), in float64.
+
+    ``euclidean``: distance; ``correlation``: 1 - Pearson correlation between samples; ``cosine``:
+    1 - cosine similarity.
+
+    Shapes:
+        x: ``(n, d)``  ->  ``(n * (n - 1) / 2,)``
+
+    Example:
+        >>> rdm([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]]).tolist()
+        [5.0, 1.0, 4.242640687119285]
+    """
+    from stitch._checks import as_matrix
+
+    check_choice(metric, RDM_METRICS, "RDM metric")
+    z = as_matrix(x, "x").to(torch.float64)
+    if metric != "euclidean":
+        if metric == "correlation":
+            z = z - z.mean(1, keepdim=True)
+        norms = z.norm(dim=1, keepdim=True)
+        if bool((norms == 0).any()):
+            row = int((norms.flatten() == 0).nonzero()[0])
+            after = " after centring" if metric == "correlation" else ""
+            raise ValueError(f"{metric} RDM undefined: row {row} has zero norm{after}")
+        z = z / norms
+    n = len(z)
+    out = torch.empty(n * (n - 1) // 2, dtype=torch.float64)
+    # Row blocks against the rows after them: the n x n matrix and its triu indices never exist.
+    block = max(1, 2**22 // max(n, 1))
+    pos = 0
+    for s in range(0, n - 1, block):
+        q, rest = z[s : s + block], z[s:]
+        d = torch.cdist(q, rest) if metric == "euclidean" else 1.0 - q @ rest.T
+        keep = torch.arange(len(rest))[None, :] > torch.arange(len(q))[:, None]
+        vals = d[keep]
+        out[pos : pos + len(vals)] = vals
+        pos += len(vals)
+    return out
+
+
+def _average_ranks(v: torch.Tensor) -> torch.Tensor:
+    order = torch.argsort(v, stable=True)
+    _, inverse, counts = torch.unique_consecutive(v[order], return_inverse=True, return_counts=True)
+    ends = torch.cumsum(counts, 0).to(torch.float64)
+    mean_rank = ends - (counts.to(torch.float64) - 1) / 2  # 1-based average rank of each tie group
+    ranks = torch.empty_like(v, dtype=torch.float64)
+    ranks[order] = mean_rank[inverse]
+    return ranks
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = torch.sqrt((a * a).sum() * (b * b).sum())
+    if denom == 0:
+        raise ValueError("RSA undefined: one RDM is constant (all pairwise distances equal)")
+    return float(((a * b).sum() / denom).clamp(-1.0, 1.0))
+
+
+def rsa(x: Any, y: Any, *, method: str = "spearman", rdm_metric: str = "euclidean") -> float:
+    """Correlation between the two RDMs (``method`` ``"spearman"`` or ``"pearson"``).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``, ``n >= 3``  ->  float in ``[-1, 1]``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+        >>> round(rsa(x, 5 * x + 2), 6)
+        1.0
+    """
+    check_choice(method, ("spearman", "pearson"), "RSA correlation")
+    x, y = prepare_pair(x, y, min_samples=3, metric="rsa")
+    a, b = rdm(x, rdm_metric), rdm(y, rdm_metric)
+    if method == "spearman":
+        a, b = _average_ranks(a), _average_ranks(b)
+    return _pearson(a, b)
+
+
+def rsa_spearman(x: Any, y: Any, *, rdm_metric: str = "euclidean") -> float:
+    """Spearman correlation of Euclidean RDMs (see :func:`rsa`).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float in ``[-1, 1]``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+        >>> round(rsa_spearman(x, x ** 3), 2) > 0.5
+        True
+    """
+    return rsa(x, y, method="spearman", rdm_metric=rdm_metric)
+
+
+def rsa_pearson(x: Any, y: Any, *, rdm_metric: str = "euclidean") -> float:
+    """Pearson correlation of Euclidean RDMs (see :func:`rsa`).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float in ``[-1, 1]``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+        >>> round(rsa_pearson(x, -x), 6)
+        1.0
+    """
+    return rsa(x, y, method="pearson", rdm_metric=rdm_metric)

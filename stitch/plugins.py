@@ -1,0 +1,208 @@
+"""Public lookups of everything plugins register: encoders, datasets, and the plugins themselves.
+
+Lookups follow the rules of :class:`stitch._names.NameTable`: exact name or alias, then ``plugin:name``,
+then the ``stitch_resolve_encoder`` hook (``timm:<model>``, ``hf:<id>``, ...), else an error with close
+matches. Listing and building an encoder never load weights; they load on the first ``encode``.
+
+Similarity functions, anchor strategies and metrics are looked up through their core modules
+(:func:`stitch.get_similarity`, :func:`stitch.list_anchor_strategies`, :func:`stitch.get_metric`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from registry import DatasetLoader, PluginRecord
+    from stitch._names import NameTable
+    from stitch.data import Dataset
+    from stitch.encoder import Encoder, EncoderSpec
+
+__all__ = [
+    "hookimpl",
+    "get_encoder",
+    "get_encoder_spec",
+    "list_encoders",
+    "get_dataset",
+    "get_dataset_info",
+    "list_datasets",
+    "list_plugins",
+]
+
+#: Decorator for plugin hook implementations (``@stitch.hookimpl``).
+hookimpl = pluggy.HookimplMarker("stitch")
+
+
+def _check_options(what: str, name: str, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+    # Bind first so a misspelt option is reported against the user's call, not deep inside the factory.
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: let the call report
+    try:
+        sig.bind(**options)
+    except TypeError as exc:
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        accepted = ", ".join(p.name for p in sig.parameters.values() if p.kind in named) or "none"
+        raise TypeError(
+            f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}"
+        ) from None
+
+
+def _lookup(table: NameTable[Any], name: str) -> Any:
+    from stitch.errors import UnknownNameError
+
+    try:
+        return table.get(name)
+    except UnknownNameError as exc:
+        from registry import plugin_status
+
+        # The name may belong to a plugin that failed to load: say so instead of only "unknown".
+        broken = [r.name for r in plugin_status() if r.status == "broken"]
+        if not broken:
+            raise
+        names = ", ".join(repr(b) for b in broken)
+        raise UnknownNameError(f"{exc} Plugin(s) {names} failed to load; `stitch plugins` says why.") from None
+
+
+def get_encoder_spec(name: str) -> EncoderSpec:
+    """The :class:`~stitch.encoder.EncoderSpec` of encoder ``name``, without building it.
+
+    Example:
+        >>> get_encoder_spec("no-such-encoder")
+        Traceback (most recent call last):
+        ...
+        stitch.errors.UnknownNameError: unknown encoder 'no-such-encoder'...
+    """
+    from registry import ENCODERS
+
+    return _lookup(ENCODERS, name)[0]
+
+
+def get_encoder(name: str, **options: Any) -> Encoder:
+    """Build encoder ``name`` (weights load on its first ``encode``).
+
+    Args:
+        name: a registered name or alias, ``plugin:name``, or a prefixed name a plugin resolves
+            (``timm:resnet18``).
+        **options: passed to the encoder's factory (e.g. ``pretrained=False``).
+
+    Shapes:
+        ``get_encoder(name).encode(inputs)``: ``n`` inputs -> ``(n, dim)`` float32 on the CPU.
+
+    Example:
+        >>> get_encoder("no-such-encoder")
+        Traceback (most recent call last):
+        ...
+        stitch.errors.UnknownNameError: unknown encoder 'no-such-encoder'...
+    """
+    from registry import ENCODERS
+
+    spec, factory = _lookup(ENCODERS, name)
+    _check_options("encoder", spec.name, factory, options)
+    encoder = factory(**options)
+    # getattr_static: a runtime isinstance(Protocol) check would read `dim`, which may load weights.
+    missing = [a for a in ("name", "modality", "dim", "encode") if _missing_static(encoder, a)]
+    if missing:
+        raise TypeError(
+            f"the factory of encoder {spec.name!r} (plugin {spec.plugin!r}) returned {type(encoder).__name__}, "
+            f"which lacks {', '.join(missing)}; a factory must return a stitch.Encoder"
+        )
+    return encoder
+
+
+def _missing_static(obj: object, attr: str) -> bool:
+    try:
+        inspect.getattr_static(obj, attr)
+    except AttributeError:
+        return True
+    return False
+
+
+def list_encoders(pattern: str = "*", modality: str | None = None) -> list[EncoderSpec]:
+    """Specs of registered encoders whose name, ``plugin:name`` or alias matches ``pattern`` (shell wildcards).
+
+    Names served only by a resolver (``timm:*``) are not listed: there are too many.
+
+    Example:
+        >>> [s.name for s in list_encoders("no-such-*")]
+        []
+    """
+    from registry import ENCODERS
+
+    specs = [e.obj[0] for e in ENCODERS.entries(pattern)]
+    return [s for s in specs if modality is None or s.modality == modality]
+
+
+def get_dataset_info(name: str) -> DatasetLoader:
+    """The registered loader of dataset ``name`` (its modality, description and plugin), without loading.
+
+    Example:
+        >>> get_dataset_info("no-such-dataset")
+        Traceback (most recent call last):
+        ...
+        stitch.errors.UnknownNameError: unknown dataset 'no-such-dataset'...
+    """
+    from registry import DATASETS
+
+    return _lookup(DATASETS, name)
+
+
+def get_dataset(name: str, *, root: str | os.PathLike[str] | None = None, **options: Any) -> Dataset:
+    """Load dataset ``name``.
+
+    Args:
+        name: a registered dataset name or ``plugin:name``.
+        root: where its raw files live; defaults to ``$STITCH_DATA`` (the loader decides when unset).
+        **options: passed to the loader (e.g. ``split_seed=0``).
+
+    Example:
+        >>> get_dataset("no-such-dataset")
+        Traceback (most recent call last):
+        ...
+        stitch.errors.UnknownNameError: unknown dataset 'no-such-dataset'...
+    """
+    from stitch.data import Dataset
+
+    info = get_dataset_info(name)
+    if root is None and os.environ.get("STITCH_DATA"):
+        root = os.environ["STITCH_DATA"]
+    _check_options("dataset", info.name, info.loader, {"root": root, **options})
+    ds = info(root=None if root is None else Path(root), **options)
+    if not isinstance(ds, Dataset):
+        raise TypeError(
+            f"the loader of dataset {info.name!r} (plugin {info.plugin!r}) returned {type(ds).__name__}; "
+            "a dataset loader must return a stitch.Dataset"
+        )
+    return ds
+
+
+def list_datasets(pattern: str = "*", modality: str | None = None) -> list[DatasetLoader]:
+    """Registered dataset loaders whose name matches ``pattern`` (shell wildcards), by name.
+
+    Example:
+        >>> [d.name for d in list_datasets("no-such-*")]
+        []
+    """
+    from registry import DATASETS
+
+    return [e.obj for e in DATASETS.entries(pattern) if modality is None or e.obj.modality == modality]
+
+
+def list_plugins(pattern: str = "*") -> list[PluginRecord]:
+    """One record per discovered plugin: name, distribution, version, hooks, status (``ok``/``broken``/``disabled``).
+
+    Example:
+        >>> all(r.status in {"ok", "broken", "disabled"} for r in list_plugins())
+        True
+    """
+    from registry import plugin_status
+
+    return [r for r in plugin_status() if fnmatch.fnmatchcase(r.name, pattern)]

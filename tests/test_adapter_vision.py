@@ -1,0 +1,141 @@
+"""timm adapter: contract, preprocessing against timm's own transform, input layouts, weights, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import stitch
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from adapters.vision import TimmEncoder, images_to_tensor
+from stitch._io import save_tensors
+from stitch.testing import check_encoder, check_registered_encoder
+
+SMALL = {"image_size": 16, "channels": (8, 16, 32, 64)}
+VIT = {"img_size": 16, "patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2}
+
+
+@pytest.mark.parametrize(("name", "options"), [("timm:resnet10t", SMALL), ("timm:vit_tiny_patch16_224", VIT)])
+def test_contract_through_the_registry(name, options):
+    report = check_registered_encoder(name, **options)
+    assert "order" in report.passed and not report.skipped
+
+
+def test_factory_is_lazy_and_dim_comes_from_the_model():
+    enc = stitch.get_encoder("timm:vit_tiny_patch16_224", **VIT)
+    assert not enc._loaded
+    assert enc.dim == 32 and enc._loaded
+
+
+def test_preprocessing_matches_timm_eval_transform():
+    # 18x18 -> timm resizes the shorter side to floor(16 / 0.875) = 18 (a no-op) and centre-crops 16x16.
+    import timm.data
+    from PIL import Image
+
+    enc = TimmEncoder("resnet10t", image_size=16, crop_pct=0.875)
+    img = np.random.default_rng(0).integers(0, 256, (18, 18, 3), dtype=np.uint8)
+    cfg = enc.data_config
+    ref = timm.data.create_transform(input_size=(3, 16, 16), crop_pct=0.875, mean=cfg["mean"], std=cfg["std"],
+                                     interpolation="bicubic")(Image.fromarray(img))
+    ours = enc._prepare(img[None])[0:1][0]
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
+
+
+def test_layouts_pil_and_dtypes_give_the_same_latent():
+    from PIL import Image
+
+    enc = TimmEncoder("resnet10t", **SMALL)
+    rgb = np.random.default_rng(1).integers(0, 256, (3, 12, 12, 3), dtype=np.uint8)
+    ref = enc.encode(rgb)
+    torch.testing.assert_close(enc.encode(rgb.transpose(0, 3, 1, 2)), ref)  # NCHW
+    torch.testing.assert_close(enc.encode(torch.from_numpy(rgb)), ref)
+    torch.testing.assert_close(enc.encode([Image.fromarray(a) for a in rgb]), ref)
+    torch.testing.assert_close(enc.encode(rgb.astype(np.float32) / 255), ref, atol=1e-5, rtol=1e-5)
+    rgba = np.concatenate([rgb, np.full((3, 12, 12, 1), 255, np.uint8)], axis=-1)
+    torch.testing.assert_close(enc.encode(rgba), ref)
+
+
+def test_grayscale_is_broadcast_to_three_channels():
+    enc = TimmEncoder("resnet10t", **SMALL)
+    gray = np.random.default_rng(2).random((4, 8, 8)).astype(np.float32)
+    torch.testing.assert_close(enc.encode(gray), enc.encode(np.repeat(gray[..., None], 3, axis=-1)))
+    one = TimmEncoder("resnet10t", in_chans=1, **SMALL)
+    assert one.data_config["in_chans"] == 1 and one.encode(gray).shape == (4, 64)
+
+
+def test_seed_sets_the_random_init_and_the_fingerprint():
+    x = np.random.default_rng(3).random((2, 8, 8))
+    a, b, c = (TimmEncoder("resnet10t", seed=s, **SMALL) for s in (0, 0, 1))
+    torch.testing.assert_close(a.encode(x), b.encode(x))
+    assert not torch.allclose(a.encode(x), c.encode(x))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+    assert a.spec.weights == "random init (seed=0)"
+
+
+def test_checkpoint_round_trip_ignores_a_classifier_head(tmp_path):
+    src = TimmEncoder("resnet10t", seed=5, **SMALL)
+    x = np.random.default_rng(4).random((3, 8, 8))
+    state = dict(src.module.state_dict())
+    state["fc.weight"], state["fc.bias"] = torch.zeros(10, 64), torch.zeros(10)  # as in hub checkpoints
+    path = tmp_path / "model.safetensors"
+    save_tensors(path, state)
+    loaded = stitch.get_encoder("timm:resnet10t", checkpoint=path, **SMALL)
+    torch.testing.assert_close(loaded.encode(x), src.encode(x))
+    assert loaded.fingerprint()["weights"] == {"checkpoint_sha256": stitch.cache.cached_sha256(path)}
+    assert loaded.spec.weights == f"local file: {path}"
+
+
+def test_checkpoint_for_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_tensors(path, TimmEncoder("resnet10t", image_size=16).module.state_dict())
+    enc = TimmEncoder("resnet10t", checkpoint=path, **SMALL)
+    with pytest.raises(ValueError, match=r"does not fit the model: .* with other shapes .* Use the same architecture"):
+        enc.encode(np.zeros((1, 8, 8)))
+    with pytest.raises(FileNotFoundError, match="checkpoint '/no/such.safetensors' does not exist"):
+        TimmEncoder("resnet10t", checkpoint="/no/such.safetensors")
+    with pytest.raises(ValueError, match="either pretrained=True .* or checkpoint=PATH"):
+        TimmEncoder("resnet10t", pretrained=True, checkpoint=path)
+
+
+def test_input_errors_name_the_problem():
+    enc = TimmEncoder("resnet10t", **SMALL)
+    with pytest.raises(TypeError, match="an image encoder takes images .* got text"):
+        enc.encode(["a cat", "a dog"])
+    with pytest.raises(ValueError, match="inputs is empty"):
+        enc.encode(np.zeros((0, 8, 8)))
+    with pytest.raises(ValueError, match=r"inconsistent sizes: item 0 is 8x8x1 but item 1 is 9x9x1"):
+        enc.encode([np.zeros((8, 8)), np.zeros((9, 9))])
+    with pytest.raises(ValueError, match=r"cannot tell the channel axis of shape \(2, 5, 8, 8\)"):
+        enc.encode(np.zeros((2, 5, 8, 8)))
+    with pytest.raises(ValueError, match=r"for one image add a batch axis"):
+        enc.encode(np.zeros((8,)))
+    with pytest.raises(ValueError, match="images contain NaN or Inf"):
+        enc.encode(np.full((1, 8, 8), np.nan))
+    with pytest.raises(TypeError, match="images must be uint8 .* got dtype torch.bool"):
+        enc.encode(np.zeros((1, 8, 8), dtype=bool))
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(stitch.UnknownNameError, match="unknown timm model 'resnet10'; did you mean 'timm:resnet10t'"):
+        stitch.get_encoder("timm:resnet10")
+
+
+def test_images_to_tensor_layouts():
+    assert images_to_tensor(np.zeros((2, 5, 6), np.uint8)).shape == (2, 1, 5, 6)
+    assert images_to_tensor(np.zeros((2, 5, 6, 3), np.uint8)).shape == (2, 3, 5, 6)
+    assert images_to_tensor(torch.zeros(2, 3, 5, 6)).shape == (2, 3, 5, 6)
+
+
+def test_checks_out_with_the_contract_kit_on_digits():
+    ds = stitch.get_dataset("digits")
+    enc = TimmEncoder("resnet10t", **SMALL)
+    check_encoder(enc, ds.split_inputs("test")[:6])
+
+
+def test_pretrained_offline_says_how_to_get_weights(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty hub cache: nothing to find offline
+    enc = stitch.get_encoder("timm:resnet10t", pretrained=True, image_size=16)
+    assert enc.fingerprint()["weights"]["pretrained"] == "resnet10t"
+    with pytest.raises(OSError, match="could not get the pretrained weights of 'resnet10t' .* checkpoint=<local"):
+        enc.encode(np.zeros((1, 8, 8)))

@@ -1,0 +1,78 @@
+"""`stitch demo` and `stitch run` end to end on digits (tiny settings), including resume of a finished run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stitch.cli import main
+from stitch.cli.demo import demo_config
+from stitch.errors import ConfigError
+from stitch.experiment import load_experiment, parse_experiment, run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_configuration_is_the_digits_example() -> None:
+    assert parse_experiment(demo_config()) == load_experiment(ROOT / "examples" / "digits.toml")
+    quick = parse_experiment(demo_config(quick=True))
+    assert {e.family for e in quick.encoders} == {"test_resnet", "test_vit"}  # two timm architectures
+    assert len(quick.encoders) == 4
+
+
+def test_run_check_validates_without_running(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", str(ROOT / "examples" / "digits.toml"), "--check", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "valid. 4 encoders x 5 spaces x 3 seed(s) = 240 cells on 'digits'" in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_reports_config_errors_with_the_field_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "t"\nspaces = ["relative:cosin"]\n[dataset]\nname = "digits"\n[[encoders]]\nname = "a"\n')
+    assert main(["run", str(bad)]) == 2
+    assert "spaces[0]: unknown similarity function 'cosin'; did you mean 'cosine'" in capsys.readouterr().err
+
+
+def test_unknown_encoder_fails_before_any_work(tmp_path: Path) -> None:
+    cfg = {"name": "t", "dataset": {"name": "digits"}, "encoders": [{"name": "timm:test_resnet"},
+           {"name": "timm:test_resnett", "train": {"epochs": 1}}], "spaces": ["absolute"]}
+    with pytest.raises(ConfigError, match=r"encoders\[1\].name: unknown timm model 'test_resnett'"):
+        run_experiment(cfg, output=tmp_path)
+    assert not (tmp_path / "encoders").exists()
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "digits-demo-quick: accuracy (mean ± std over 1 seed(s); chance 0.100)" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"results.json", "results.csv", "report.md", "stitched_bars.png", "cells.jsonl", "encoders",
+            "heatmap_absolute.png", "heatmap_translate_procrustes.png"} <= names
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["cells"]) == 5 * 1 * 4 * 4
+    assert data["versions"]["torch"] and data["anchors"]["0"]["ids"][0].startswith("digits-")
+    s = data["summary"]
+    # the qualitative picture, even with one-epoch encoders: absolute stitching fails, relative does not
+    assert s["absolute"]["same_group_mean"] < 0.3
+    assert s["absolute"]["cross_group_mean"] is None  # latent widths differ: not applicable
+    assert s["relative:cosine"]["stitched_mean"] > 0.35
+    assert s["product:cosine,euclidean,l1,linf"]["stitched_mean"] > 0.35
+    assert s["translate:procrustes"]["stitched_mean"] > 0.35
+
+    # a re-run trains nothing: encoders, latents and cells are all reused
+    import stitch.decoders
+    import stitch.training
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished run must not train again")
+
+    monkeypatch.setattr(stitch.training, "train_encoder", boom)
+    monkeypatch.setattr(stitch.decoders.Decoder, "fit", boom)
+    again = run_experiment(demo_config(quick=True), output=out, progress=False)
+    assert again.summary == s

@@ -1,0 +1,184 @@
+"""The stitching matrix on synthetic encoders: qualitative picture, result shape, reports, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import stitch.decoders
+from stitch.experiment.config import AnchorConfig, DecoderConfig
+from stitch.experiment.report import format_summary, write_report
+from stitch.experiment.runner import CellStore, ExperimentResult, stitching_matrix, summarize
+
+SPACES = ["absolute", "relative:cosine", "translate:procrustes", "translate:ot"]
+DECODER = DecoderConfig(kind="linear", epochs=25, lr=1e-2, patience=5)
+ANCHORS = AnchorConfig(n=40, strategy="random", seed=0)
+
+
+Latents = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def _encoders(n: int = 700, n_train: int = 500, d: int = 12, k: int = 5) -> tuple[Latents, torch.Tensor]:
+    """Three 'encoders' of one latent geometry: isometries (plus a scale) of the same clustered points."""
+    g = torch.Generator().manual_seed(0)
+    centers = 3 * torch.randn(k, d, generator=g)
+    y = torch.randint(0, k, (n,), generator=g)
+    x = centers[y] + torch.randn(n, d, generator=g)
+    out = {}
+    for i, scale in enumerate((1.0, 1.0, 3.0)):
+        q, _ = torch.linalg.qr(torch.randn(d, d, generator=g))
+        z = scale * x @ q
+        out[f"E{i}"] = (z[:n_train], z[n_train:])
+    return out, y
+
+
+@pytest.fixture(scope="module")
+def matrix() -> tuple[list[dict], dict, torch.Tensor]:
+    lat, y = _encoders()
+    cells, anchors = stitching_matrix(
+        lat, y[:500], y[500:], SPACES, decoder=DECODER, anchors=ANCHORS, seeds=[0, 1],
+        groups={"E0": "a", "E1": "a", "E2": "b"}, train_ids=[f"s{i}" for i in range(500)],
+    )
+    return cells, anchors, y
+
+
+def test_matrix_shape_and_records(matrix) -> None:
+    cells, anchors, _ = matrix
+    assert len(cells) == len(SPACES) * 2 * 3 * 3  # spaces x seeds x decoder encoders x test encoders
+    first = cells[0]
+    for key in ("space", "seed", "anchor_seed", "decoder_encoder", "test_encoder", "stitched", "accuracy", "macro_f1"):
+        assert key in first
+    assert sum(not c["stitched"] for c in cells) == len(SPACES) * 2 * 3
+    assert set(anchors) == {0, 1} and len(anchors[0]["indices"]) == 40
+    assert anchors[0]["ids"] == [f"s{i}" for i in anchors[0]["indices"]]
+    assert anchors[0]["indices"] != anchors[1]["indices"]  # run seeds draw different anchors
+    ot = [c for c in cells if c["space"] == "translate:ot"]
+    assert all(c["anchors_to_recover"] == 30 for c in ot)  # 40 anchors, 10 known pairs by default
+
+
+def test_qualitative_picture(matrix) -> None:
+    cells, _, _ = matrix
+    s = summarize(cells, "accuracy")
+    assert all(v["diagonal_mean"] > 0.9 for v in s.values())
+    assert s["absolute"]["stitched_mean"] < 0.45  # 5 classes: chance is 0.2
+    for space in ("relative:cosine", "translate:procrustes", "translate:ot"):
+        assert s[space]["stitched_mean"] > 0.9, space
+    assert s["translate:ot"]["anchors_recovered_fraction"] == 1.0
+
+
+def test_summary_reduces_over_seeds() -> None:
+    cells = [
+        {"space": "s", "seed": seed, "decoder_encoder": a, "test_encoder": b, "stitched": a != b,
+         "decoder_group": a, "test_group": b, "accuracy": (0.9 if a == b else 0.3 + 0.2 * seed)}
+        for seed in (0, 1) for a in "AB" for b in "AB"
+    ]
+    s = summarize(cells, "accuracy")["s"]
+    assert s["diagonal_mean"] == pytest.approx(0.9) and s["diagonal_std"] == pytest.approx(0.0)
+    assert s["stitched_mean"] == pytest.approx(0.4) and s["stitched_std"] == pytest.approx(0.1)
+    assert s["cross_group_mean"] == pytest.approx(0.4)
+    assert s["same_group_mean"] is None  # no same-group stitched pair
+
+
+def test_report_files(matrix, tmp_path: Path) -> None:
+    cells, anchors, _ = matrix
+    result = ExperimentResult(
+        name="synthetic", task="classification", metric="accuracy", greater_is_better=True,
+        encoders=["E0", "E1", "E2"], spaces=SPACES, seeds=[0, 1], cells=cells,
+        summary=summarize(cells, "accuracy"), anchors=anchors, chance=0.2, versions={"torch": torch.__version__},
+    )
+    files = write_report(result, tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([
+        "results.json", "results.csv", "report.md", "stitched_bars.png", "heatmap_absolute.png",
+        "heatmap_relative_cosine.png", "heatmap_translate_procrustes.png", "heatmap_translate_ot.png",
+    ])
+    data = json.loads(files["json"].read_text())
+    assert len(data["cells"]) == len(cells) and data["anchors"]["0"]["ids"][0].startswith("s")
+    assert len(files["csv"].read_text().splitlines()) == len(cells) + 1
+    report = files["report"].read_text()
+    assert "| decoder \\ encoder | E0 | E1 | E2 |" in report and "![absolute](heatmap_absolute.png)" in report
+    mean, std = result.matrix("absolute")
+    assert mean.shape == (3, 3) and (mean.diagonal() > 0.9).all()
+    summary = format_summary(result)
+    assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seed(s); chance 0.200)"
+    assert "translate:ot (OT recovered 100% of anchor pairs)" in summary
+    with pytest.raises(ValueError, match="no space 'relative:l1' in this result"):
+        result.matrix("relative:l1")
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_gives_the_same_results(tmp_path: Path, monkeypatch) -> None:
+    lat, y = _encoders(n=400, n_train=300)
+    kwargs = dict(decoder=DecoderConfig(kind="linear", epochs=5), anchors=AnchorConfig(n=20), seeds=[0],
+                  fingerprint="synthetic")
+    spaces = ["absolute", "relative:cosine"]
+    store_path = tmp_path / "cells.jsonl"
+
+    fits = {"n": 0}
+    real_fit = stitch.decoders.Decoder.fit
+
+    def failing_fit(self, z, y):
+        fits["n"] += 1
+        if fits["n"] == 4:
+            raise _Interrupt
+        return real_fit(self, z, y)
+
+    monkeypatch.setattr(stitch.decoders.Decoder, "fit", failing_fit)
+    with pytest.raises(_Interrupt):
+        stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
+    assert len(CellStore(store_path)) == 3  # three rows finished before the interruption
+    with open(store_path, "a") as f:
+        f.write('{"key": "torn')  # a line cut short by the crash is ignored
+
+    fits["n"] = 100  # no more failures; count the decoders the resumed run trains
+    resumed, _ = stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
+    assert fits["n"] == 103  # only the 3 unfinished rows are trained
+    monkeypatch.setattr(stitch.decoders.Decoder, "fit", real_fit)
+    fresh, _ = stitching_matrix(lat, y[:300], y[300:], spaces, **kwargs)
+    assert [c["accuracy"] for c in resumed] == [c["accuracy"] for c in fresh]
+
+    # a finished run re-runs without training anything; a changed setting recomputes
+    fits["n"] = 0
+    monkeypatch.setattr(stitch.decoders.Decoder, "fit", failing_fit)
+    stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
+    assert fits["n"] == 0
+    fits["n"] = 100
+    kwargs["decoder"] = DecoderConfig(kind="linear", epochs=6)
+    stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
+    assert fits["n"] == 106
+
+
+def test_matrix_input_errors() -> None:
+    lat, y = _encoders(n=300, n_train=200)
+    bad = {"E0": lat["E0"], "E1": (lat["E1"][0][:-1], lat["E1"][1])}
+    with pytest.raises(ValueError, match="encoder 'E1' has 199 train / 100 test rows but 'E0' has 200 / 100"):
+        stitching_matrix(bad, y[:200], y[200:], ["absolute"])
+    with pytest.raises(ValueError, match="got 199 train / 100 test targets for 200 / 100 latent rows"):
+        stitching_matrix(lat, y[:199], y[200:], ["absolute"])
+    with pytest.raises(ValueError, match="latents is empty"):
+        stitching_matrix({}, y, y, ["absolute"])
+
+
+def test_trainable_product_aggregation_and_reconstruction_in_the_matrix() -> None:
+    lat, y = _encoders(n=400, n_train=300)
+    lat = {k: lat[k] for k in ("E0", "E2")}
+    space = {"name": "product:cosine,euclidean", "label": "product-attention", "options": {"aggregation": "attention"}}
+    cells, _ = stitching_matrix(lat, y[:300], y[300:], [space], decoder=DecoderConfig(kind="mlp", epochs=15, hidden=32, lr=1e-2),
+                                anchors=AnchorConfig(n=30))
+    assert {c["space"] for c in cells} == {"product-attention"}
+    assert min(c["accuracy"] for c in cells) > 0.8
+
+    # reconstruction: targets are inputs; a relative space transfers, the absolute one does not
+    x = lat["E0"][0]
+    cells, _ = stitching_matrix(lat, x, lat["E0"][1], ["absolute", "relative:euclidean"],
+                                decoder=DecoderConfig(kind="reconstruction", epochs=25, hidden=64, lr=1e-2),
+                                anchors=AnchorConfig(n=60))
+    s = summarize(cells, "mse")
+    assert set(cells[0]) >= {"mse"} and "accuracy" not in cells[0]
+    assert s["relative:euclidean"]["stitched_mean"] < 0.5 * s["absolute"]["stitched_mean"]

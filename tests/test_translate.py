@@ -1,0 +1,185 @@
+"""Translators recover known maps; OT discovers hidden anchor correspondences."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stitch.errors import NotFittedError, UnknownNameError
+from stitch.translate import (
+    Affine,
+    Linear,
+    Matching,
+    OTTranslator,
+    Procrustes,
+    Ridge,
+    get_translator,
+    list_translators,
+    match_anchors,
+)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _orthogonal(d: int, g: torch.Generator) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return q
+
+
+def test_procrustes_recovers_rotation_scale_and_shift() -> None:
+    g = _gen()
+    x = torch.randn(80, 6, generator=g, dtype=torch.float64)
+    q = _orthogonal(6, g)
+    y = 2.5 * x @ q + torch.arange(6, dtype=torch.float64)
+    t = Procrustes().fit(x, y)
+    assert torch.allclose(t.rotation_, q, atol=1e-10)
+    assert t.scale_ == pytest.approx(2.5)
+    new = torch.randn(10, 6, generator=g, dtype=torch.float64)
+    assert torch.allclose(t.transform(new), 2.5 * new @ q + torch.arange(6, dtype=torch.float64))
+
+
+def test_procrustes_between_spaces_of_different_dimension() -> None:
+    g = _gen(1)
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64)
+    embed = _orthogonal(7, g)[:4]  # (4, 7) with orthonormal rows: an isometric embedding
+    y = x @ embed
+    t = Procrustes(center=False, scale=False).fit(x, y)
+    assert t.transform(x).shape == (60, 7)
+    assert torch.allclose(t.transform(x), y, atol=1e-10)
+
+
+def test_procrustes_cannot_fit_an_anisotropic_map() -> None:
+    # non-invariance: an orthogonal map with one global scale cannot express per-axis stretching
+    g = _gen(2)
+    x = torch.randn(100, 3, generator=g, dtype=torch.float64)
+    y = x * torch.tensor([1.0, 5.0, 0.2], dtype=torch.float64)
+    residual = (Procrustes().fit_transform(x, y) - y).norm() / y.norm()
+    assert residual > 0.3
+    assert torch.allclose(Linear().fit_transform(x, y), y, atol=1e-10)
+
+
+def test_procrustes_without_centering_misses_a_shift() -> None:
+    g = _gen(3)
+    x = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    y = x + 10.0
+    assert torch.allclose(Procrustes().fit_transform(x, y), y, atol=1e-10)
+    assert (Procrustes(center=False).fit_transform(x, y) - y).abs().max() > 1.0
+
+
+def test_affine_recovers_affine_map_and_linear_does_not() -> None:
+    g = _gen(4)
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    b = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    t = Affine().fit(x, x @ w + b)
+    assert torch.allclose(t.weight_, w, atol=1e-10) and torch.allclose(t.bias_, b, atol=1e-10)
+    assert (Linear().fit_transform(x, x @ w + b) - (x @ w + b)).abs().max() > 0.5
+
+
+def test_ridge_matches_closed_form_reference_in_both_regimes() -> None:
+    g = _gen(5)
+    for n, d in ((50, 4), (6, 20)):  # primal (n > d) and dual (n < d) solves
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+        y = torch.randn(n, 2, generator=g, dtype=torch.float64)
+        alpha = 0.7
+        xc, yc = x - x.mean(0), y - y.mean(0)
+        w_ref = torch.linalg.solve(xc.T @ xc + alpha * torch.eye(d, dtype=torch.float64), xc.T @ yc)
+        t = Ridge(alpha=alpha).fit(x, y)
+        assert torch.allclose(t.weight_, w_ref, atol=1e-8)
+        assert torch.allclose(t.bias_, y.mean(0) - x.mean(0) @ w_ref, atol=1e-8)
+
+
+def test_ridge_with_zero_alpha_is_affine_and_large_alpha_shrinks() -> None:
+    g = _gen(6)
+    x = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(3, 2, generator=g, dtype=torch.float64)
+    assert torch.allclose(Ridge(alpha=0.0).fit(x, y).weight_, Affine().fit(x, y).weight_, atol=1e-10)
+    assert Ridge(alpha=1e8).fit(x, y).weight_.abs().max() < 1e-5
+    with pytest.raises(ValueError, match="alpha must be a number >= 0, got -1"):
+        Ridge(alpha=-1)
+
+
+def test_dtypes_follow_inputs() -> None:
+    x = torch.randn(20, 3)
+    assert Procrustes().fit(x, x).transform(x).dtype == torch.float32
+    assert Procrustes().fit(x, x).transform(x.double()).dtype == torch.float64
+    assert Affine().fit(x.half(), x.half()).transform(x.half()).dtype == torch.float32
+
+
+def test_translator_errors() -> None:
+    with pytest.raises(NotFittedError, match="this Procrustes is not fitted yet"):
+        Procrustes().transform(torch.zeros(2, 3))
+    t = Affine().fit(torch.randn(10, 3), torch.randn(10, 4))
+    with pytest.raises(ValueError, match="x has 5 features but this Affine was fitted on 3"):
+        t.transform(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"x \(source anchors\) has 10 samples but y \(target anchors\) has 9"):
+        Linear().fit(torch.randn(10, 3), torch.randn(9, 3))
+    with pytest.raises(UnknownNameError, match="unknown translation method 'procrustez'; did you mean 'procrustes'"):
+        get_translator("procrustez")
+    with pytest.raises(TypeError, match="bad options for translation method 'ridge'"):
+        get_translator("ridge", beta=1)
+
+
+def test_registry_lists_every_method() -> None:
+    assert {"procrustes", "affine", "linear", "ridge", "ot"} <= set(list_translators())
+    assert isinstance(get_translator("orthogonal"), Procrustes)
+
+
+def _hidden_permutation(n: int, d: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = _gen(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    perm = torch.randperm(n, generator=g)
+    y = (x @ _orthogonal(d, g) + noise * torch.randn(n, d, generator=g, dtype=torch.float64))[perm]
+    return x, y, torch.argsort(perm)  # x[i] corresponds to y[truth[i]]
+
+
+def test_sinkhorn_on_relative_spaces_recovers_hidden_permutation_from_three_pairs() -> None:
+    x, y, truth = _hidden_permutation(120, 16, noise=0.05, seed=7)
+    known = [(i, int(truth[i])) for i in range(3)]
+    m = match_anchors(x, y, known=known)
+    assert m.method == "sinkhorn"
+    assert m.n_correct(truth) == 117
+    assert m.plan.shape == (120, 120)
+
+
+def test_gromov_wasserstein_recovers_hidden_permutation_without_pairs() -> None:
+    x, y, truth = _hidden_permutation(60, 8, noise=0.0, seed=1)
+    m = match_anchors(x, y)
+    assert m.method == "gromov"
+    assert m.n_correct(truth) == 60
+
+
+def test_matching_without_refinement_is_worse_than_with_it_under_noise() -> None:
+    # the Procrustes re-assignment rounds are what make noisy matching exact
+    x, y, truth = _hidden_permutation(150, 12, noise=0.15, seed=3)
+    known = [(i, int(truth[i])) for i in range(4)]
+    refined = match_anchors(x, y, known=known).n_correct(truth)
+    raw = match_anchors(x, y, known=known, refine=0).n_correct(truth)
+    assert refined >= raw
+    assert refined >= 140
+
+
+def test_ot_translator_maps_like_the_true_rotation() -> None:
+    x, y, truth = _hidden_permutation(100, 10, noise=0.0, seed=4)
+    t = OTTranslator().fit(x, y, known=[(i, int(truth[i])) for i in range(5)])
+    assert t.matching_.n_correct(truth) == 95
+    assert torch.allclose(t.transform(x), y[truth], atol=1e-8)
+
+
+def test_matching_counts_exclude_known_pairs() -> None:
+    m = Matching(torch.tensor([0, 1, 2]), torch.eye(3), "sinkhorn", ((0, 0), (1, 1)))
+    assert m.n_correct([0, 1, 2]) == 1
+
+
+def test_matching_errors() -> None:
+    x = torch.randn(5, 2)
+    with pytest.raises(ValueError, match="method='sinkhorn' compares relative spaces built from known pairs"):
+        match_anchors(x, x, method="sinkhorn")
+    with pytest.raises(ValueError, match="x has 5 rows but y only 4"):
+        match_anchors(x, x[:4])
+    with pytest.raises(ValueError, match=r"known pair \(9, 0\) is out of range"):
+        match_anchors(x, x, known=[(9, 0)])
+    with pytest.raises(ValueError, match="unknown matching method 'exact'"):
+        OTTranslator(method="exact")
