@@ -330,7 +330,7 @@ class HashBagEncoder(TorchEncoder):
         torch.Size([2, 16])
     """
 
-    def __init__(self, *, dim: int = 128, buckets: int = 1 << 15, embed_dim: int = 128, ngrams: int = 2,
+    def __init__(self, *, dim: int = 128, buckets: int = 1 << 14, embed_dim: int = 64, ngrams: int = 2,
                  seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 256,
                  device: str = "cpu") -> None:
         from stitch._checks import check_positive_int

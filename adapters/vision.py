@@ -91,7 +91,7 @@ def images_to_tensor(inputs: Any, name: str = "inputs") -> torch.Tensor:
             f"(n, c, h, w), got {type(inputs).__name__}"
         )
     _check_dtype(x, name)
-    if x.shape[0] == 0 if x.ndim else True:
+    if x.ndim in (3, 4) and x.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); expected at least one image")
     if x.ndim == 3:
         x = x.unsqueeze(1)

@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     # data and cache
     "Dataset": "stitch.data",
     "LatentCache": "stitch.cache",
+    "train_encoder": "stitch.training",
     # experiments
     "run_experiment": "stitch.experiment",
     "load_experiment": "stitch.experiment",
@@ -115,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         list_plugins,
     )
     from stitch.product import ProductSpace, make_aggregation
+    from stitch.training import train_encoder
     from stitch.similarity import (
         RelativeProjection,
         get_similarity,

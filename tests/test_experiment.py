@@ -169,8 +169,8 @@ def test_trainable_product_aggregation_and_reconstruction_in_the_matrix() -> Non
     lat, y = _encoders(n=400, n_train=300)
     lat = {k: lat[k] for k in ("E0", "E2")}
     space = {"name": "product:cosine,euclidean", "label": "product-attention", "options": {"aggregation": "attention"}}
-    cells, _ = stitching_matrix(lat, y[:300], y[300:], [space], decoder=DecoderConfig(kind="mlp", epochs=15, hidden=32, lr=1e-2),
-                                anchors=AnchorConfig(n=30))
+    decoder = DecoderConfig(kind="mlp", epochs=15, hidden=32, lr=1e-2)
+    cells, _ = stitching_matrix(lat, y[:300], y[300:], [space], decoder=decoder, anchors=AnchorConfig(n=30))
     assert {c["space"] for c in cells} == {"product-attention"}
     assert min(c["accuracy"] for c in cells) > 0.8
 
