@@ -245,8 +245,28 @@ class GNNEncoder(TorchEncoder):
         return fp
 
 
+def _entry(arch: str) -> tuple[EncoderSpec, Any]:
+    # dim: the default latent size (out_channels defaults to hidden_channels=64); options may change it.
+    spec = EncoderSpec(f"{PREFIX}{arch}", "graph", f"PyG {ARCHITECTURES[arch][0]}: {ARCHITECTURES[arch][1]}",
+                       dim=64, extra="graph", weights="random init (seed option) unless checkpoint=PATH",
+                       license="MIT (torch_geometric)")
+
+    def factory(**options: Any) -> GNNEncoder:
+        return GNNEncoder(arch, **options)
+
+    return spec, factory
+
+
+@hookimpl
+def stitch_register_encoders(register: Any) -> None:
+    """Register ``pyg:gcn``, ``pyg:sage``, ``pyg:gat``, ``pyg:gin`` (a closed set: every one is listed)."""
+    for arch in ARCHITECTURES:
+        register(*_entry(arch))
+
+
 def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
-    """``pyg:<arch>`` -> (spec, factory)."""
+    """``pyg:<arch>`` -> (spec, factory); the registered entries serve the valid names first, so this only
+    turns a misspelt ``pyg:`` name into an error listing the architectures."""
     if not name.startswith(PREFIX):
         return None
     arch = name[len(PREFIX):]
@@ -258,16 +278,10 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
         raise UnknownNameError(
             f"unknown graph architecture {name!r}{hint} Available: {', '.join(PREFIX + a for a in ARCHITECTURES)}"
         )
-    spec = EncoderSpec(name, "graph", f"PyG {ARCHITECTURES[arch][0]}: {ARCHITECTURES[arch][1]}", extra="graph",
-                       weights="random init (seed option) unless checkpoint=PATH", license="MIT (torch_geometric)")
-
-    def factory(**options: Any) -> GNNEncoder:
-        return GNNEncoder(arch, **options)
-
-    return spec, factory
+    return _entry(arch)
 
 
 @hookimpl
 def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
-    """Resolve ``pyg:gcn``, ``pyg:sage``, ``pyg:gat``, ``pyg:gin``."""
+    """Explain a misspelt ``pyg:<arch>`` (the four architectures are registered entries)."""
     return resolve(name)

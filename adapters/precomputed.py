@@ -151,6 +151,13 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
 
 
 @hookimpl
+def stitch_register_encoder_families(register: Any) -> None:
+    """Declare ``file:<path>``."""
+    register("file", "latents computed elsewhere, served by sample id (adapters.precomputed.save_precomputed)",
+             placeholder="<path.safetensors>")
+
+
+@hookimpl
 def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
     """Resolve ``file:<path>``."""
     return resolve(name)

@@ -402,6 +402,13 @@ def stitch_register_encoders(register: Any) -> None:
 
 
 @hookimpl
+def stitch_register_encoder_families(register: Any) -> None:
+    """Declare ``hf:<model id or dir>``."""
+    register("hf", "any transformers text model (hub id when online, or a local directory); options pooling=, "
+             "layer=, normalize=", placeholder="<model id or dir>", modality="text", extra="text")
+
+
+@hookimpl
 def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
     """Resolve ``hf:<model id or local directory>``."""
     if not name.startswith(PREFIX):

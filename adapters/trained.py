@@ -106,6 +106,13 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
 
 
 @hookimpl
+def stitch_register_encoder_families(register: Any) -> None:
+    """Declare ``trained:<path>``."""
+    register("trained", "an encoder saved by stitch.training.train_encoder (sha256-checked against <path>.json)",
+             placeholder="<path.safetensors>")
+
+
+@hookimpl
 def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
     """Resolve ``trained:<path>``."""
     return resolve(name)

@@ -365,6 +365,35 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
     raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
 
 
+#: Small models listed by ``stitch encoders list`` (model -> pooled feature dim); any other timm model resolves.
+RECOMMENDED = {"resnet10t": 512, "resnet18": 512, "vit_tiny_patch16_224": 192}
+
+
+def _entry(model_name: str, dim: int | None = None) -> tuple[EncoderSpec, Any]:
+    spec = EncoderSpec(f"{PREFIX}{model_name}", "image", f"timm {model_name} pooled pre-logits features", dim=dim,
+                       extra="vision", weights="random init unless pretrained=True or checkpoint=PATH",
+                       license="see the model card")
+
+    def factory(**options: Any) -> TimmEncoder:
+        return TimmEncoder(model_name, **options)
+
+    return spec, factory
+
+
+@hookimpl
+def stitch_register_encoders(register: Any) -> None:
+    """Register the recommended small models (``timm:resnet10t``, ...) so they are listed."""
+    for model_name, dim in RECOMMENDED.items():
+        register(*_entry(model_name, dim))
+
+
+@hookimpl
+def stitch_register_encoder_families(register: Any) -> None:
+    """Declare ``timm:<model>``."""
+    register("timm", "any timm model (timm.list_models), random init unless pretrained=True or checkpoint=PATH",
+             placeholder="<model>", modality="image", extra="vision")
+
+
 def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
     """``timm:<model>`` -> (spec, factory); the model name is checked against ``timm.list_models``."""
     if not name.startswith(PREFIX):
@@ -380,13 +409,7 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
         raise UnknownNameError(
             f"unknown timm model {model_name!r}{hint} List them with timm.list_models('<pattern>'), e.g. 'resnet*'"
         )
-    spec = EncoderSpec(name, "image", f"timm {model_name} pooled pre-logits features", extra="vision",
-                       weights="random init unless pretrained=True or checkpoint=PATH", license="see the model card")
-
-    def factory(**options: Any) -> TimmEncoder:
-        return TimmEncoder(model_name, **options)
-
-    return spec, factory
+    return _entry(model_name)
 
 
 @hookimpl

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from registry.hookspecs import PROJECT
 from registry.manager import ENTRY_POINT_GROUP, HOST, PluginLoadWarning, PluginRecord
-from registry.tables import DATASETS, ENCODERS, DatasetLoader
+from registry.tables import DATASETS, ENCODER_FAMILIES, ENCODERS, DatasetLoader, EncoderFamily
 
 __all__ = [
     "PROJECT",
     "ENTRY_POINT_GROUP",
     "ENCODERS",
+    "ENCODER_FAMILIES",
+    "EncoderFamily",
     "DATASETS",
     "DatasetLoader",
     "PluginRecord",

@@ -33,6 +33,7 @@ __all__ = [
     "hookspec",
     "REGISTER_HOOKS",
     "stitch_register_encoders",
+    "stitch_register_encoder_families",
     "stitch_register_similarities",
     "stitch_register_anchor_strategies",
     "stitch_register_metrics",
@@ -83,6 +84,17 @@ def stitch_register_datasets(register: Callable[..., None]) -> None:
     """
 
 
+@hookspec
+def stitch_register_encoder_families(register: Callable[..., None]) -> None:
+    """Declare the open name families your ``stitch_resolve_encoder`` serves, so listings can show them.
+
+    ``register(prefix, description, *, placeholder="<name>", modality="any", extra=None)`` declares that
+    ``prefix:<placeholder>`` names resolve, e.g. ``register("timm", "any timm model", placeholder="<model>",
+    modality="image", extra="vision")``. A resolver's names cannot be enumerated (any timm model, any local
+    directory); ``stitch encoders list`` prints one line per family under the table of registered encoders.
+    """
+
+
 @hookspec(firstresult=True)
 def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Callable[..., Encoder]] | None:
     """Resolve a name no plugin registered, e.g. ``"timm:resnet18"`` or ``"hf:<model id or path>"``.
@@ -97,6 +109,7 @@ def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Callable[..., Encode
 #: hook name -> the registry table kind its ``register`` callback fills.
 REGISTER_HOOKS: dict[str, str] = {
     "stitch_register_encoders": "encoders",
+    "stitch_register_encoder_families": "encoder families",
     "stitch_register_similarities": "similarities",
     "stitch_register_anchor_strategies": "anchor strategies",
     "stitch_register_metrics": "metrics",

@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from registry import hookspecs
-from registry.tables import DATASETS, ENCODERS, DatasetLoader
+from registry.tables import DATASETS, ENCODER_FAMILIES, ENCODERS, DatasetLoader, EncoderFamily
 from stitch._names import BUILTIN, NameTable, describe, rearm_plugin_loader
 from stitch.encoder import EncoderSpec
 from stitch.errors import PluginError
@@ -299,6 +299,21 @@ class PluginHost:
                 DATASETS.register(name, entry, source=source, description=desc)
 
             return counted(register_dataset)
+        if kind == "encoder families":
+
+            def register_family(prefix: str, description: str, *, placeholder: str = "<name>", modality: str = "any",
+                                extra: str | None = None) -> None:
+                """register(prefix, description, *, placeholder="<name>", modality="any", extra=None)."""
+                for what, value in (("description", description), ("placeholder", placeholder),
+                                    ("modality", modality)):
+                    if not isinstance(value, str) or not value.strip():
+                        raise TypeError(f"register(prefix, description, ...): {what} of family {prefix!r} must be "
+                                        f"a non-empty string, got {value!r}")
+                self._touch(source, ENCODER_FAMILIES)
+                family = EncoderFamily(prefix, placeholder, description, modality, extra, source)
+                ENCODER_FAMILIES.register(prefix, family, source=source, description=description)
+
+            return counted(register_family)
         module_name, table_attr, func_attr = _CORE_TABLES[kind]
 
         def register_core(name: str, obj: Any, *, description: str = "", **meta: Any) -> None:
@@ -352,7 +367,8 @@ class PluginHost:
     def clashes(self) -> dict[str, dict[str, list[str]]]:
         """``{table kind: {name: [source, ...]}}`` for names registered by several sources."""
         self.load()
-        tables: dict[str, NameTable[Any]] = {"encoders": ENCODERS, "datasets": DATASETS}
+        tables: dict[str, NameTable[Any]] = {"encoders": ENCODERS, "encoder families": ENCODER_FAMILIES,
+                                             "datasets": DATASETS}
         for kind, (module_name, table_attr, _) in _CORE_TABLES.items():
             module = sys.modules.get(module_name)
             if module is not None and hasattr(module, table_attr):

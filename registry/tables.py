@@ -1,8 +1,9 @@
-"""The two name tables the plugin host owns: encoders and dataset loaders.
+"""The name tables the plugin host owns: encoders, encoder families and dataset loaders.
 
 Similarity functions, anchor strategies and metrics live in their core modules' tables
 (``stitch.similarity.SIMILARITIES``, ...); encoders and datasets exist only through plugins, so their
-tables live here. Both are :class:`stitch._names.NameTable` and follow its lookup rules.
+tables live here, with the open encoder families that plugins' resolvers serve
+(``timm:<model>``). All are :class:`stitch._names.NameTable` and follow its lookup rules.
 """
 
 from __future__ import annotations
@@ -18,12 +19,49 @@ if TYPE_CHECKING:
     from stitch.data import Dataset
     from stitch.encoder import Encoder
 
-__all__ = ["ENCODERS", "DATASETS", "DatasetLoader"]
+__all__ = ["ENCODERS", "ENCODER_FAMILIES", "EncoderFamily", "DATASETS", "DatasetLoader"]
 
 #: ``name -> (EncoderSpec, factory)``; ``factory(**options)`` builds the encoder without loading weights.
 ENCODERS: NameTable[tuple[EncoderSpec, Callable[..., Encoder]]] = NameTable(
     "encoder", list_command="stitch encoders list"
 )
+
+
+@dataclass(frozen=True)
+class EncoderFamily:
+    """An open family of encoder names served by a resolver: ``prefix:<placeholder>``.
+
+    Example:
+        >>> f = EncoderFamily("timm", "<model>", "any timm model", "image", "vision", "timm")
+        >>> f.pattern, f.install_hint
+        ('timm:<model>', 'pip install latent-stitch[vision]')
+    """
+
+    prefix: str
+    placeholder: str
+    description: str
+    modality: str
+    extra: str | None
+    plugin: str
+
+    @property
+    def pattern(self) -> str:
+        """How the family's names are spelled, e.g. ``timm:<model>``."""
+        return f"{self.prefix}:{self.placeholder}"
+
+    @property
+    def install_hint(self) -> str:
+        """The install command of the family's extra (empty without one)."""
+        return f"pip install latent-stitch[{self.extra}]" if self.extra else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (``stitch encoders list --json``)."""
+        return {"pattern": self.pattern, "prefix": self.prefix, "description": self.description,
+                "modality": self.modality, "extra": self.extra, "plugin": self.plugin}
+
+
+#: ``prefix -> EncoderFamily`` (the ``stitch_register_encoder_families`` hook fills it).
+ENCODER_FAMILIES: NameTable[EncoderFamily] = NameTable("encoder family", list_command="stitch encoders list")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "get_encoder": "stitch.plugins",
     "get_encoder_spec": "stitch.plugins",
     "list_encoders": "stitch.plugins",
+    "list_encoder_families": "stitch.plugins",
     "get_dataset": "stitch.plugins",
     "get_dataset_info": "stitch.plugins",
     "list_datasets": "stitch.plugins",
@@ -112,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         get_encoder_spec,
         hookimpl,
         list_datasets,
+        list_encoder_families,
         list_encoders,
         list_plugins,
     )

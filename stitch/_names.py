@@ -10,6 +10,9 @@ Lookup rules, shared by every table:
 * a bare name registered once resolves to that entry; registered by several sources it raises
   :class:`~stitch.errors.AmbiguousNameError` listing the qualified ``source:name`` spellings;
 * ``source:name`` picks one source's entry;
+* a source may register a name in its own namespace, ``source:name`` (plugin ``pyg`` registers
+  ``pyg:gcn``): that name is its own qualified spelling, so no other source can claim it and it never
+  clashes;
 * registered resolvers (e.g. the ``timm:<model>`` encoder resolver) get the remaining names in order;
 * anything else raises :class:`~stitch.errors.UnknownNameError` with close matches ("did you mean").
 """
@@ -86,8 +89,8 @@ class Entry(Generic[T]):
 
     @property
     def qualified_name(self) -> str:
-        """``source:name``, the spelling that is unique even when names clash."""
-        return f"{self.source}:{self.name}"
+        """``source:name``, the spelling that is unique even when names clash (a namespaced name is its own)."""
+        return self.name if self.name.startswith(f"{self.source}:") else f"{self.source}:{self.name}"
 
 
 @dataclass
@@ -125,14 +128,20 @@ class NameTable(Generic[T]):
     ) -> Entry[T]:
         """Register ``obj`` under ``name`` (and ``aliases``) on behalf of ``source``.
 
+        ``name`` is a bare name, or ``source:rest`` in the source's own namespace (see the module doc).
         Registering a name that another source already registered keeps both (see :meth:`clashes`);
         the same source registering the same name again replaces its own entry, so reloading is safe.
         """
-        if not isinstance(name, str) or not name or ":" in name:
+        prefix, colon, rest = name.partition(":") if isinstance(name, str) else ("", "", "")
+        if not isinstance(name, str) or not name or (colon and (prefix != source or not rest or ":" in rest)):
             raise ValueError(
-                f"cannot register {self.kind} {name!r}: a name is a non-empty string without ':' "
-                "(':' separates a plugin from a name, as in 'myplugin:name')"
+                f"cannot register {self.kind} {name!r}: a name is a non-empty string without ':', or "
+                f"'{source}:name' in the registering source's own namespace (':' separates a plugin from a "
+                "name, as in 'myplugin:name')"
             )
+        bad_aliases = [a for a in aliases if not isinstance(a, str) or not a or ":" in a]
+        if bad_aliases:
+            raise ValueError(f"cannot register {self.kind} {name!r}: aliases {bad_aliases} must be names without ':'")
         entry = Entry(name=name, obj=obj, source=source, aliases=tuple(aliases), description=description)
         kept = [e for e in self._entries.get(name, []) if e.source != source]
         self._entries[name] = [*kept, entry]

@@ -44,7 +44,7 @@ def save_heatmap(
     vmax: float | None = None,
     fmt: str = ".2f",
 ) -> None:
-    """Write an annotated heatmap PNG of a ``(rows, cols)`` matrix (NaN cells are left blank).
+    """Write an annotated heatmap PNG of a ``(rows, cols)`` matrix (NaN cells are marked ``n/a``).
 
     Example:
         >>> import tempfile, os, numpy as np
@@ -59,13 +59,15 @@ def save_heatmap(
         im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax)
         ax.set_xticks(range(m.shape[1]), labels=list(col_labels), rotation=45, ha="right")
         ax.set_yticks(range(m.shape[0]), labels=list(row_labels))
-        lo, hi = np.nanmin(m) if m.size else 0, np.nanmax(m) if m.size else 1
-        mid = (lo + hi) / 2
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
+                # Text colour follows the colour scale (not the data range), so it stays readable on any cell;
+                # an undefined cell says so instead of looking like a missing value.
                 if np.isfinite(m[i, j]):
                     ax.text(j, i, format(m[i, j], fmt), ha="center", va="center", fontsize=8,
-                            color="black" if m[i, j] > mid else "white")
+                            color="black" if im.norm(m[i, j]) > 0.5 else "white")
+                else:
+                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=8, color="grey")
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

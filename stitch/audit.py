@@ -98,10 +98,14 @@ class AuditResult:
             write_json(out / f"{metric}.json", self.metric_dict(metric))
             _write_csv(out / f"{metric}.csv", self.rows, self.cols, self.values[metric])
             lo, hi = self.declarations[metric]["range"]
+            finite = np.abs(self.values[metric][np.isfinite(self.values[metric])])
+            # Two decimals would print small-valued metrics (e.g. Gromov-Wasserstein) as all 0.00 / 0.01.
+            fmt = ".4f" if finite.size and 0 < finite.max() < 0.1 else ".2f"
             save_heatmap(
                 self.values[metric], self.rows, self.cols, out / f"{metric}.png",
-                title=f"{metric} ({self.declarations[metric]['kind']})",
-                vmin=lo if math.isfinite(lo) else None, vmax=hi if math.isfinite(hi) else None,
+                title=f"{metric} ({'higher' if self.declarations[metric]['kind'] == 'score' else 'lower'}"
+                      " = more similar)",
+                vmin=lo if math.isfinite(lo) else None, vmax=hi if math.isfinite(hi) else None, fmt=fmt,
             )
         write_json(out / "audit.json", self.to_dict())
         with atomic_open(out / "report.md", "w") as f:
@@ -114,10 +118,14 @@ class AuditResult:
 
         cfg = self.config
         lines = ["# Similarity audit", ""]
-        for key in ("dataset", "split", "n_samples", "seed", "permutations", "bootstrap", "confidence"):
+        for key in ("dataset", "split", "n_samples", "n_available", "seed", "permutations", "bootstrap",
+                    "confidence", "encoder_a", "encoder_b", "layers", "layers_b"):
             if cfg.get(key) is not None:
                 lines.append(f"- **{key}**: {cfg[key]}")
-        lines.append("")
+        for label, spec in cfg.get("encoders", {}).items():
+            lines.append(f"- **encoder** `{label}`" + ("" if spec == label else f": `{spec}`"))
+        lines += ["", "## Summary", "", markdown_table(["metric", "most similar pair", "least similar pair"],
+                                                       self._summary_rows()), ""]
         for metric in self.values:
             decl = self.declarations[metric]
             better = "higher" if decl["kind"] == "score" else "lower"
@@ -132,9 +140,14 @@ class AuditResult:
                     cells.append(_cell(self, metric, i, j))
                 rows.append([r, *cells])
             lines += [markdown_table(["", *self.cols], rows), "", f"![{metric}]({metric}.png)", ""]
+            # One line per distinct reason: a rank-deficient model makes a whole row and column undefined.
+            by_reason: dict[str, list[str]] = {}
             for cell, why in self.errors.get(metric, {}).items():
-                lines.append(f"- undefined for {cell}: {why}")
-            lines += [""] if metric in self.errors else []
+                by_reason.setdefault(why, []).append(cell)
+            every = len(by_reason) == 1 and bool(np.isnan(self.values[metric]).all())
+            for why, cells in by_reason.items():
+                lines.append(f"- undefined for {'every pair' if every else ', '.join(cells)}: {why}")
+            lines += [""] if by_reason else []
         lines += ["## Metric declarations", ""]
         decl_rows = [
             [m, d["kind"], f"[{d['range'][0]:.3g}, {d['range'][1]:.3g}]", d["symmetric"],
@@ -143,6 +156,22 @@ class AuditResult:
         ]
         lines.append(markdown_table(["metric", "kind", "range", "symmetric", "invariances", "options"], decl_rows))
         return "\n".join(lines) + "\n"
+
+
+    def _summary_rows(self) -> list[list[str]]:
+        # Self-pairs say nothing about how models relate, so they are left out when there is anything else.
+        rows = []
+        for metric, m in self.values.items():
+            cells = [(m[i, j], f"{r} vs {c}") for i, r in enumerate(self.rows) for j, c in enumerate(self.cols)
+                     if math.isfinite(m[i, j]) and r != c]
+            if not cells:
+                rows.append([metric, "-", "-"])
+                continue
+            sign = 1.0 if self.declarations[metric]["kind"] == "score" else -1.0
+            best = max(cells, key=lambda t: sign * t[0])
+            worst = min(cells, key=lambda t: sign * t[0])
+            rows.append([metric, f"{best[1]} ({best[0]:.3f})", f"{worst[1]} ({worst[0]:.3f})"])
+        return rows
 
 
 def _cell(res: AuditResult, metric: str, i: int, j: int) -> str:
@@ -528,7 +557,8 @@ def audit_layers(
     row_encs = {f"{encoder_a}@{layer}": with_layer(encoder_a, layer) for layer in layers}
     col_encs = {f"{encoder_b}@{layer}": with_layer(encoder_b, layer) for layer in layers_b}
     latents, ds = _encode_all({**row_encs, **col_encs}, dataset, split, cache_root, dataset_root)
-    idx = _subsample(len(next(iter(latents.values()))), n, seed)
+    n_total = _common_rows(latents)
+    idx = _subsample(n_total, n, seed)
     if idx is not None:
         latents = {k: v[torch.from_numpy(idx)] for k, v in latents.items()}
     labels = ds.split_labels(split)
@@ -536,7 +566,7 @@ def audit_layers(
     res = compare({k: latents[k] for k in row_encs}, {k: latents[k] for k in col_encs}, metrics=metrics,
                   labels=labels, metric_options=metric_options, seed=seed, progress=progress)
     res.config.update(dataset=ds.name, split=split, layers=list(layers), layers_b=layers_b,
-                      encoder_a=encoder_a, encoder_b=encoder_b, n_requested=n)
+                      encoder_a=encoder_a, encoder_b=encoder_b, n_requested=n, n_available=n_total)
     if out is not None:
         res.save(out)
     return res

@@ -298,7 +298,8 @@ class LatentCache:
     def _compute(self, encoder: Any, dataset: Dataset, split: str | None, *, batch_size: int | None,
                  progress: bool | None) -> torch.Tensor:
         if getattr(encoder, "inputs_are_ids", False):
-            inputs: Any = dataset.split_ids(split)
+            # Transductive entries cover the whole graph, so an id-keyed encoder must serve every node too.
+            inputs: Any = list(dataset.ids) if dataset.transductive else dataset.split_ids(split)
         else:
             inputs = dataset.inputs if dataset.transductive else dataset.split_inputs(split)
         kwargs: dict[str, Any] = {"progress": progress}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from registry import DatasetLoader, PluginRecord
+    from registry import DatasetLoader, EncoderFamily, PluginRecord
     from stitch._names import NameTable
     from stitch.data import Dataset
     from stitch.encoder import Encoder, EncoderSpec
@@ -30,6 +30,7 @@ __all__ = [
     "get_encoder",
     "get_encoder_spec",
     "list_encoders",
+    "list_encoder_families",
     "get_dataset",
     "get_dataset_info",
     "list_datasets",
@@ -62,14 +63,21 @@ def _lookup(table: NameTable[Any], name: str) -> Any:
     try:
         return table.get(name)
     except UnknownNameError as exc:
-        from registry import plugin_status
+        from registry import ENCODERS, plugin_status
 
+        message = str(exc)
+        if table is ENCODERS and ":" not in name:
+            # A bare model name often means one of the open families ("resnet18" -> "timm:resnet18").
+            families = ", ".join(f.pattern for f in list_encoder_families())
+            message += f" Prefixed families also resolve: {families}." if families else ""
         # The name may belong to a plugin that failed to load: say so instead of only "unknown".
         broken = [r.name for r in plugin_status() if r.status == "broken"]
-        if not broken:
+        if broken:
+            names = ", ".join(repr(b) for b in broken)
+            message += f" Plugin(s) {names} failed to load; `stitch plugins` says why."
+        if message == str(exc):
             raise
-        names = ", ".join(repr(b) for b in broken)
-        raise UnknownNameError(f"{exc} Plugin(s) {names} failed to load; `stitch plugins` says why.") from None
+        raise UnknownNameError(message) from None
 
 
 def get_encoder_spec(name: str) -> EncoderSpec:
@@ -129,7 +137,8 @@ def _missing_static(obj: object, attr: str) -> bool:
 def list_encoders(pattern: str = "*", modality: str | None = None) -> list[EncoderSpec]:
     """Specs of registered encoders whose name, ``plugin:name`` or alias matches ``pattern`` (shell wildcards).
 
-    Names served only by a resolver (``timm:*``) are not listed: there are too many.
+    Names served only by a resolver (any ``timm:<model>``) are not listed, there are too many; the families
+    they belong to are, by :func:`list_encoder_families`.
 
     Example:
         >>> [s.name for s in list_encoders("no-such-*")]
@@ -139,6 +148,25 @@ def list_encoders(pattern: str = "*", modality: str | None = None) -> list[Encod
 
     specs = [e.obj[0] for e in ENCODERS.entries(pattern)]
     return [s for s in specs if modality is None or s.modality == modality]
+
+
+def list_encoder_families(pattern: str = "*", modality: str | None = None) -> list[EncoderFamily]:
+    """Open families of encoder names that plugins' resolvers serve (``timm:<model>``, ``hf:<id or dir>``), by prefix.
+
+    ``pattern`` (shell wildcards) matches the family's spelling (``timm:<model>``) or its prefix; a family of
+    modality ``any`` matches every ``modality``.
+
+    Example:
+        >>> [f.pattern for f in list_encoder_families("no-such-*")]
+        []
+    """
+    from registry import ENCODER_FAMILIES
+
+    return [
+        e.obj for e in ENCODER_FAMILIES.entries()
+        if any(fnmatch.fnmatchcase(c, pattern) for c in (e.obj.pattern, e.obj.prefix, f"{e.obj.prefix}:"))
+        and (modality is None or e.obj.modality in (modality, "any"))
+    ]
 
 
 def get_dataset_info(name: str) -> DatasetLoader:

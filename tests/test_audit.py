@@ -84,7 +84,13 @@ def test_undefined_cells_are_blank_with_their_reason(latents: dict[str, torch.Te
     assert np.isnan(cca[3]).all() and np.isnan(cca[:, 3]).all() and np.isfinite(cca[:3, :3]).all()
     assert "rank-deficient" in res.errors["mean_cca"]["a vs wide"]
     assert np.isfinite(res.matrix("linear_cka")).all()
-    assert "- undefined for a vs wide: mean_cca: y is rank-deficient" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    # One line per reason, naming every cell it blanks.
+    assert "- undefined for a vs wide, b vs wide, c vs wide: mean_cca: y is rank-deficient" in report
+    assert "- undefined for wide vs wide: mean_cca: x is rank-deficient" in report
+    only_wide = audit({"wide": wide["wide"], "wide2": 2 * wide["wide"]}, metrics=["mean_cca"]).report()
+    assert "- undefined for every pair: mean_cca: x is rank-deficient" in only_wide
+    assert "| mean_cca | - | - |" in only_wide  # the summary has no pair to name
     assert json.loads((tmp_path / "mean_cca.json").read_text())["values"][3][0] is None
 
 

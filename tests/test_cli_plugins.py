@@ -123,7 +123,13 @@ def test_core_registries_are_listed_with_their_source(capsys):
     assert code == 0 and [(r["name"], r["plugin"]) for r in json.loads(out)] == [("cosine", "builtin")]
     assert run(capsys, "anchors", "list")[0] == 0
     code, out, _ = run(capsys, "metrics", "list")
-    assert code == 0 and out.startswith("| name | plugin | aliases | description |")
+    assert code == 0 and out.startswith("| name | plugin | kind | range | symmetric | labels | invariances |")
+    row = "| procrustes | builtin | distance | [0, 1.57] | yes | no | orthogonal, isotropic_scaling, translation |"
+    assert row in out
+    code, out, _ = run(capsys, "metrics", "list", "stitching_*", "--json")
+    (shown,) = json.loads(out)
+    assert (shown["name"], shown["needs_labels"], shown["symmetric"], shown["plugin"]) == (
+        "stitching_score", True, False, "builtin")
 
 
 @pytest.mark.parametrize(

@@ -196,6 +196,71 @@ def test_resolver_serves_prefixed_names_after_exact_and_qualified_names():
         stitch.get_encoder("nope:x")
 
 
+def test_a_plugin_may_register_names_in_its_own_namespace():
+    from stitch._names import NameTable
+
+    registry.register_plugin(EncoderPlugin(scale_spec("toy:scale"), scale_spec("plain")), "toy")
+    entry = registry.ENCODERS.entry("toy:scale")
+    assert (entry.name, entry.source, entry.qualified_name) == ("toy:scale", "toy", "toy:scale")
+    assert [s.name for s in stitch.list_encoders("toy:*")] == ["plain", "toy:scale"]
+    assert stitch.get_encoder("toy:scale").name == "toy:scale"
+    with pytest.raises(UnknownNameError, match="unknown encoder 'scale'"):
+        stitch.get_encoder("scale")  # the namespaced name has no bare spelling
+    # Another source cannot claim a name in someone else's namespace, so qualified names never clash.
+    with pytest.raises(PluginError, match=r"cannot register encoder 'toy:evil': .*'intruder:name' in the registering"):
+        registry.register_plugin(EncoderPlugin(scale_spec("toy:evil")), "intruder")
+    table: NameTable[int] = NameTable("thing")
+    for bad in ("toy:", "toy:a:b", ":x", "other:x"):
+        with pytest.raises(ValueError, match="a name is a non-empty string without ':'"):
+            table.register(bad, 1, source="toy")
+    with pytest.raises(ValueError, match=r"aliases \['toy:s'\] must be names without ':'"):
+        table.register("s", 1, source="toy", aliases=("toy:s",))
+
+
+class FamilyPlugin:
+    @hookimpl
+    def stitch_register_encoder_families(self, register):
+        register("toy", "any toy model", placeholder="<model>", modality="tabular", extra="toys")
+
+    @hookimpl
+    def stitch_resolve_encoder(self, name):
+        if name.startswith("toy:"):
+            spec = scale_spec(name)
+            return spec, lambda: Scale(spec)
+        return None
+
+
+def test_encoder_families_are_listed_and_suggested(capsys):
+    from stitch.cli import main
+
+    record = registry.register_plugin(FamilyPlugin(), "toyfam")
+    assert record.registered == {"encoder families": 1}
+    (family,) = stitch.list_encoder_families()
+    assert family.to_dict() == {"pattern": "toy:<model>", "prefix": "toy", "description": "any toy model",
+                                "modality": "tabular", "extra": "toys", "plugin": "toyfam"}
+    assert stitch.list_encoder_families("toy*") == [family] == stitch.list_encoder_families(modality="tabular")
+    assert stitch.list_encoder_families("timm*") == [] == stitch.list_encoder_families(modality="image")
+    assert stitch.list_encoders() == []  # a family is not an entry
+    assert main(["encoders", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "toy:<model>  any toy model (pip install latent-stitch[toys])" in out
+    with pytest.raises(UnknownNameError, match=r"unknown encoder 'model'.* Prefixed families also resolve: toy:<mod"):
+        stitch.get_encoder("model")
+    registry.reset_plugins()
+    assert stitch.list_encoder_families() == []
+
+
+def test_invalid_family_registration_is_rejected():
+    class Bad:
+        @hookimpl
+        def stitch_register_encoder_families(self, register):
+            register("bad", "")
+
+    with pytest.raises(PluginError, match=r"description of family 'bad' must be a non-empty string, got ''"):
+        registry.register_plugin(Bad(), "bad")
+    assert stitch.list_encoder_families() == []
+
+
 def test_resolver_returning_garbage_names_the_plugin():
     class Garbage:
         @hookimpl

@@ -60,3 +60,31 @@ def test_builtin_registration_is_light_and_offline():
 @pytest.mark.parametrize("name", _builtin_encoder_params())
 def test_builtin_encoder_honours_the_contract(name):
     check_registered_encoder(name)
+
+
+def test_listing_shows_closed_sets_recommended_models_and_open_families():
+    from stitch.plugins import list_encoder_families, list_encoders
+
+    names = {s.name for s in list_encoders()}
+    assert {"minilm", "text-bag", "pyg:gcn", "pyg:sage", "pyg:gat", "pyg:gin", "timm:resnet10t", "timm:resnet18",
+            "timm:vit_tiny_patch16_224"} <= names
+    assert {(f.pattern, f.plugin) for f in list_encoder_families()} >= {
+        ("timm:<model>", "timm"), ("hf:<model id or dir>", "transformers"), ("file:<path.safetensors>", "precomputed"),
+        ("trained:<path.safetensors>", "trained")}
+
+
+def test_unlisted_family_names_still_resolve_and_misspellings_are_explained():
+    from stitch.errors import UnknownNameError
+    from stitch.plugins import get_encoder_spec
+
+    assert get_encoder_spec("timm:resnet34").plugin == "timm"
+    with pytest.raises(UnknownNameError, match=r"unknown graph architecture 'pyg:gnc'; did you mean 'pyg:gin'\?"):
+        get_encoder_spec("pyg:gnc")
+
+
+def test_recommended_timm_models_exist_with_the_listed_dim():
+    timm = pytest.importorskip("timm")
+    from adapters.vision import RECOMMENDED
+
+    for name, dim in RECOMMENDED.items():
+        assert timm.create_model(name, pretrained=False, num_classes=0).num_features == dim, name

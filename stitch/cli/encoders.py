@@ -15,8 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
 
     ls = sub.add_parser("list", help="table of encoders matching PATTERN",
-                        description="List registered encoders whose name, plugin:name or alias matches PATTERN. "
-                        "Prefixed names served by a resolver (timm:<model>, hf:<id>) are not listed.")
+                        description="List registered encoders whose name, plugin:name or alias matches PATTERN, "
+                        "then the open families that plugins resolve (timm:<model>, hf:<model id or dir>, ...): "
+                        "any name of such a family works although it is not listed.")
     ls.add_argument("pattern", nargs="?", default="*", help="shell wildcards, e.g. 'timm*' (default: all)")
     ls.add_argument("--modality", metavar="M", help="only encoders of this modality (image, text, graph, ...)")
     ls.add_argument("--json", action="store_true", help="print the specs as JSON instead of a table")
@@ -31,20 +32,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from stitch._report import markdown_table
-    from stitch.plugins import list_encoders
+    from stitch.plugins import list_encoder_families, list_encoders
 
     specs = list_encoders(args.pattern, modality=args.modality)
+    families = list_encoder_families(args.pattern, modality=args.modality)
     if args.json:
         print(json.dumps([s.to_dict() for s in specs], indent=2, default=str))
         return 0
-    if not specs:
+    if not specs and not families:
         which = f" of modality {args.modality!r}" if args.modality else ""
         print(f"no encoders{which} match {args.pattern!r}; run `stitch plugins` to see what is installed",
               file=sys.stderr)
         return 0
-    rows = [[s.name, s.modality, "?" if s.dim is None else s.dim, s.plugin, s.extra or "-", s.description]
-            for s in specs]
-    print(markdown_table(["name", "modality", "dim", "plugin", "extra", "description"], rows))
+    if specs:
+        rows = [[s.name, s.modality, "?" if s.dim is None else s.dim, s.plugin, s.extra or "-", s.description]
+                for s in specs]
+        print(markdown_table(["name", "modality", "dim", "plugin", "extra", "description"], rows))
+    if families:
+        width = max(len(f.pattern) for f in families)
+        print("\nAlso resolved, not listed (any name of these families):" if specs else
+              "Resolved, not listed (any name of these families):")
+        for f in families:
+            hint = f" ({f.install_hint})" if f.install_hint else ""
+            print(f"  {f.pattern:<{width}}  {f.description}{hint}")
     return 0
 
 

@@ -37,6 +37,8 @@ def run_list(args: argparse.Namespace) -> int:
     table = getattr(importlib.import_module(module_name), attr)
     rows = [{"name": e.name, "plugin": e.source, "aliases": list(e.aliases), "description": e.description}
             for e in table.entries(args.pattern)]
+    if args.table == "metrics":
+        return _list_metrics(rows, args)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -44,4 +46,24 @@ def run_list(args: argparse.Namespace) -> int:
     else:
         cells = [[r["name"], r["plugin"], ", ".join(r["aliases"]) or "-", r["description"]] for r in rows]
         print(markdown_table(["name", "plugin", "aliases", "description"], cells))
+    return 0
+
+
+def _list_metrics(rows: list[dict[str, object]], args: argparse.Namespace) -> int:
+    # Metrics carry declarations (kind, range, invariances) that decide how to read an audit: show them.
+    from stitch._report import markdown_table
+    from stitch.metrics import describe_metrics
+
+    decl = {(d["name"], d["source"]): d for d in describe_metrics(args.pattern)}
+    full = [{**decl[(r["name"], r["plugin"])], **r} for r in rows]
+    if args.json:
+        print(json.dumps(full, indent=2, default=str))
+    elif not full:
+        print(f"no latent-similarity metrics match {args.pattern!r}", file=sys.stderr)
+    else:
+        cells = [[d["name"], d["plugin"], d["kind"], f"[{d['range'][0]:.3g}, {d['range'][1]:.3g}]",
+                  "yes" if d["symmetric"] else "no", "yes" if d["needs_labels"] else "no",
+                  ", ".join(d["invariances"]) or "-", d["description"]] for d in full]
+        print(markdown_table(["name", "plugin", "kind", "range", "symmetric", "labels", "invariances",
+                              "description"], cells))
     return 0
