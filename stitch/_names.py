@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from stitch.errors import AmbiguousNameError, UnknownNameError
 
-__all__ = ["Entry", "NameTable", "set_plugin_loader", "rearm_plugin_loader", "BUILTIN"]
+__all__ = ["Entry", "NameTable", "check_options", "set_plugin_loader", "rearm_plugin_loader", "BUILTIN"]
 
 T = TypeVar("T")
 BUILTIN = "builtin"
@@ -196,6 +197,19 @@ class NameTable(Generic[T]):
         """The object registered as ``name``."""
         return self.entry(name).obj
 
+    def build(self, name: str, /, *args: Any, **options: Any) -> Any:
+        """Call the class or factory registered as ``name``; misspelt options are reported up front.
+
+        Example:
+            >>> table = NameTable("shape")
+            >>> _ = table.register("box", dict)
+            >>> table.build("box", width=2)
+            {'width': 2}
+        """
+        entry = self.entry(name)
+        check_options(self.kind, entry.name, entry.obj, options, args=args)
+        return entry.obj(*args, **options)
+
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
@@ -238,6 +252,31 @@ class NameTable(Generic[T]):
         listing = f" Run `{self.list_command}` to see them all." if self.list_command else ""
         shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
         return f"unknown {self.kind} {name!r}{hint} Known: {shown or 'none'}.{listing}"
+
+
+def check_options(
+    what: str, name: str, fn: Callable[..., Any], options: dict[str, Any], *, args: tuple[Any, ...] = ()
+) -> None:
+    """Raise ``TypeError`` naming ``what`` ``name`` and its accepted options if ``fn`` cannot take ``options``.
+
+    Binding first reports a misspelt option against the user's call, not from deep inside the factory.
+
+    Example:
+        >>> check_options("decoder", "mlp", lambda *, hidden=8: None, {"hiden": 4})
+        Traceback (most recent call last):
+        ...
+        TypeError: decoder 'mlp' got invalid options ['hiden'] (got an unexpected keyword argument 'hiden'); it accepts: hidden
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: the call itself reports
+    try:
+        sig.bind(*args, **options)
+    except TypeError as exc:
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        accepted = ", ".join(p.name for p in sig.parameters.values() if p.kind in named) or "none"
+        raise TypeError(f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}") from None
 
 
 def describe(obj: Any) -> str:

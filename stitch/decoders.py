@@ -381,7 +381,7 @@ class ReconstructionDecoder(Decoder):
 
 #: Decoders by name (``[decoder] kind = ...`` in experiment files).
 DECODERS: NameTable[type[Decoder]] = NameTable(
-    "decoder", list_command="python -c 'import stitch.decoders as d; print(d.list_decoders())'"
+    "decoder", list_command="stitch decoders list"
 )
 DECODERS.register("linear", LinearClassifier, description="LayerNorm + linear classification head")
 DECODERS.register("mlp", MLPClassifier, description="LayerNorm + MLP classification head")
@@ -397,11 +397,7 @@ def get_decoder(name: str, **options: Any) -> Decoder:
         >>> get_decoder("mlp", hidden=64).hidden
         64
     """
-    cls = DECODERS.get(name)
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise TypeError(f"bad options for decoder {name!r}: {exc}") from None
+    return DECODERS.build(name, **options)
 
 
 def list_decoders(pattern: str = "*") -> list[str]:

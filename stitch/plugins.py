@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from stitch._names import NameTable, check_options
+
 if TYPE_CHECKING:
     from registry import DatasetLoader, EncoderFamily, PluginRecord
-    from stitch._names import NameTable
     from stitch.data import Dataset
     from stitch.encoder import Encoder, EncoderSpec
 
@@ -39,22 +40,6 @@ __all__ = [
 
 #: Decorator for plugin hook implementations (``@stitch.hookimpl``).
 hookimpl = pluggy.HookimplMarker("stitch")
-
-
-def _check_options(what: str, name: str, fn: Callable[..., Any], options: dict[str, Any]) -> None:
-    # Bind first so a misspelt option is reported against the user's call, not deep inside the factory.
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return  # builtins without a signature: let the call report
-    try:
-        sig.bind(**options)
-    except TypeError as exc:
-        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        accepted = ", ".join(p.name for p in sig.parameters.values() if p.kind in named) or "none"
-        raise TypeError(
-            f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}"
-        ) from None
 
 
 def _lookup(table: NameTable[Any], name: str) -> Any:
@@ -114,7 +99,7 @@ def get_encoder(name: str, **options: Any) -> Encoder:
     from registry import ENCODERS
 
     spec, factory = _lookup(ENCODERS, name)
-    _check_options("encoder", spec.name, factory, options)
+    check_options("encoder", spec.name, factory, options)
     encoder = factory(**options)
     # getattr_static: a runtime isinstance(Protocol) check would read `dim`, which may load weights.
     missing = [a for a in ("name", "modality", "dim", "encode") if _missing_static(encoder, a)]
@@ -202,7 +187,7 @@ def get_dataset(name: str, *, root: str | os.PathLike[str] | None = None, **opti
     info = get_dataset_info(name)
     if root is None and os.environ.get("STITCH_DATA"):
         root = os.environ["STITCH_DATA"]
-    _check_options("dataset", info.name, info.loader, {"root": root, **options})
+    check_options("dataset", info.name, info.loader, {"root": root, **options})
     ds = info(root=None if root is None else Path(root), **options)
     if not isinstance(ds, Dataset):
         raise TypeError(

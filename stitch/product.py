@@ -325,8 +325,7 @@ def make_aggregation(name: str, n_subspaces: int, dim: int, **kw: Any) -> nn.Mod
         >>> make_aggregation("attention", 4, 16, out_dim=8)(torch.randn(5, 4, 16)).shape
         torch.Size([5, 8])
     """
-    factory = AGGREGATIONS.get(name)
-    return factory(check_positive_int(n_subspaces, "n_subspaces"), check_positive_int(dim, "dim"), **kw)
+    return AGGREGATIONS.build(name, check_positive_int(n_subspaces, "n_subspaces"), check_positive_int(dim, "dim"), **kw)
 
 
 for _name, _cls in [("linear_sum", LinearSum), ("mlp_sum", MLPSum), ("weighted_mean", WeightedMean),

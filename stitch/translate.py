@@ -425,7 +425,7 @@ class OTTranslator(Translator):
 
 #: Translation methods by name (``translate:<method>`` in experiment files).
 TRANSLATORS: NameTable[type[Translator]] = NameTable(
-    "translation method", list_command="python -c 'import stitch.translate as t; print(t.list_translators())'"
+    "translation method", list_command="stitch translators list"
 )
 TRANSLATORS.register(
     "procrustes", Procrustes, aliases=("orthogonal",), description="orthogonal map with centering and scale"
@@ -445,11 +445,7 @@ def get_translator(name: str, **options: Any) -> Translator:
         >>> get_translator("ridge", alpha=0.1)
         Ridge(alpha=0.1)
     """
-    cls = TRANSLATORS.get(name)
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise TypeError(f"bad options for translation method {name!r}: {exc}") from None
+    return TRANSLATORS.build(name, **options)
 
 
 def list_translators(pattern: str = "*") -> list[str]:

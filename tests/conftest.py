@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never touch the network or the user's cache."""
+"""Shared fixtures of the test suite (the environment isolation lives in the root conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("STITCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A private cache per test session, and no hub downloads even if a network appears.
-    monkeypatch.setenv("STITCH_CACHE", str(tmp_path_factory.getbasetemp() / "stitch-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""``stitch similarities|anchors|metrics|aggregations list``: the core registries, built-in and plugin entries alike."""
+"""``stitch similarities|anchors|metrics|aggregations|translators|decoders list``: the core registries."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ _TABLES = {
     "anchors": ("stitch.anchors", "ANCHOR_STRATEGIES", "anchor selection strategies"),
     "metrics": ("stitch.metrics", "METRICS", "latent-similarity metrics"),
     "aggregations": ("stitch.product", "AGGREGATIONS", "trainable product-space aggregations"),
+    "translators": ("stitch.translate", "TRANSLATORS", "translation methods (translate:<method> spaces)"),
+    "decoders": ("stitch.decoders", "DECODERS", "decoders for stitching experiments"),
 }
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``stitch similarities``, ``anchors``, ``metrics`` and ``aggregations`` (each with ``list``)."""
+    """Add one ``stitch <table>`` command (each with ``list``) per table in ``_TABLES``."""
     for command, (_, _, what) in _TABLES.items():
         p = subparsers.add_parser(command, help=f"list {what}", description=f"Registered {what}.")
         p.set_defaults(func=lambda args, p=p: p.print_help())
