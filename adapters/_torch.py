@@ -87,6 +87,22 @@ class TorchEncoder(BaseEncoder, abc.ABC):
         seed: seed of the random initialisation (recorded in the fingerprint).
         batch_size: default batch size of ``encode``.
         device: where the module runs (outputs always come back on the CPU).
+
+    Shapes:
+        encode / forward: a batch of ``b`` prepared inputs  ->  ``(b, dim)``
+
+    Example:
+        >>> import torch
+        >>> class Linear(TorchEncoder):
+        ...     def _build_module(self): return torch.nn.Linear(2, 3)
+        ...     def _module_dim(self, module): return module.out_features
+        ...     def _prepare(self, x): return torch.as_tensor(x, dtype=torch.float32)
+        ...     def forward(self, batch): return self.module(batch)
+        >>> enc = Linear(EncoderSpec("linear", "tabular", "a random linear map"), seed=3)
+        >>> enc.dim, enc.encode([[1.0, 2.0], [0.0, 0.0]]).shape
+        (3, torch.Size([2, 3]))
+        >>> torch.equal(enc.encode([[1.0, 2.0]]), Linear(enc.spec, seed=3).encode([[1.0, 2.0]]))
+        True
     """
 
     #: libraries whose versions change random initialisation (part of the fingerprint of random weights)
@@ -155,7 +171,7 @@ class TorchEncoder(BaseEncoder, abc.ABC):
         return int(self._module_dim(self.module))
 
     def _module_dim(self, module: torch.nn.Module) -> int:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must set spec.dim or implement _module_dim(module)")
 
     # -- identity -------------------------------------------------------------------------------------
     def _weights_identity(self) -> dict[str, Any]:
@@ -169,7 +185,10 @@ class TorchEncoder(BaseEncoder, abc.ABC):
         """Name, options and weights identity (checkpoint sha256 / seed + library versions / hub id).
 
         Example:
-            >>> # TorchEncoder is abstract; see adapters.vision.TimmEncoder
+            >>> from adapters.vision import TimmEncoder
+            >>> fp = TimmEncoder("resnet10t", seed=5).fingerprint()
+            >>> fp["class"], fp["weights"]["random_init_seed"], sorted(fp["weights"]["versions"])
+            ('TimmEncoder', 5, ['timm', 'torch'])
         """
         options = {k: v for k, v in self.spec.options.items() if k not in ("batch_size", "device", "checkpoint")}
         return {"name": self.name, "class": type(self).__name__, "options": options,

@@ -263,9 +263,17 @@ def load_trec(*, root: str | os.PathLike[str] | None = None, label: str = "coars
     rest. Ids are ``trec-train-0000`` / ``trec-test-000`` by line.
 
     Example:
-        >>> ds = load_trec(root="../shared/data")  # doctest: +SKIP
-        >>> len(ds), ds.num_classes, len(ds.splits["test"])  # doctest: +SKIP
-        (5952, 6, 500)
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> rows = ["DESC:manner How did serfdom develop ?", "HUM:ind Who was Galileo ?",
+        ...         "NUM:date When did it end ?", "LOC:city Where is Rome ?"]
+        >>> _ = (d / "train_5500.label").write_text("\\n".join(rows * 5) + "\\n")
+        >>> _ = (d / "TREC_10.label").write_text("\\n".join(rows) + "\\n")
+        >>> ds = load_trec(root=d)
+        >>> len(ds), ds.class_names, {k: len(v) for k, v in sorted(ds.splits.items())}
+        (24, ('DESC', 'HUM', 'LOC', 'NUM'), {'test': 4, 'train': 16, 'val': 4})
+        >>> ds.ids[-1], ds.inputs[-1]
+        ('trec-test-003', 'Where is Rome ?')
     """
     from stitch._checks import check_choice
 

@@ -16,12 +16,13 @@ its weights is checked once per file version).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,8 +169,9 @@ class HFTextEncoder(BaseEncoder):
 
         kwargs: dict[str, Any] = {} if self.local else {"revision": self.revision}
         try:
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_ref, **kwargs)
-            self._model = transformers.AutoModel.from_pretrained(self.model_ref, **kwargs)
+            with _quiet_transformers():
+                self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_ref, **kwargs)
+                self._model = transformers.AutoModel.from_pretrained(self.model_ref, **kwargs)
         except (OSError, ValueError) as exc:  # ValueError: a directory without a usable tokenizer
             where = "local directory" if self.local else "hub id"
             raise OSError(
@@ -231,6 +233,27 @@ class HFTextEncoder(BaseEncoder):
             weights.update(_hub_weights_hash(self.model_ref, self.revision))
         options = {k: v for k, v in self.spec.options.items() if k != "model"}
         return {"name": self.name, "class": type(self).__name__, "options": options, "weights": weights}
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own loading bars and info logs for the duration, then restore both settings.
+
+    A load printed "Loading weights: 100%|...|" per model (one per encoder in an audit); our own
+    ``encode`` progress bar (``stitch._progress``) is not affected. Errors are still logged.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:

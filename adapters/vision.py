@@ -405,9 +405,9 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
 
     if not timm.is_model(model_name):
         close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
-        hint = f"; did you mean {', '.join(repr(PREFIX + c) for c in close)}?" if close else ""
+        hint = f"; did you mean {', '.join(repr(PREFIX + c) for c in close)}?" if close else "."
         raise UnknownNameError(
-            f"unknown timm model {model_name!r}{hint} List them with timm.list_models('<pattern>'), e.g. 'resnet*'"
+            f"unknown timm model {model_name!r}{hint} List them with timm.list_models('<pattern>'), e.g. 'resnet*'."
         )
     return _entry(model_name)
 

@@ -53,6 +53,16 @@ def stitch_register_encoders(register: Callable[[EncoderSpec, Callable[..., Enco
 
     ``spec`` is an :class:`~stitch.encoder.EncoderSpec`; ``factory(**options)`` builds the encoder
     without loading weights (they load on the first ``encode``).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.encoder import EncoderSpec
+        >>> @hookimpl(specname="stitch_register_encoders")
+        ... def my_encoders(register):
+        ...     register(EncoderSpec("toy", "tabular", "A toy encoder", dim=4, license="MIT"), lambda **options: ...)
+        >>> seen = []
+        >>> my_encoders(lambda spec, factory: seen.append(spec.name)); seen
+        ['toy']
     """
 
 
@@ -62,17 +72,52 @@ def stitch_register_similarities(register: Callable[..., None]) -> None:
 
     ``fn(x, anchors) -> (n, k)`` relative representation; ``invariances`` names the transform classes of
     :mod:`stitch.transforms` the function is invariant to (the invariance tests check the claim).
+
+    Example:
+        >>> import torch
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_similarities")
+        ... def my_similarities(register):
+        ...     register("neg_l1", lambda x, a: -torch.cdist(x, a, p=1), invariances=("translation", "permutation"))
+        >>> seen = []
+        >>> my_similarities(lambda name, fn, **kw: seen.append((name, kw["invariances"]))); seen
+        [('neg_l1', ('translation', 'permutation'))]
     """
 
 
 @hookspec
 def stitch_register_anchor_strategies(register: Callable[..., None]) -> None:
-    """Register anchor selection strategies: ``register(name, fn, *, description="")``."""
+    """Register anchor selection strategies: ``register(name, fn, *, description="")``.
+
+    ``fn(x, n, *, labels=None, seed=0, **options)`` returns ``n`` distinct row indices into ``x``.
+
+    Example:
+        >>> import torch
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_anchor_strategies")
+        ... def my_strategies(register):
+        ...     register("first", lambda x, n, *, labels=None, seed=0: torch.arange(n), description="the first n rows")
+        >>> seen = []
+        >>> my_strategies(lambda name, fn, **kw: seen.append(fn(torch.zeros(5, 2), 3).tolist())); seen
+        [[0, 1, 2]]
+    """
 
 
 @hookspec
 def stitch_register_metrics(register: Callable[..., None]) -> None:
-    """Register latent-similarity metrics for audits: ``register(name, metric_or_fn, **meta)``."""
+    """Register latent-similarity metrics for audits: ``register(name, metric_or_fn, **meta)``.
+
+    ``meta`` are the keywords of :func:`stitch.metrics.register_metric` (``kind``, ``range``, ``invariances``, ...).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_metrics")
+        ... def my_metrics(register):
+        ...     register("row_count_ratio", lambda x, y: len(x) / len(y), kind="score", range=(1.0, 1.0))
+        >>> seen = []
+        >>> my_metrics(lambda name, fn, **meta: seen.append((name, meta["range"]))); seen
+        [('row_count_ratio', (1.0, 1.0))]
+    """
 
 
 @hookspec
@@ -81,6 +126,15 @@ def stitch_register_datasets(register: Callable[..., None]) -> None:
 
     ``loader(*, root=None, **options)`` returns a :class:`stitch.data.Dataset`; ``root`` is where raw
     files live (``$STITCH_DATA`` when the user gives none).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_datasets")
+        ... def my_datasets(register):
+        ...     register("toy-digits", lambda *, root=None: ..., modality="image", description="8x8 digits")
+        >>> seen = []
+        >>> my_datasets(lambda name, loader, **kw: seen.append((name, kw["modality"]))); seen
+        [('toy-digits', 'image')]
     """
 
 
@@ -92,6 +146,15 @@ def stitch_register_encoder_families(register: Callable[..., None]) -> None:
     ``prefix:<placeholder>`` names resolve, e.g. ``register("timm", "any timm model", placeholder="<model>",
     modality="image", extra="vision")``. A resolver's names cannot be enumerated (any timm model, any local
     directory); ``stitch encoders list`` prints one line per family under the table of registered encoders.
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_encoder_families")
+        ... def my_families(register):
+        ...     register("onnx", "any local ONNX model", placeholder="<path>", modality="any")
+        >>> seen = []
+        >>> my_families(lambda prefix, description, **kw: seen.append(f"{prefix}:{kw['placeholder']}")); seen
+        ['onnx:<path>']
     """
 
 
@@ -103,6 +166,17 @@ def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Callable[..., Encode
     non-``None`` answer wins. Resolution runs only after exact names, aliases and ``plugin:name`` failed.
     Resolving must stay cheap (no weights); raise :class:`~stitch.errors.UnknownNameError` for a name
     with your prefix that does not exist, so the user sees your "did you mean".
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.encoder import EncoderSpec
+        >>> @hookimpl(specname="stitch_resolve_encoder")
+        ... def my_resolver(name):
+        ...     if not name.startswith("onnx:"):
+        ...         return None
+        ...     return EncoderSpec(name, "any", f"ONNX model {name[5:]}"), lambda **options: ...
+        >>> my_resolver("timm:resnet18") is None, my_resolver("onnx:model.onnx")[0].description
+        (True, 'ONNX model model.onnx')
     """
 
 

@@ -71,6 +71,11 @@ class PluginRecord:
             ``STITCH_DISABLE_PLUGINS``).
         error: why it is broken or disabled.
         registered: table kind -> number of names it registered.
+
+    Example:
+        >>> rec = PluginRecord("toy", None, None, "toy_plugin", hooks=("stitch_register_encoders",))
+        >>> rec.ok, rec.to_dict()["hooks"]
+        (True, ['stitch_register_encoders'])
     """
 
     name: str
@@ -110,7 +115,13 @@ def _call_forwarding(fn: Callable[..., Any], *args: Any, optional: dict[str, Any
 
 
 class PluginHost:
-    """The pluggy manager, the load state and the plugin records (one instance: :data:`HOST`)."""
+    """The pluggy manager, the load state and the plugin records (one instance: :data:`HOST`).
+
+    Example:
+        >>> HOST.load()
+        >>> HOST.loaded, all(isinstance(r, PluginRecord) for r in HOST.records.values())
+        (True, True)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

@@ -30,7 +30,14 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
-    """float64 if any input is float64, else float32 (half precision is computed in float32)."""
+    """float64 if any input is float64, else float32 (half precision is computed in float32).
+
+    Example:
+        >>> compute_dtype(torch.ones(2, dtype=torch.float16), torch.ones(2, dtype=torch.bfloat16))
+        torch.float32
+        >>> compute_dtype(torch.ones(2), torch.ones(2, dtype=torch.float64))
+        torch.float64
+    """
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 

@@ -63,7 +63,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, naming the file in the error if it is not valid JSON."""
+    """Read a JSON file, naming the file in the error if it is not valid JSON.
+
+    Example:
+        >>> import tempfile
+        >>> p = tempfile.mkdtemp() + "/r.json"
+        >>> write_json(p, {"seed": 0, "dims": [3, 4]})
+        >>> read_json(p)
+        {'dims': [3, 4], 'seed': 0}
+    """
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -80,7 +88,9 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON: {obj!r}")
 
 
-def save_tensors(path: str | os.PathLike[str], tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
+def save_tensors(
+    path: str | os.PathLike[str], tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None
+) -> None:
     """Save named tensors as safetensors, atomically. ``metadata`` values must be strings.
 
     Example:
@@ -98,7 +108,16 @@ def save_tensors(path: str | os.PathLike[str], tensors: Mapping[str, Any], metad
 
 
 def load_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Load ``(tensors, metadata)`` from a safetensors file, with a clear error when it is unreadable."""
+    """Load ``(tensors, metadata)`` from a safetensors file, with a clear error when it is unreadable.
+
+    Example:
+        >>> import tempfile, torch
+        >>> p = tempfile.mkdtemp() + "/t.safetensors"
+        >>> save_tensors(p, {"z": torch.eye(2)}, {"source": "demo"})
+        >>> tensors, meta = load_tensors(p)
+        >>> tensors["z"].tolist(), meta
+        ([[1.0, 0.0], [0.0, 1.0]], {'source': 'demo'})
+    """
     from safetensors import safe_open
 
     try:
@@ -108,7 +127,9 @@ def load_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str
     except FileNotFoundError:
         raise
     except Exception as exc:  # safetensors raises its own SafetensorError for truncated headers
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupted") from None
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupted"
+        ) from None
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

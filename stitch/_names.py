@@ -80,7 +80,14 @@ def _ensure_plugins_loaded() -> None:
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One registration: ``name`` -> ``obj``, registered by ``source``."""
+    """One registration: ``name`` -> ``obj``, registered by ``source``.
+
+    Example:
+        >>> Entry("cosine", object(), source="myplugin").qualified_name
+        'myplugin:cosine'
+        >>> Entry("myplugin:cosine", object(), source="myplugin").qualified_name
+        'myplugin:cosine'
+    """
 
     name: str
     obj: T
@@ -248,7 +255,7 @@ class NameTable(Generic[T]):
     def _unknown_message(self, name: str) -> str:
         known = sorted({*self._entries, *self._aliases})
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "."
         listing = f" Run `{self.list_command}` to see them all." if self.list_command else ""
         shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
         return f"unknown {self.kind} {name!r}{hint} Known: {shown or 'none'}.{listing}"
@@ -262,10 +269,10 @@ def check_options(
     Binding first reports a misspelt option against the user's call, not from deep inside the factory.
 
     Example:
-        >>> check_options("decoder", "mlp", lambda *, hidden=8: None, {"hiden": 4})
+        >>> check_options("decoder", "mlp", lambda *, k=8: None, {"n": 4})
         Traceback (most recent call last):
         ...
-        TypeError: decoder 'mlp' got invalid options ['hiden'] (got an unexpected keyword argument 'hiden'); it accepts: hidden
+        TypeError: decoder 'mlp' got invalid options ['n'] (got an unexpected keyword argument 'n'); it accepts: k
     """
     try:
         sig = inspect.signature(fn)
@@ -276,7 +283,9 @@ def check_options(
     except TypeError as exc:
         named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         accepted = ", ".join(p.name for p in sig.parameters.values() if p.kind in named) or "none"
-        raise TypeError(f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}") from None
+        raise TypeError(
+            f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}"
+        ) from None
 
 
 def describe(obj: Any) -> str:

@@ -43,7 +43,16 @@ ANCHOR_STRATEGIES: NameTable[AnchorStrategy] = NameTable("anchor strategy", list
 
 @dataclass(frozen=True)
 class AnchorSelection:
-    """Indices chosen by :func:`select_anchors` plus everything needed to reproduce them."""
+    """Indices chosen by :func:`select_anchors` plus everything needed to reproduce them.
+
+    Example:
+        >>> x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+        >>> sel = select_anchors(x, 5, "fps", seed=3, return_info=True)
+        >>> sel.strategy, sel.seed, sel.n_reference, len(sel.indices)
+        ('fps', 3, 30, 5)
+        >>> torch.equal(sel.indices, select_anchors(x, 5, "fps", seed=3))
+        True
+    """
 
     indices: torch.Tensor
     strategy: str

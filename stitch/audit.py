@@ -397,13 +397,34 @@ def _encode_all(
 
     ds = get_dataset(dataset, root=dataset_root) if isinstance(dataset, str) else dataset
     cache = LatentCache(cache_root)
-    latents = {}
+    built = {}
     for label, enc in encoders.items():
         if isinstance(enc, str):
             name, opts = parse_encoder(enc)
             enc = get_encoder(name, **opts)
-        latents[label] = cache.encode(enc, ds, split)
-    return latents, ds
+        _check_modality(label, enc, ds)
+        built[label] = enc
+    # Every encoder is built and checked before any is run, so a typo in the last name fails in seconds.
+    return {label: cache.encode(enc, ds, split) for label, enc in built.items()}, ds
+
+
+_MODALITIES = ("image", "text", "graph")
+
+
+def _check_modality(label: str, encoder: Any, ds: Any) -> None:
+    # Only the core modalities are compared: "any", "tabular" or a plugin's own may legitimately mix.
+    enc_mod, ds_mod = getattr(encoder, "modality", None), getattr(ds, "modality", None)
+    if enc_mod in _MODALITIES and ds_mod in _MODALITIES and enc_mod != ds_mod:
+        raise ValueError(f"encoder {label!r} takes {enc_mod} inputs but dataset {ds.name!r} holds {ds_mod}; pick "
+                         f"an encoder from `stitch encoders list --modality {ds_mod}` or a {enc_mod} dataset")
+
+
+def _check_metric_names(metrics: Sequence[str] | None) -> None:
+    # Before any encoding: an unknown metric name must not cost a full encoding pass to discover.
+    from stitch.metrics import get_metric
+
+    for name in metrics or ():
+        get_metric(name)
 
 
 def _as_encoder_map(encoders: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
@@ -471,6 +492,7 @@ def audit(
         if dataset is None:
             raise ValueError("encoders need a dataset to encode: pass dataset='name' or a stitch.Dataset")
         enc_map = _as_encoder_map(encoders)
+        _check_metric_names(metrics)
         latents, ds = _encode_all(enc_map, dataset, split, cache_root, dataset_root)
         sample_ids = ds.split_ids(split)
         if labels is None:
@@ -556,6 +578,7 @@ def audit_layers(
 
     row_encs = {f"{encoder_a}@{layer}": with_layer(encoder_a, layer) for layer in layers}
     col_encs = {f"{encoder_b}@{layer}": with_layer(encoder_b, layer) for layer in layers_b}
+    _check_metric_names(metrics)
     latents, ds = _encode_all({**row_encs, **col_encs}, dataset, split, cache_root, dataset_root)
     n_total = _common_rows(latents)
     idx = _subsample(n_total, n, seed)

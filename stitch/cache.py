@@ -142,7 +142,20 @@ def library_versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One cached latent matrix, as listed by :meth:`LatentCache.list`."""
+    """One cached latent matrix, as listed by :meth:`LatentCache.list`.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from adapters.precomputed import PrecomputedEncoder, save_precomputed
+        >>> from stitch.data import Dataset
+        >>> d = tempfile.mkdtemp()
+        >>> save_precomputed(d + "/z.safetensors", ["a", "b"], np.eye(2))
+        >>> ds = Dataset("ab", "any", ["a", "b"], np.array([0, 1]), ("0", "1"), ("a", "b"), {})
+        >>> cache = LatentCache(d + "/cache")
+        >>> _ = cache.encode(PrecomputedEncoder(d + "/z.safetensors"), ds)
+        >>> [(e.dataset, e.split, e.shape) for e in cache.list()]
+        [('ab', None, (2, 2))]
+    """
 
     key: str
     encoder: str

@@ -79,6 +79,15 @@ class Encoder(Protocol):
 
     Optional: ``sample_inputs(n)`` returning ``n`` distinct valid inputs lets :mod:`stitch.testing` run
     the contract checks on the encoder without being told what it takes.
+
+    Example:
+        >>> import torch
+        >>> class Identity:
+        ...     name, modality, dim = "identity", "tabular", 2
+        ...     def encode(self, inputs, *, batch_size=64, progress=None):
+        ...         return torch.as_tensor(inputs, dtype=torch.float32)
+        >>> isinstance(Identity(), Encoder), Identity().encode([[1, 2]]).dtype
+        (True, torch.float32)
     """
 
     name: str
@@ -87,7 +96,13 @@ class Encoder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode(self, inputs: Any, *, batch_size: int = ..., progress: bool | None = ...) -> torch.Tensor: ...
+    def encode(self, inputs: Any, *, batch_size: int = ..., progress: bool | None = ...) -> torch.Tensor:
+        """Encode ``inputs`` in batches of ``batch_size``.
+
+        Shapes:
+            inputs: ``n`` items  ->  ``(n, dim)`` float32 on the CPU, detached, in input order.
+        """
+        ...
 
 
 class BaseEncoder(abc.ABC):

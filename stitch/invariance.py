@@ -54,6 +54,13 @@ class InvarianceReport:
         covering: ``"name"`` or ``"name[center=...]"`` for each similarity whose declared invariances cover
             ``best_class``.
         n_samples, dims, folds, seed, rtol, atol: what was probed and how.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> report = probe_invariance(x, 2.0 * x + 1.0)
+        >>> report.best_class, report.dims, report.n_samples
+        ('similarity', (4, 4), 60)
     """
 
     residuals: dict[str, float]

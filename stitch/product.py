@@ -325,7 +325,8 @@ def make_aggregation(name: str, n_subspaces: int, dim: int, **kw: Any) -> nn.Mod
         >>> make_aggregation("attention", 4, 16, out_dim=8)(torch.randn(5, 4, 16)).shape
         torch.Size([5, 8])
     """
-    return AGGREGATIONS.build(name, check_positive_int(n_subspaces, "n_subspaces"), check_positive_int(dim, "dim"), **kw)
+    k = check_positive_int(n_subspaces, "n_subspaces")
+    return AGGREGATIONS.build(name, k, check_positive_int(dim, "dim"), **kw)
 
 
 for _name, _cls in [("linear_sum", LinearSum), ("mlp_sum", MLPSum), ("weighted_mean", WeightedMean),

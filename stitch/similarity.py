@@ -128,6 +128,15 @@ class Similarity:
     Without them ``fn`` is called per chunk. ``fn`` must return "higher = more similar" scores.
     ``homogeneous`` declares ``fn(s x, s a) = s^p fn(x, a)`` for ``s > 0``: a scale-free output
     normalisation (:data:`SCALE_FREE_NORMALIZATIONS`) then adds ``isotropic_scaling`` to the invariances.
+
+    Example:
+        >>> import torch
+        >>> sim = get_similarity("cosine")
+        >>> x = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+        >>> sim.score(x, sim.fit_state(torch.tensor([[1.0, 0.0]]))).flatten().tolist()
+        [1.0, 0.0]
+        >>> "orthogonal" in sim.invariances[None]
+        True
     """
 
     name: str

@@ -90,6 +90,12 @@ class ContractError(AssertionError):
     """An encoder broke its contract; ``failures`` maps each failed check to why.
 
     Subclasses ``AssertionError`` so pytest reports it as a test failure, not an error.
+
+    Example:
+        >>> err = ContractError("encoder 'toy'", {"dtype": "dtype is torch.float64, expected torch.float32"})
+        >>> print(err)
+        encoder 'toy' failed 1 contract check:
+          - dtype: dtype is torch.float64, expected torch.float32
     """
 
     def __init__(self, subject: str, failures: dict[str, str]) -> None:
@@ -102,7 +108,13 @@ class ContractError(AssertionError):
 
 @dataclass
 class ContractReport:
-    """What :func:`check_encoder` verified: checks that passed and checks skipped (with the reason)."""
+    """What :func:`check_encoder` verified: checks that passed and checks skipped (with the reason).
+
+    Example:
+        >>> report = ContractReport("toy", passed=["spec", "shape"], skipped={"order": "needs 2 inputs"})
+        >>> report.passed, report.skipped["order"]
+        (['spec', 'shape'], 'needs 2 inputs')
+    """
 
     encoder: str
     passed: list[str] = field(default_factory=list)
@@ -256,19 +268,26 @@ def check_encoder(
         except LookupError as exc:
             raise AssertionError(f"the encoder has no .spec and its name is not registered ({exc})") from None
         problems = check_spec(found["spec"])
-        assert not problems, "; ".join(f"{k} {v}" for k, v in problems.items())
+        if problems:
+            _fail("; ".join(f"{k} {v}" for k, v in problems.items()))
 
     def interface_check() -> None:
         name, modality, dim = encoder.name, encoder.modality, encoder.dim
-        assert isinstance(name, str) and name, f"name must be a non-empty string, got {name!r}"
-        assert isinstance(modality, str) and modality, f"modality must be a non-empty string, got {modality!r}"
+        if not (isinstance(name, str) and name):
+            _fail(f"name must be a non-empty string, got {name!r}")
+        if not (isinstance(modality, str) and modality):
+            _fail(f"modality must be a non-empty string, got {modality!r}")
         positive_int = isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
-        assert positive_int, f"dim must be a positive int, got {dim!r}"
+        if not positive_int:
+            _fail(f"dim must be a positive int, got {dim!r}")
         s = found.get("spec")
         if s is not None:
-            assert name == s.name, f"name {name!r} differs from the spec's {s.name!r}"
-            assert modality == s.modality, f"modality {modality!r} differs from the spec's {s.modality!r}"
-            assert s.dim is None or dim == s.dim, f"dim {dim} differs from the spec's declared dim {s.dim}"
+            if name != s.name:
+                _fail(f"name {name!r} differs from the spec's {s.name!r}")
+            if modality != s.modality:
+                _fail(f"modality {modality!r} differs from the spec's {s.modality!r}")
+            if s.dim is not None and dim != s.dim:
+                _fail(f"dim {dim} differs from the spec's declared dim {s.dim}")
 
     run("spec", spec_check)
     run("interface", interface_check)
@@ -285,7 +304,8 @@ def check_encoder(
 
     def encode_check() -> None:
         z = encode(sample_inputs)
-        assert isinstance(z, torch.Tensor), f"encode returned {type(z).__name__}, expected a torch.Tensor"
+        if not isinstance(z, torch.Tensor):
+            _fail(f"encode returned {type(z).__name__}, expected a torch.Tensor")
         out["z"] = z
 
     run("encode", encode_check)
@@ -296,10 +316,12 @@ def check_encoder(
     def shape_check() -> None:
         dim = encoder.dim
         rows = "n" if n is None else n
-        assert z.ndim == 2 and (n is None or z.shape[0] == n) and z.shape[1] == dim, (
-            f"encode returned shape {tuple(z.shape)}, expected ({rows}, {dim}) (one row per input, dim columns)"
-        )
-        assert z.shape[0] > 0, "encode returned no rows for non-empty inputs"
+        if not (z.ndim == 2 and (n is None or z.shape[0] == n) and z.shape[1] == dim):
+            _fail(
+                f"encode returned shape {tuple(z.shape)}, expected ({rows}, {dim}) (one row per input, dim columns)"
+            )
+        if z.shape[0] == 0:
+            _fail("encode returned no rows for non-empty inputs")
 
     run("shape", shape_check)
     run("dtype", lambda: None if z.dtype == torch.float32 else _fail(f"dtype is {z.dtype}, expected torch.float32"))
@@ -313,7 +335,8 @@ def check_encoder(
 
     def deterministic_check() -> None:
         err = _max_rel_err(encode(sample_inputs), z)
-        assert err <= tol / 100, f"two calls on the same inputs differ (max relative error {err:.2e}); is dropout on?"
+        if not err <= tol / 100:
+            _fail(f"two calls on the same inputs differ (max relative error {err:.2e}); is dropout on?")
 
     run("deterministic", deterministic_check)
 
@@ -325,7 +348,8 @@ def check_encoder(
             return not_seq
         for bs in (1, 2):
             err = _max_rel_err(encode(sample_inputs, batch_size=bs), z)
-            assert err <= tol, f"batch_size={bs} changes the output (max relative error {err:.2e} > {tol:.0e})"
+            if not err <= tol:
+                _fail(f"batch_size={bs} changes the output (max relative error {err:.2e} > {tol:.0e})")
         return None
 
     def order_check() -> str | None:
@@ -339,16 +363,18 @@ def check_encoder(
         if (perm == np.arange(n)).all():
             perm = np.roll(perm, 1)
         err = _max_rel_err(encode(_take(sample_inputs, perm.tolist())), z[torch.as_tensor(perm)])
-        assert err <= tol, (
-            f"permuting the inputs by {perm.tolist()} does not permute the rows the same way (max relative "
-            f"error {err:.2e}); rows must follow input order"
-        )
+        if not err <= tol:
+            _fail(
+                f"permuting the inputs by {perm.tolist()} does not permute the rows the same way (max relative "
+                f"error {err:.2e}); rows must follow input order"
+            )
         return None
 
     def distinct_check() -> str | None:
         if z.shape[0] < 2:
             return "needs at least 2 output rows"
-        assert bool((z != z[:1]).any()), "every input maps to the same row; the encoder ignores its input"
+        if not bool((z != z[:1]).any()):
+            _fail("every input maps to the same row; the encoder ignores its input")
         return None
 
     def empty_check() -> str | None:
@@ -357,12 +383,14 @@ def check_encoder(
         try:
             e = encode(_take(sample_inputs, []))
         except (ValueError, TypeError) as exc:
-            assert str(exc).strip(), f"empty input raised {type(exc).__name__} with an empty message"
+            if not str(exc).strip():
+                _fail(f"empty input raised {type(exc).__name__} with an empty message")
             return None
-        assert isinstance(e, torch.Tensor) and tuple(e.shape) == (0, encoder.dim) and e.dtype == torch.float32, (
-            f"empty input returned {getattr(e, 'shape', type(e).__name__)}, expected a (0, {encoder.dim}) float32 "
-            "tensor or a ValueError/TypeError saying the input is empty"
-        )
+        if not (isinstance(e, torch.Tensor) and tuple(e.shape) == (0, encoder.dim) and e.dtype == torch.float32):
+            _fail(
+                f"empty input returned {getattr(e, 'shape', type(e).__name__)}, expected a (0, {encoder.dim}) float32 "
+                "tensor or a ValueError/TypeError saying the input is empty"
+            )
         return None
 
     def wrong_type_check() -> None:
@@ -371,7 +399,8 @@ def check_encoder(
             try:
                 encode(bad)
             except TypeError as exc:
-                assert str(exc).strip(), f"input {bad!r} raised TypeError with an empty message"
+                if not str(exc).strip():
+                    _fail(f"input {bad!r} raised TypeError with an empty message")
                 continue
             except Exception as exc:
                 raise AssertionError(

@@ -52,7 +52,16 @@ def implied_by(kind: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Transform:
-    """``y = x @ matrix.T + bias``; ``kind`` names its class."""
+    """``y = x @ matrix.T + bias``; ``kind`` names its class.
+
+    Shapes:
+        matrix: ``(d, d)``, bias: ``(d,)``;  ``__call__``: ``(n, d)``  ->  ``(n, d)``
+
+    Example:
+        >>> t = Transform("translation", torch.eye(2), torch.tensor([1.0, -1.0]))
+        >>> t(torch.zeros(3, 2)).tolist()
+        [[1.0, -1.0], [1.0, -1.0], [1.0, -1.0]]
+    """
 
     kind: str
     matrix: torch.Tensor

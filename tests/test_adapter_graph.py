@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -93,3 +95,26 @@ def test_errors_name_the_problem():
         GNNEncoder("gcn", pool="sum")
     with pytest.raises(stitch.UnknownNameError, match="unknown graph architecture 'pyg:gnn'.*Available: pyg:gcn"):
         stitch.get_encoder("pyg:gnn")
+
+
+def test_gnns_trained_by_name_infer_in_channels_from_the_graph(shared_data, tmp_path):
+    from stitch.experiment import load_experiment, run_experiment
+
+    example = load_experiment(Path(__file__).resolve().parents[1] / "examples" / "cora.toml")
+    assert all("in_channels" not in e.options for e in example.encoders)  # the example relies on inference
+    cfg = {"name": "t", "dataset": {"name": "cora"}, "spaces": ["relative:cosine"], "seeds": [0],
+           "encoders": [{"name": f"pyg:{a}", "label": a, "options": {"hidden_channels": 8},
+                         "train": {"epochs": 2, "lr": 1e-2}} for a in ("gcn", "gat")],
+           "anchors": {"strategy": "stratified", "n": 14}, "decoder": {"kind": "linear", "epochs": 2}}
+    result = run_experiment(cfg, output=tmp_path, data_root=shared_data, progress=False, report=False)
+    assert len(result.cells) == 4
+    for arch in ("gcn", "gat"):
+        enc = stitch.get_encoder(f"trained:{tmp_path / 'encoders' / f'{arch}.safetensors'}")
+        assert enc.spec.options["in_channels"] == 1433  # recorded, so the trained file loads without the graph
+        assert enc.encode(_tiny_graph(1433)).shape == (3, 8)
+
+
+def _tiny_graph(width: int):
+    from torch_geometric.data import Data
+
+    return Data(x=torch.zeros(3, width), edge_index=torch.tensor([[0, 1], [1, 2]]))

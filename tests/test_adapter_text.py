@@ -119,3 +119,22 @@ def test_text_bag_contract_and_hashing_is_stable():
     enc = HashBagEncoder(dim=8)
     assert torch.equal(enc.encode(["Who wrote Hamlet?"]), enc.encode(["who wrote hamlet"]))
     assert not torch.equal(enc.encode(["Who wrote Hamlet?"]), enc.encode(["Hamlet wrote who?"]))  # bigrams
+
+
+def test_loading_prints_nothing_and_restores_transformers_logging(capfd):
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    path = str(minilm_path())
+    transformers.AutoModel.from_pretrained(path)  # control: transformers alone draws a loading bar here
+    assert "Loading weights" in capfd.readouterr().err
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_info()
+    try:
+        enc = HFTextEncoder(path, batch_size=2)
+        z = enc.encode(SENTENCES[:2], progress=False)
+        assert z.shape == (2, 384)
+        assert capfd.readouterr().err == ""
+        assert hf_logging.get_verbosity() == hf_logging.INFO and hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity(before)

@@ -107,7 +107,7 @@ def test_file_latents_cli_on_a_transductive_graph(shared_data: Path, tmp_path: P
     cora = get_dataset("cora", root=shared_data)
     a, b, _ = _rotated_pair(tmp_path, list(cora.ids))
     out = tmp_path / "out"
-    rc = main(["audit", "--encoders", f"file:{a},file:{b}", "--dataset", "cora", "--data-root", str(shared_data),
+    rc = main(["audit", "--encoders", f"file:{a},file:{b}", "--dataset", "cora", "--data", str(shared_data),
                "--split", "test", "--n", "200", "--metrics", "linear_cka,procrustes", "--out", str(out),
                "--cache", str(tmp_path / "cache")])
     assert rc == 0

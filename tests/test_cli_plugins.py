@@ -132,27 +132,13 @@ def test_core_registries_are_listed_with_their_source(capsys):
         "stitching_score", True, False, "builtin")
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [[], ["plugins"], ["encoders"], ["encoders", "list"], ["encoders", "show"], ["datasets"], ["datasets", "list"],
-     ["datasets", "show"], ["similarities", "list"], ["anchors", "list"], ["metrics", "list"]],
-)
-def test_help_everywhere(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main([*argv, "--help"])
-    assert info.value.code == 0
-    assert capsys.readouterr().out.startswith("usage: stitch")
-
-
 def test_group_without_action_prints_its_help(capsys):
     code, out, _ = run(capsys, "encoders")
     assert code == 0 and out.startswith("usage: stitch encoders")
 
 
 def test_bad_arguments_exit_2(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["encoders", "list", "--modality"])
-    assert info.value.code == 2
+    assert main(["encoders", "list", "--modality"]) == 2
     assert "expected one argument" in capsys.readouterr().err
 
 

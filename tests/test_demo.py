@@ -44,6 +44,32 @@ def test_unknown_encoder_fails_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "encoders").exists()
 
 
+@pytest.mark.parametrize(("n", "match"), [
+    (25, r"anchors.n: strategy 'stratified' draws the same number of anchors from each of the 10 classes of "
+         r"dataset 'digits' \(split 'train'\), but n=25 is not a multiple of 10; use n=20 or n=30"),
+    (7, r"anchors.n: .* but n=7 is not a multiple of 10; use n=10$"),
+    (2000, r"anchors.n: strategy 'stratified' needs 200 anchors per class \(n=2000 over 10 classes\) but class "
+           r"\d+ has only \d+ samples in split 'train'; use n<=\d+ or strategy 'random'"),
+])
+def test_stratified_anchor_count_fails_before_training(tmp_path: Path, n: int, match: str) -> None:
+    cfg = {"name": "t", "dataset": {"name": "digits"}, "spaces": ["relative:cosine"],
+           "encoders": [{"name": "timm:test_resnet", "train": {"epochs": 1}}, {"name": "timm:test_vit"}],
+           "anchors": {"strategy": "stratified", "n": n}}
+    with pytest.raises(ConfigError, match=match):
+        run_experiment(cfg, output=tmp_path)
+    assert not (tmp_path / "encoders").exists()  # no encoder was trained
+
+
+def test_stratified_anchors_need_class_labels(tmp_path: Path) -> None:
+    cfg = {"name": "t", "dataset": {"name": "digits"}, "spaces": ["relative:cosine"],
+           "encoders": [{"name": "timm:test_resnet", "train": {"epochs": 1}}, {"name": "timm:test_vit"}],
+           "anchors": {"strategy": "stratified", "n": 20}, "decoder": {"kind": "reconstruction"}}
+    with pytest.raises(ConfigError, match=r"anchors.strategy: 'stratified' draws anchors per class, but "
+                                          r"decoder.kind='reconstruction' has no class labels"):
+        run_experiment(cfg, output=tmp_path)
+    assert not (tmp_path / "encoders").exists()
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:

@@ -105,6 +105,10 @@ def test_report_files(matrix, tmp_path: Path) -> None:
     summary = format_summary(result)
     assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seed(s); chance 0.200)"
     assert "translate:ot (OT recovered 100% of anchor pairs)" in summary
+    assert summary.splitlines()[-2:] == [
+        "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
+        "chance level (guessing uniformly at random, 1 / number of classes): 0.200",
+    ]
     with pytest.raises(ValueError, match="no space 'relative:l1' in this result"):
         result.matrix("relative:l1")
 

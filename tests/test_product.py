@@ -98,7 +98,10 @@ def test_trainable_aggregations_shapes_and_gradients(name: str) -> None:
     out = module(z)
     assert out.shape == (30, module.out_dim)
     out.square().mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in module.parameters())
+    params = list(module.parameters())
+    assert params, f"{name} has nothing to train"
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
+    assert all(bool(p.grad.abs().sum() > 0) for p in params), f"{name}: a parameter gets no gradient"
 
 
 def test_weighted_mean_starts_as_the_mean_and_linear_sum_is_linear() -> None:

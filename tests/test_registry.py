@@ -496,3 +496,38 @@ def test_import_stitch_does_not_load_the_plugin_host():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "False"]
 
+
+
+# -- the register callbacks reject bad arguments with the plugin's name in the message -----------------
+_BAD_REGISTRATIONS = [
+    ("stitch_register_encoders", lambda register: register("not a spec", lambda: None),
+     r"register\(spec, factory\): spec must be a stitch.EncoderSpec, got 'not a spec'"),
+    ("stitch_register_encoders", lambda register: register(scale_spec("s"), 3),
+     r"register\(spec, factory\): factory for 's' must be callable, got 3"),
+    ("stitch_register_datasets", lambda register: register("d", 3, modality="text"),
+     r"register\(name, loader\): loader for 'd' must be callable, got 3"),
+    ("stitch_register_datasets", lambda register: register("d", lambda **kw: None, modality=""),
+     r"register\(name, loader, modality=...\): modality of 'd' must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("hook", "body", "message"), _BAD_REGISTRATIONS,
+                         ids=["encoder-spec", "encoder-factory", "dataset-loader", "dataset-modality"])
+def test_bad_register_arguments_fail_the_plugin_with_a_clear_message(hook, body, message):
+    plugin = type("Bad", (), {hook: hookimpl(lambda self, register: body(register))})()
+    with pytest.raises(PluginError, match=r"^plugin 'bad' failed to load: .*" + message):
+        registry.register_plugin(plugin, "bad")
+    assert "bad" not in [r.name for r in registry.plugin_status()]
+
+
+def test_hook_wrappers_are_refused_for_registration_hooks():
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def stitch_register_encoders(self, register):
+            register(scale_spec("wrapped"), lambda: None)
+            return (yield)
+
+    with pytest.raises(PluginError, match=r"hook wrappers are not supported for registration hooks"):
+        registry.register_plugin(Wrapper(), "wrap")
+    with pytest.raises(UnknownNameError):
+        stitch.get_encoder_spec("wrapped")

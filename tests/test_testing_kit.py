@@ -262,3 +262,30 @@ def test_lightweight_registration_check(tmp_path, extra, match):
     else:
         with pytest.raises(ContractError, match=match):
             check_lightweight_registration(**kw)
+
+
+class Bare(Raw):
+    """Raw without a ``.spec`` and with overridable interface attributes."""
+
+    def __init__(self, **attrs) -> None:
+        super().__init__()
+        del self.spec
+        for key, value in attrs.items():
+            setattr(self, key, value)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "check", "message"),
+    [
+        (Bare(name="no-such-kit-encoder"), "spec",
+         r"^the encoder has no .spec and its name is not registered \(unknown encoder 'no-such-kit-encoder'"),
+        (Bare(name=""), "interface", r"^name must be a non-empty string, got ''$"),
+        (Bare(modality=None), "interface", r"^modality must be a non-empty string, got None$"),
+        (Bare(dim=True), "interface", r"^dim must be a positive int, got True$"),
+        (Bare(spec=spec(modality="image")), "interface", r"^modality 'tabular' differs from the spec's 'image'$"),
+    ],
+    ids=["unregistered", "empty-name", "no-modality", "bool-dim", "modality-mismatch"],
+)
+def test_spec_and_interface_failures_say_what_is_wrong(encoder, check, message):
+    failures = failures_of(encoder)
+    assert re.search(message, failures[check]), failures[check]

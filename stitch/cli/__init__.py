@@ -1,29 +1,52 @@
 """The ``stitch`` command line.
 
 Each sub-command lives in its own module of this package and exposes ``add_parser(subparsers)``; the
-module imports only what it needs to build its parser, so ``stitch --help`` stays fast. Errors users can
-fix (bad names, bad files, bad configs) print one line ``stitch: error: ...`` and exit 2.
+module imports only what it needs to build its parser, so ``stitch --help`` stays fast (it imports neither
+torch nor any model library). Every error a user can fix (bad names, bad files, bad options, bad configs)
+prints one line ``stitch: error: ...`` and exits 2; ``stitch ... | head`` exits quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 # Sub-command modules, in the order ``stitch --help`` lists them.
 _COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "run", "demo", "audit")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``stitch: error: audit: argument --n: ... (see `stitch audit --help`)``."""
+
+    def error(self, message: str, *, prog: str | None = None) -> NoReturn:
+        prog = prog or self.prog
+        command = prog.partition(" ")[2]
+        where = f"{command}: " if command else ""
+        print(f"stitch: error: {where}{message} (see `{prog} --help`)", file=sys.stderr)
+        self.exit(2)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        # argparse reports leftovers from the top-level parser; name the sub-command they were given to.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            self.error(f"unrecognized arguments: {' '.join(extras)}",
+                       prog=f"{self.prog} {command}" if command else None)
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (one sub-parser per command module)."""
     from stitch import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stitch", description="latent-stitch: zero-shot model stitching and latent-space audits."
     )
     parser.add_argument("--version", action="version", version=f"latent-stitch {__version__}")
@@ -40,15 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``stitch`` console script; returns the exit code.
+    """Entry point of the ``stitch`` console script; returns the exit code (also for ``--help`` and bad options).
 
     Example:
         >>> main(["--version"])  # doctest: +SKIP
     """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe (`stitch ... | head`) surfaces here, not at interpreter exit
+    except BrokenPipeError:
+        # Python docs, "Note on SIGPIPE": point stdout at devnull so the final flush at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from stitch.errors import StitchError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (already printed as one line)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -56,12 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             return int(args.func(args) or 0)
-        except (StitchError, ValueError, LookupError, TypeError, FileNotFoundError, NotADirectoryError) as exc:
-            print(f"stitch: error: {exc}", file=sys.stderr)
+        except BrokenPipeError:
+            raise
+        except (StitchError, ValueError, LookupError, TypeError, ImportError, OSError) as exc:
+            print(f"stitch: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("stitch: interrupted", file=sys.stderr)
             return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        # "[Errno 2] No such file or directory: 'x'" -> "x: no such file or directory"
+        return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:

@@ -57,7 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", metavar="L1,L2,...",
                    help="layer x layer audit of one or two encoders whose adapter takes layer=")
     p.add_argument("--cache", metavar="DIR", help="latent cache root (default: $STITCH_CACHE)")
-    p.add_argument("--data-root", metavar="DIR", help="dataset root (default: $STITCH_DATA)")
+    p.add_argument("--data", metavar="DIR", dest="data_root",
+                   help="directory holding the dataset's files (default: $STITCH_DATA)")
+    p.add_argument("--data-root", dest="data_root", help=argparse.SUPPRESS)  # deprecated spelling of --data
     p.add_argument("--out", metavar="DIR", help="output directory")
     p.set_defaults(func=run)
 
@@ -76,6 +78,8 @@ def _load_config(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path!r} not found; pass an existing TOML file to --config") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc})") from None
     unknown = sorted(set(cfg) - _KEYS)

@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           "--load, also load it and add its size, classes and splits.")
     show.add_argument("name", help="dataset name or plugin:name")
     show.add_argument("--load", action="store_true", help="load the dataset and summarise its content")
-    show.add_argument("--root", help="directory of the raw files (default: $STITCH_DATA)")
+    show.add_argument("--data", metavar="DIR", dest="root",
+                      help="directory holding the dataset's files (default: $STITCH_DATA)")
+    show.add_argument("--root", dest="root", help=argparse.SUPPRESS)  # earlier spelling of --data
     show.set_defaults(func=run_show)
 
 

@@ -71,6 +71,12 @@ def format_summary(result: ExperimentResult) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "non-stitched: each decoder on the encoder it was trained on; stitched: on every other encoder, zero-shot;",
+        "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
+    ]
+    if result.chance is not None:
+        lines.append(f"chance level (guessing uniformly at random, 1 / number of classes): {result.chance:.3f}")
     return "\n".join(lines)
 
 

@@ -446,6 +446,36 @@ def _preflight(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"invalid experiment {cfg.name!r}:\n  {path}: {exc}") from None
 
 
+def _check_anchor_count(cfg: ExperimentConfig, dataset: Any, labels: np.ndarray | None) -> None:
+    """Check the anchor count against the loaded dataset, before any training (naming the field path)."""
+    from stitch.errors import ConfigError
+
+    if cfg.anchors.strategy != "stratified":
+        return
+    if labels is None:
+        raise ConfigError(
+            f"invalid experiment {cfg.name!r}:\n  anchors.strategy: 'stratified' draws anchors per class, but "
+            f"decoder.kind={cfg.decoder.kind!r} has no class labels; use strategy 'random', 'fps' or 'kmeans'"
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    k, n = len(classes), cfg.anchors.n
+    if n % k:
+        below, above = (n // k) * k, (n // k + 1) * k
+        nearby = f"n={below} or n={above}" if below else f"n={above}"
+        raise ConfigError(
+            f"invalid experiment {cfg.name!r}:\n  anchors.n: strategy 'stratified' draws the same number of anchors "
+            f"from each of the {k} classes of dataset {dataset.name!r} (split {cfg.dataset.train_split!r}), but "
+            f"n={n} is not a multiple of {k}; use {nearby}"
+        )
+    if n // k > counts.min():
+        c = classes[int(np.argmin(counts))]
+        raise ConfigError(
+            f"invalid experiment {cfg.name!r}:\n  anchors.n: strategy 'stratified' needs {n // k} anchors per class "
+            f"(n={n} over {k} classes) but class {c.item()!r} has only {counts.min()} samples in split "
+            f"{cfg.dataset.train_split!r}; use n<={counts.min() * k} or strategy 'random'"
+        )
+
+
 def run_experiment(
     config: ExperimentConfig | str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -487,6 +517,9 @@ def run_experiment(
     dataset = get_dataset(cfg.dataset.name, root=root, **cfg.dataset.options)
     train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
     dataset.indices(train_split), dataset.indices(test_split)  # unknown split: fail before any work
+    classification = cfg.decoder.kind != "reconstruction"
+    y_train = _targets(dataset, train_split, classification)
+    _check_anchor_count(cfg, dataset, y_train if classification else None)
 
     cache = LatentCache()
     latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -498,11 +531,10 @@ def run_experiment(
             cache.encode(encoder, dataset, train_split, **kw), cache.encode(encoder, dataset, test_split, **kw)
         )
         fingerprints[enc_cfg.display] = cache.key(encoder, dataset, None)
-    classification = cfg.decoder.kind != "reconstruction"
     decoder_cls = DECODERS.get(cfg.decoder.kind)
     cells, anchors = stitching_matrix(
         latents,
-        _targets(dataset, train_split, classification),
+        y_train,
         _targets(dataset, test_split, classification),
         cfg.spaces,
         decoder=cfg.decoder,

@@ -212,13 +212,27 @@ def align_by_ids(
 
 
 def centered(x: torch.Tensor) -> torch.Tensor:
-    """``x`` minus its column means, in float64 (translation-invariant metrics start here)."""
+    """``x`` minus its column means, in float64 (translation-invariant metrics start here).
+
+    Shapes:
+        x: ``(n, d)``  ->  ``(n, d)`` float64
+
+    Example:
+        >>> import torch
+        >>> centered(torch.tensor([[1.0, 4.0], [3.0, 8.0]])).tolist()
+        [[-1.0, -2.0], [1.0, 2.0]]
+    """
     x = x.to(torch.float64)
     return x - x.mean(dim=0, keepdim=True)
 
 
 def row_blocks(n: int, block: int) -> range:
-    """Start offsets of ``block``-row chunks covering ``0..n``."""
+    """Start offsets of ``block``-row chunks covering ``0..n`` (a ``block`` below 1 counts as 1).
+
+    Example:
+        >>> list(row_blocks(10, 4)), list(row_blocks(3, 0))
+        ([0, 4, 8], [0, 1, 2])
+    """
     return range(0, n, max(1, int(block)))
 
 
@@ -228,6 +242,20 @@ def check_full_rank(xc: torch.Tensor, name: str, metric: str, *, input_dtype: to
     The rank tolerance is numpy's ``matrix_rank`` rule, ``max(n, d) * eps * s_max``, with the ``eps`` of
     the *input* precision: float32 data that is rank-deficient up to rounding counts as rank-deficient.
     Returns the left singular vectors ``U`` (an orthonormal basis of the column space).
+
+    Shapes:
+        xc: ``(n, d)`` centred  ->  ``U``: ``(n, min(n, d))``
+
+    Example:
+        >>> import torch
+        >>> x = centered(torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]))
+        >>> check_full_rank(x, "x", "cca", input_dtype=torch.float32).shape
+        torch.Size([3, 2])
+        >>> check_full_rank(centered(torch.tensor([[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]])), "x", "cca",
+        ...                 input_dtype=torch.float32)
+        Traceback (most recent call last):
+        ...
+        ValueError: cca: x is rank-deficient after centring (rank 1 < 2 features; ...
     """
     n, d = xc.shape
     u, s, _ = torch.linalg.svd(xc, full_matrices=False)
