@@ -37,7 +37,7 @@ hookimpl = pluggy.HookimplMarker("stitch")
 
 __all__ = [
     "load_digits", "load_trec", "load_planetoid", "load_image_folder", "load_text_file", "load_arrays",
-    "read_trec_file", "stratified_splits", "data_root",
+    "read_trec_file", "stratified_splits", "data_root", "check_planetoid_file",
 ]
 
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -303,49 +303,190 @@ def load_trec(*, root: str | os.PathLike[str] | None = None, label: str = "coars
 
 # -- Planetoid ----------------------------------------------------------------------------------------
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data"  # torch_geometric's Planetoid.url
+PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+# sha256 of the canonical kimiyoung/planetoid Cora files; CiteSeer and PubMed have none on record offline.
+PLANETOID_SHA256 = {
+    "cora": {
+        "ind.cora.allx": "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543",
+        "ind.cora.ally": "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71",
+        "ind.cora.graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
+        "ind.cora.test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
+        "ind.cora.tx": "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a",
+        "ind.cora.ty": "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad",
+        "ind.cora.x": "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab",
+        "ind.cora.y": "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1",
+    },
+}
+
+
+def _planetoid_globals() -> dict[tuple[str, str], Any]:
+    """The only globals a genuine Planetoid pickle references, resolved without importing the old paths.
+
+    The files were pickled by Python 2 with numpy 1 and scipy < 1.8, so they name ``__builtin__`` and the
+    since-moved ``numpy.core`` / ``scipy.sparse.csr`` modules; newer spellings are accepted for re-pickled files.
+    """
+    import collections
+
+    import scipy.sparse
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    table: dict[tuple[str, str], Any] = {("collections", "defaultdict"): collections.defaultdict}
+    for module in ("__builtin__", "builtins"):
+        table.update({(module, "list"): list, (module, "dict"): dict, (module, "int"): int})
+    for module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
+        table.update({(module, "ndarray"): np.ndarray, (module, "dtype"): np.dtype})
+        table[(module, "_reconstruct")] = _reconstruct
+    for fmt in ("csr", "csc", "coo"):
+        cls = getattr(scipy.sparse, f"{fmt}_matrix")
+        for module in ("scipy.sparse", f"scipy.sparse.{fmt}", f"scipy.sparse._{fmt}"):
+            table[(module, f"{fmt}_matrix")] = cls
+    return table
+
+
+def check_planetoid_file(path: str | os.PathLike[str], *, shown_as: str | os.PathLike[str] | None = None) -> None:
+    """Refuse a raw Planetoid file that is not plain data, without running any code it may carry.
+
+    ``ind.<name>.test.index`` must be one integer per line. Every other part is a pickle and is read with an
+    allow-list unpickler (the approach of ``torch.load(weights_only=True)``): only numpy array and dtype
+    reconstruction, scipy csr/csc/coo matrices, ``collections.defaultdict`` and ``list``/``dict``/``int`` may
+    be referenced; any other global (``os.system``, ``builtins.eval``, ...) is refused before it is called.
+    Errors name ``shown_as`` (the original of a checked copy) when given, else ``path``.
+
+    Example:
+        >>> import pickle, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ind.cora.y"
+        >>> _ = p.write_bytes(pickle.dumps(np.eye(2)))
+        >>> check_planetoid_file(p)
+        >>> _ = p.write_bytes(pickle.dumps(print))
+        >>> check_planetoid_file(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ... is not a genuine Planetoid file: it references the global builtins.print, ...
+    """
+    import io
+    import pickle
+
+    data = Path(path).read_bytes()
+    shown = Path(shown_as if shown_as is not None else path)
+    if shown.name.endswith(".test.index"):
+        lines = data.decode("ascii", errors="replace").split()
+        if not lines or not all(t.isdigit() for t in lines):
+            raise ValueError(f"{shown} is not a genuine Planetoid file: expected one node index per line")
+        return
+    allowed = _planetoid_globals()
+
+    class _Refused(pickle.UnpicklingError):
+        pass
+
+    class _Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) not in allowed:
+                raise _Refused(f"the global {module}.{name}")
+            return allowed[(module, name)]
+
+        def persistent_load(self, pid: Any) -> Any:
+            raise _Refused(f"the persistent id {pid!r}")
+
+    try:
+        _Restricted(io.BytesIO(data), encoding="latin1").load()
+    except _Refused as exc:
+        raise ValueError(
+            f"{shown} is not a genuine Planetoid file: it references {exc}, which Planetoid data never "
+            f"needs; refusing to load it (unpickling could run arbitrary code). Replace it with the official file "
+            f"from {PLANETOID_URL}"
+        ) from None
+    except Exception as exc:  # truncated or garbled pickles fail in many ways
+        raise ValueError(f"{shown} is not a genuine Planetoid file: it does not unpickle as data ({exc})") from None
+
+
+def _planetoid_raw(name: str, base: Path | None, cache: Path) -> tuple[Path, Path | str]:
+    """The directory holding the raw files: found under ``base``, or downloaded into the cache."""
+    pyg_name = PLANETOID[name]
+    files = [f"ind.{name}.{part}" for part in PLANETOID_PARTS]
+    if base is None:
+        from torch_geometric.io import fs
+
+        staging = cache / "download" / pyg_name
+        staging.mkdir(parents=True, exist_ok=True)
+        for fname in files:
+            if not (staging / fname).is_file():
+                try:
+                    fs.cp(f"{PLANETOID_URL}/{fname}", str(staging))
+                except Exception as exc:
+                    raise FileNotFoundError(
+                        f"could not download {PLANETOID_URL}/{fname} ({exc}); offline, pass root=<directory with "
+                        f"planetoid/{pyg_name}/raw> or set STITCH_DATA"
+                    ) from None
+        return staging, f"downloaded from {PLANETOID_URL}"
+    for d in (base / "planetoid" / pyg_name / "raw", base / pyg_name / "raw"):
+        if d.is_dir() and any(d.iterdir()):
+            missing = [f for f in files if not (d / f).is_file()]
+            if missing:
+                raise FileNotFoundError(f"Planetoid raw files {', '.join(missing)} missing from {d}")
+            return d, d
+    raise FileNotFoundError(
+        f"Planetoid raw files for {pyg_name} not found in {base / 'planetoid' / pyg_name / 'raw'} or "
+        f"{base / pyg_name / 'raw'}; put the ind.{name}.* files there or call without root to download"
+    )
 
 
 def load_planetoid(name: str, *, root: str | os.PathLike[str] | None = None) -> Dataset:
     """Cora / CiteSeer / PubMed citation graphs through ``torch_geometric.datasets.Planetoid``.
 
     Raw files are looked up in ``<root>/planetoid/<Name>/raw`` or ``<root>/<Name>/raw`` (``root`` defaults to
-    ``$STITCH_DATA``) and linked into a writable working copy under the cache root, because Planetoid writes
-    ``processed/`` next to ``raw/`` and the data folder may be read-only; without local files Planetoid
-    downloads them there (online only). The dataset is transductive: ``inputs`` is the whole graph and the
-    public Planetoid split gives train/val/test node indices. Ids are ``<name>-<node>``.
+    ``$STITCH_DATA``); without a root they are downloaded into the cache (online only). Planetoid reads the
+    raw files with ``pickle``, so they are never handed to it as found: their bytes are copied (never linked)
+    into a working directory under the cache root keyed by their content (the data folder is never written
+    to), and each copy must pass :func:`check_planetoid_file`'s allow-list unpickler before Planetoid reads
+    exactly those bytes; a file referencing any other global raises ``ValueError``.
+
+    For Cora the copies are also compared with the canonical sha256 values: ``metadata["raw_sha256_verified"]``
+    is ``True`` when all eight match. A mismatch is not fatal (files may have been re-pickled and the
+    allow-list already holds) but warns and records ``False``. CiteSeer and PubMed have no sha256 on record
+    offline; they rely on the allow-list alone and always record ``False``. ``metadata["raw_sha256"]`` lists
+    every file's digest.
+
+    The dataset is transductive: ``inputs`` is the whole graph and the public Planetoid split gives
+    train/val/test node indices. Ids are ``<name>-<node>``.
 
     Example:
         >>> ds = load_planetoid("cora", root="../shared/data")  # doctest: +SKIP
         >>> ds.inputs.num_nodes, ds.num_classes, len(ds.splits["train"])  # doctest: +SKIP
         (2708, 7, 140)
     """
+    import warnings
+
     from torch_geometric.datasets import Planetoid
 
+    from stitch._io import atomic_open
     from stitch.cache import default_cache_root
 
     pyg_name = PLANETOID[name]
-    base = data_root(root)
-    source = None
-    if base is not None:
-        for d in (base / "planetoid" / pyg_name / "raw", base / pyg_name / "raw"):
-            if d.is_dir() and any(d.iterdir()):
-                source = d
-                break
-        if source is None:
-            raise FileNotFoundError(
-                f"Planetoid raw files for {pyg_name} not found in {base / 'planetoid' / pyg_name / 'raw'} or "
-                f"{base / pyg_name / 'raw'}; put the ind.{name}.* files there or call without root to download"
-            )
-    work = default_cache_root() / "datasets" / "planetoid"
-    if source is not None:
-        key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
-        work = work / key
-        raw = work / pyg_name / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        for f in source.iterdir():
-            link = raw / f.name
-            if not link.exists():
-                link.symlink_to(f.resolve())
+    cache = default_cache_root() / "datasets" / "planetoid"
+    source_dir, source = _planetoid_raw(name, data_root(root), cache)
+    files = [f"ind.{name}.{part}" for part in PLANETOID_PARTS]
+    contents = {f: (source_dir / f).read_bytes() for f in files}
+    digests = {f: hashlib.sha256(b).hexdigest() for f, b in contents.items()}
+    # keyed by content, so a processed/ left by earlier files is never reused for different ones
+    work = cache / hashlib.sha256("".join(digests[f] for f in files).encode()).hexdigest()[:16]
+    raw = work / pyg_name / "raw"
+    for fname, blob in contents.items():
+        dest = raw / fname
+        if dest.is_symlink() or not dest.is_file() or dest.read_bytes() != blob:
+            with atomic_open(dest, "wb") as f:
+                f.write(blob)
+        check_planetoid_file(dest, shown_as=source_dir / fname)
+    known = PLANETOID_SHA256.get(name)
+    verified = known is not None and all(digests[f] == known[f] for f in files)
+    if known is not None and not verified:
+        bad = [f for f in files if digests[f] != known[f]]
+        warnings.warn(f"{', '.join(bad)} in {source_dir} differ from the canonical {pyg_name} files (sha256); they "
+                      f"passed the allow-list check and are used, with metadata['raw_sha256_verified'] = False",
+                      UserWarning, stacklevel=2)
     ds = Planetoid(str(work), pyg_name)
     data = ds[0]
     labels = data.y.numpy().astype(np.int64)
@@ -357,8 +498,9 @@ def load_planetoid(name: str, *, root: str | os.PathLike[str] | None = None) -> 
         name=name, modality="graph", inputs=data, labels=labels,
         class_names=tuple(f"class-{i}" for i in range(int(labels.max()) + 1)),
         ids=tuple(f"{name}-{i:05d}" for i in range(len(labels))), splits=splits, transductive=True,
-        metadata={"source": str(source or "downloaded by torch_geometric"), "split": "public (Planetoid)",
-                  "input_sha256": h.hexdigest(), "citation": "Yang, Cohen & Salakhutdinov, ICML 2016"},
+        metadata={"source": str(source), "split": "public (Planetoid)", "input_sha256": h.hexdigest(),
+                  "raw_sha256": digests, "raw_sha256_verified": verified,
+                  "citation": "Yang, Cohen & Salakhutdinov, ICML 2016"},
     )
 
 

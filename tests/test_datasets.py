@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 import stitch
-from adapters.datasets import load_arrays, load_image_folder, load_text_file, read_trec_file, stratified_splits
+from adapters.datasets import (
+    PLANETOID_SHA256, check_planetoid_file, load_arrays, load_image_folder, load_text_file, read_trec_file,
+    stratified_splits,
+)
 
 
 def _check_splits(ds):
@@ -95,6 +100,85 @@ def test_cora_from_read_only_shared_folder(shared_data):
     assert not (shared_data / "planetoid" / "Cora" / "processed").exists()
     # the dataset's rows for a split are the split's nodes
     assert ds.split_labels("train").tolist() == g.y[ds.splits["train"]].tolist()
+    assert ds.metadata["raw_sha256_verified"] is True
+    assert ds.metadata["raw_sha256"]["ind.cora.x"] == PLANETOID_SHA256["cora"]["ind.cora.x"]
+
+
+def _cora_copy(shared_data, tmp_path):
+    raw = tmp_path / "data" / "planetoid" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for f in (shared_data / "planetoid" / "Cora" / "raw").iterdir():
+        (raw / f.name).write_bytes(f.read_bytes())
+    return raw
+
+
+class _Payload:
+    """Pickles to a call of ``os.system`` (built with ``pickle.dumps`` only: never loaded unrestricted)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
+def test_planetoid_refuses_a_pickle_that_runs_code(shared_data, tmp_path):
+    raw = _cora_copy(shared_data, tmp_path)
+    marker = tmp_path / "pwned"
+    (raw / "ind.cora.x").write_bytes(pickle.dumps(_Payload(f"touch {marker}"), protocol=2))
+    pinned = (r"/data/planetoid/Cora/raw/ind\.cora\.x is not a genuine Planetoid file: it references the global "
+              r"(posix|os)\.system, which Planetoid data never needs; refusing to load it")
+    with pytest.raises(ValueError, match=pinned):
+        stitch.get_dataset("cora", root=tmp_path / "data")
+    assert not marker.exists()
+    # a payload in the graph part (a different global) is refused the same way
+    raw = _cora_copy(shared_data, tmp_path / "second")
+    (raw / "ind.cora.graph").write_bytes(pickle.dumps({0: [eval]}, protocol=2))
+    with pytest.raises(ValueError) as err:
+        stitch.get_dataset("cora", root=tmp_path / "second" / "data")
+    assert str(err.value).startswith(f"{raw / 'ind.cora.graph'} is not a genuine Planetoid file: it references the "
+                                     f"global __builtin__.eval, which Planetoid data never needs")
+
+
+def test_planetoid_benign_repickled_file_loads_but_is_not_verified(shared_data, tmp_path):
+    reference = stitch.get_dataset("cora", root=shared_data)
+    raw = _cora_copy(shared_data, tmp_path)
+    # ind.cora.y is the one-hot labels of the 140 training nodes; re-pickling changes bytes, not content
+    one_hot = np.eye(7, dtype=np.int32)[reference.labels[:140]]
+    (raw / "ind.cora.y").write_bytes(pickle.dumps(one_hot))
+    with pytest.warns(UserWarning, match=r"ind\.cora\.y in .* differ from the canonical Cora files"):
+        ds = stitch.get_dataset("cora", root=tmp_path / "data")
+    assert ds.metadata["raw_sha256_verified"] is False
+    assert ds.content_hash() == reference.content_hash()
+    assert ds.metadata["raw_sha256"]["ind.cora.y"] != reference.metadata["raw_sha256"]["ind.cora.y"]
+
+
+def test_planetoid_copies_and_checks_files(shared_data, tmp_path, monkeypatch):
+    import adapters.datasets as dmod
+
+    raw = _cora_copy(shared_data, tmp_path)
+    (raw / "ind.cora.graph").unlink()
+    with pytest.raises(FileNotFoundError, match=r"Planetoid raw files ind.cora.graph missing from"):
+        stitch.get_dataset("cora", root=tmp_path / "data")
+    bad = tmp_path / "ind.cora.test.index"
+    bad.write_text("12\nnot-a-number\n")
+    with pytest.raises(ValueError, match="is not a genuine Planetoid file: expected one node index per line"):
+        check_planetoid_file(bad)
+    bad = tmp_path / "ind.cora.tx"
+    bad.write_bytes(pickle.dumps(np.arange(3))[:-5])
+    with pytest.raises(ValueError, match="ind.cora.tx is not a genuine Planetoid file: it does not unpickle as data"):
+        check_planetoid_file(bad)
+    # the download path (a local path stands in for the URL) goes through the same copy-and-check
+    monkeypatch.delenv("STITCH_DATA", raising=False)
+    monkeypatch.setenv("STITCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(dmod, "PLANETOID_URL", str(shared_data / "planetoid" / "Cora" / "raw"))
+    ds = stitch.get_dataset("cora")
+    assert ds.metadata["raw_sha256_verified"] is True and ds.metadata["source"].startswith("downloaded from ")
+    work = [p for p in (tmp_path / "cache" / "datasets" / "planetoid").iterdir() if p.name != "download"]
+    copies = list((work[0] / "Cora" / "raw").iterdir())
+    assert len(copies) == 8 and not any(p.is_symlink() for p in copies)
 
 
 def test_planetoid_missing_raw_files(tmp_path):
