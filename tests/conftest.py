@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,21 @@ def shared_data() -> Path:
             pytest.fail(f"shared data not found at {SHARED_DATA}; CI must provide ../shared/data")
         pytest.skip(f"shared data not found at {SHARED_DATA} (set STITCH_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Run a module's tests on one torch and one BLAS thread (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+
+    Tiny models and matrices gain nothing from threads, and on a 2-core machine shared with other jobs two
+    threads spin-wait on each other: a tiny ResNet step or SVD then takes seconds instead of milliseconds.
+    Values are unaffected.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):  # numpy's BLAS too (scipy, sklearn, POT)
+        yield
+    torch.set_num_threads(before)

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import stitch
-from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from adapters.graph import ARCHITECTURES, GNNEncoder, to_pyg
 from stitch.testing import check_encoder, check_registered_encoder
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import stitch
-from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from adapters import text as text_mod
 from adapters.text import HashBagEncoder, HFTextEncoder, check_texts, hashed_ngrams, minilm_path, pool
 from stitch.testing import check_encoder, check_registered_encoder
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SENTENCES = ["How far is the moon from the earth?", "What is the distance between the earth and the moon?",
              "Who painted the Mona Lisa?", "A recipe for tomato soup."]

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 import stitch
-from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from adapters.vision import TimmEncoder, images_to_tensor
 from stitch._io import save_tensors
 from stitch.testing import check_encoder, check_registered_encoder
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"image_size": 16, "channels": (8, 16, 32, 64)}
 VIT = {"img_size": 16, "patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2}

@@ -17,16 +17,7 @@ from stitch.metrics import get_metric
 N = 120
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    # Multithreaded BLAS on tiny matrices stalls on a busy 2-core machine; values are unaffected.
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,17 +26,7 @@ IDENTITY_NOT_AT_BOUND = {"cycle_knn", "stitching_score"}
 DISCRETE = {"mutual_knn", "cycle_knn", "retrieval_mrr", "stitching_score", "rsa_spearman"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    # Multithreaded LAPACK on tiny matrices stalls when the machine is busy (0.2 s per 150 x 6 SVD);
-    # one thread keeps these tests fast and does not change any value.
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # numpy's BLAS too (POT, scipy, sklearn)
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

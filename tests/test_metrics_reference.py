@@ -15,16 +15,7 @@ from stitch import metrics as M
 rng = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    # Multithreaded BLAS/LAPACK on tiny matrices stalls on a busy 2-core machine; values are unaffected.
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pair(n: int = 80, d1: int = 7, d2: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import stitch
-from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from adapters.datasets import load_arrays
 from stitch._io import load_tensors
 from stitch.training import TRAINED_FORMAT, sidecar_path, train_encoder
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # A small ResNet: 8x8 digits upsampled to 16x16, narrow channels, so a run takes a second or two.
 TINY = {"image_size": 16, "channels": (16, 32, 64, 128)}
