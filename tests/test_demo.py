@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_demo_configuration_is_the_digits_example() -> None:
     assert parse_experiment(demo_config()) == load_experiment(ROOT / "examples" / "digits.toml")
     quick = parse_experiment(demo_config(quick=True))
-    assert {e.family for e in quick.encoders} == {"test_resnet", "test_vit"}  # two timm architectures
+    assert {e.family for e in quick.encoders} == {"test_resnet", "test_convnext"}  # two timm architectures
     assert len(quick.encoders) == 4
 
 
