@@ -2,7 +2,7 @@
 
 A :class:`TorchEncoder` builds its module on first use under a fixed seed (random init is reproducible),
 optionally loads a local safetensors checkpoint, and exposes the differentiable :meth:`forward` that
-:func:`stitch.training.train_encoder` trains; ``encode`` is ``forward`` under ``no_grad`` in eval mode.
+:func:`stitch.experiment.training.train_encoder` trains; ``encode`` is ``forward`` under ``no_grad`` in eval mode.
 Its :meth:`fingerprint` names the weights exactly (checkpoint sha256, or the seed plus library versions
 for random init), so cached latents are never served for different weights.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stitch.encoder import BaseEncoder, EncoderSpec
-from stitch.training import TRAINED_FORMAT, TRAINED_PREFIX
 
 if TYPE_CHECKING:
     import torch
@@ -31,28 +30,25 @@ def _version(pkg: str) -> str:
         return "absent"
 
 
-def load_state_into(module: torch.nn.Module, path: str | os.PathLike[str], *, ignore: tuple[str, ...] = ()) -> None:
-    """Load a safetensors ``state_dict`` into ``module``, strictly, with a readable error on mismatch.
+def load_state_into(module: torch.nn.Module, path: str | os.PathLike[str], *, ignore: tuple[str, ...] = ()) -> str:
+    """Load a safetensors ``state_dict`` into ``module``, strictly; returns the sha256 of the bytes loaded.
 
-    Files written by :func:`stitch.training.train_encoder` are recognised and their ``encoder.`` weights
-    used. Keys starting with one of ``ignore`` (e.g. a classifier head absent from a feature extractor)
-    are dropped.
+    The file is read once (:func:`stitch.encoder.checkpoint.read_checkpoint`): hashed as it is loaded, and
+    a trained-encoder file is checked against its sidecar and contributes its ``encoder.`` weights. Keys
+    starting with one of ``ignore`` (e.g. a classifier head absent from a feature extractor) are dropped.
 
     Example:
         >>> import tempfile, pathlib, torch
-        >>> from stitch._io import save_tensors
+        >>> from stitch.utils.files import save_tensors
         >>> lin = torch.nn.Linear(2, 2); p = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
-        >>> save_tensors(p, lin.state_dict())
-        >>> load_state_into(torch.nn.Linear(2, 2), p)
+        >>> digest = save_tensors(p, lin.state_dict())
+        >>> load_state_into(torch.nn.Linear(2, 2), p) == digest
+        True
     """
-    from stitch._io import load_tensors
+    from stitch.encoder.checkpoint import read_checkpoint
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; pass the path of a .safetensors file")
-    tensors, meta = load_tensors(path)
-    if meta.get("format") == TRAINED_FORMAT:
-        tensors = {k[len(TRAINED_PREFIX):]: v for k, v in tensors.items() if k.startswith(TRAINED_PREFIX)}
+    tensors, _, digest = read_checkpoint(path)
     tensors = {k: v for k, v in tensors.items() if not any(k.startswith(p) for p in ignore)}
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -73,6 +69,7 @@ def load_state_into(module: torch.nn.Module, path: str | os.PathLike[str], *, ig
             "architecture and options (in_chans, img_size, hidden_dim, ...) the checkpoint was saved with"
         )
     module.load_state_dict(tensors, strict=True)
+    return digest
 
 
 class TorchEncoder(BaseEncoder, abc.ABC):
@@ -121,6 +118,7 @@ class TorchEncoder(BaseEncoder, abc.ABC):
         self.seed = seed
         self.device = device
         self._module: torch.nn.Module | None = None
+        self._weights_sha256: str | None = None  # of the checkpoint bytes loaded, set by _load
 
     # -- the module -----------------------------------------------------------------------------------
     @property
@@ -137,17 +135,18 @@ class TorchEncoder(BaseEncoder, abc.ABC):
             torch.manual_seed(self.seed)
             module = self._build_module()
         if self.checkpoint is not None:
-            load_state_into(module, self.checkpoint, ignore=self._checkpoint_ignore(module))
+            self._weights_sha256 = load_state_into(module, self.checkpoint, ignore=self._checkpoint_ignore(module))
         else:
-            self._load_pretrained(module)
+            self._weights_sha256 = self._load_pretrained(module)
         self._module = module.to(self.device).eval()
 
     @abc.abstractmethod
     def _build_module(self) -> torch.nn.Module:
         """Build the randomly initialised module (the global RNG is already seeded)."""
 
-    def _load_pretrained(self, module: torch.nn.Module) -> None:
-        """Load hub weights when the options ask for them (default: keep the random init)."""
+    def _load_pretrained(self, module: torch.nn.Module) -> str | None:
+        """Load hub weights when the options ask for them and return their sha256 (default: random init, None)."""
+        return None
 
     def _checkpoint_ignore(self, module: torch.nn.Module) -> tuple[str, ...]:
         """Key prefixes of checkpoint entries the module does not have (e.g. a classifier head)."""
@@ -176,16 +175,17 @@ class TorchEncoder(BaseEncoder, abc.ABC):
     # -- identity -------------------------------------------------------------------------------------
     def _weights_identity(self) -> dict[str, Any]:
         if self.checkpoint is not None:
-            from stitch.cache import cached_sha256
-
-            return {"checkpoint_sha256": cached_sha256(self.checkpoint)}
+            self._ensure_loaded()  # the hash comes from the bytes the weights were loaded from
+            return {"checkpoint_sha256": self._weights_sha256}
         return {"random_init_seed": self.seed, "versions": {p: _version(p) for p in self._init_libraries}}
 
     def fingerprint(self) -> dict[str, Any]:
-        """Name, options and weights identity (checkpoint sha256 / seed + library versions / hub id).
+        """Name, options and weights identity (checkpoint sha256 / seed + library versions / hub weights sha256).
+
+        A checkpoint's sha256 is that of the bytes loaded, so asking for the fingerprint loads the weights.
 
         Example:
-            >>> from adapters.vision import TimmEncoder
+            >>> from stitch.adapters.vision import TimmEncoder
             >>> fp = TimmEncoder("resnet10t", seed=5).fingerprint()
             >>> fp["class"], fp["weights"]["random_init_seed"], sorted(fp["weights"]["versions"])
             ('TimmEncoder', 5, ['timm', 'torch'])

@@ -37,7 +37,7 @@ hookimpl = pluggy.HookimplMarker("stitch")
 
 __all__ = [
     "load_digits", "load_trec", "load_planetoid", "load_image_folder", "load_text_file", "load_arrays",
-    "read_trec_file", "stratified_splits", "data_root", "check_planetoid_file",
+    "read_trec_file", "stratified_splits", "data_root", "parse_planetoid_file",
 ]
 
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -201,7 +201,7 @@ def _trec_dir(root: Path | None) -> Path:
             f"TREC files {', '.join(TREC_FILES.values())} not found in {root / 'trec'} or {root}; put the official "
             f"files there (from {TREC_URL}) or call without root to download them"
         )
-    from stitch.cache import default_cache_root
+    from stitch.utils.provenance import default_cache_root
 
     target = default_cache_root() / "datasets" / "trec"
     for fname in TREC_FILES.values():
@@ -210,10 +210,10 @@ def _trec_dir(root: Path | None) -> Path:
     return target
 
 
-def _download(url: str, dest: Path, sha256: str) -> None:
+def _download(url: str, dest: Path, sha256: str | None) -> None:
     import urllib.request
 
-    from stitch._io import atomic_open
+    from stitch.utils.files import atomic_open
 
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
@@ -223,7 +223,7 @@ def _download(url: str, dest: Path, sha256: str) -> None:
             f"could not download {url} ({exc}); offline, pass root=<directory with the files> or set STITCH_DATA"
         ) from None
     digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
+    if sha256 is not None and digest != sha256:
         raise ValueError(f"{url} has sha256 {digest[:12]}..., expected {sha256[:12]}...; not saving it")
     with atomic_open(dest, "wb") as f:
         f.write(data)
@@ -275,7 +275,7 @@ def load_trec(*, root: str | os.PathLike[str] | None = None, label: str = "coars
         >>> ds.ids[-1], ds.inputs[-1]
         ('trec-test-003', 'Where is Rome ?')
     """
-    from stitch._checks import check_choice
+    from stitch.utils.checks import check_choice
 
     check_choice(label, ("coarse", "fine"), "TREC label set")
     if not 0 < val_fraction < 1:
@@ -347,36 +347,33 @@ def _planetoid_globals() -> dict[tuple[str, str], Any]:
     return table
 
 
-def check_planetoid_file(path: str | os.PathLike[str], *, shown_as: str | os.PathLike[str] | None = None) -> None:
-    """Refuse a raw Planetoid file that is not plain data, without running any code it may carry.
+def parse_planetoid_file(data: bytes, shown_as: str | os.PathLike[str]) -> Any:
+    """One raw Planetoid part as plain data, parsed without running any code it may carry.
 
-    ``ind.<name>.test.index`` must be one integer per line. Every other part is a pickle and is read with an
-    allow-list unpickler (the approach of ``torch.load(weights_only=True)``): only numpy array and dtype
-    reconstruction, scipy csr/csc/coo matrices, ``collections.defaultdict`` and ``list``/``dict``/``int`` may
-    be referenced; any other global (``os.system``, ``builtins.eval``, ...) is refused before it is called.
-    Errors name ``shown_as`` (the original of a checked copy) when given, else ``path``.
+    ``ind.<name>.test.index`` must be one integer per line (returned as an int64 array). Every other part is a
+    pickle and is read with an allow-list unpickler (the approach of ``torch.load(weights_only=True)``): only
+    numpy array and dtype reconstruction, scipy csr/csc/coo matrices, ``collections.defaultdict`` and
+    ``list``/``dict``/``int`` may be referenced; any other global (``os.system``, ``builtins.eval``, ...) is
+    refused before it is called. Errors name ``shown_as`` (the file the bytes came from).
 
     Example:
-        >>> import pickle, tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ind.cora.y"
-        >>> _ = p.write_bytes(pickle.dumps(np.eye(2)))
-        >>> check_planetoid_file(p)
-        >>> _ = p.write_bytes(pickle.dumps(print))
-        >>> check_planetoid_file(p)  # doctest: +ELLIPSIS
+        >>> import pickle
+        >>> parse_planetoid_file(pickle.dumps(np.eye(2)), "ind.cora.y").shape
+        (2, 2)
+        >>> parse_planetoid_file(pickle.dumps(print), "ind.cora.y")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: ... is not a genuine Planetoid file: it references the global builtins.print, ...
+        ValueError: ind.cora.y is not a genuine Planetoid file: it references the global builtins.print, ...
     """
     import io
     import pickle
 
-    data = Path(path).read_bytes()
-    shown = Path(shown_as if shown_as is not None else path)
+    shown = Path(shown_as)
     if shown.name.endswith(".test.index"):
-        lines = data.decode("ascii", errors="replace").split()
-        if not lines or not all(t.isdigit() for t in lines):
+        tokens = data.decode("ascii", errors="replace").split()
+        if not tokens or not all(t.isdigit() for t in tokens):
             raise ValueError(f"{shown} is not a genuine Planetoid file: expected one node index per line")
-        return
+        return np.array([int(t) for t in tokens], dtype=np.int64)
     allowed = _planetoid_globals()
 
     class _Refused(pickle.UnpicklingError):
@@ -392,7 +389,7 @@ def check_planetoid_file(path: str | os.PathLike[str], *, shown_as: str | os.Pat
             raise _Refused(f"the persistent id {pid!r}")
 
     try:
-        _Restricted(io.BytesIO(data), encoding="latin1").load()
+        return _Restricted(io.BytesIO(data), encoding="latin1").load()
     except _Refused as exc:
         raise ValueError(
             f"{shown} is not a genuine Planetoid file: it references {exc}, which Planetoid data never "
@@ -403,48 +400,81 @@ def check_planetoid_file(path: str | os.PathLike[str], *, shown_as: str | os.Pat
         raise ValueError(f"{shown} is not a genuine Planetoid file: it does not unpickle as data ({exc})") from None
 
 
-def _planetoid_raw(name: str, base: Path | None, cache: Path) -> tuple[Path, Path | str]:
-    """The directory holding the raw files: found under ``base``, or downloaded into the cache."""
+def _planetoid_raw(name: str, base: Path | None) -> tuple[Path, str]:
+    """The directory holding the raw files: found under ``base``, or downloaded into the cache (sha256-checked
+    where canonical values are known)."""
     pyg_name = PLANETOID[name]
     files = [f"ind.{name}.{part}" for part in PLANETOID_PARTS]
     if base is None:
-        from torch_geometric.io import fs
+        from stitch.utils.provenance import default_cache_root
 
-        staging = cache / "download" / pyg_name
-        staging.mkdir(parents=True, exist_ok=True)
+        staging = default_cache_root() / "datasets" / "planetoid" / pyg_name / "raw"
+        known = PLANETOID_SHA256.get(name, {})
         for fname in files:
             if not (staging / fname).is_file():
-                try:
-                    fs.cp(f"{PLANETOID_URL}/{fname}", str(staging))
-                except Exception as exc:
-                    raise FileNotFoundError(
-                        f"could not download {PLANETOID_URL}/{fname} ({exc}); offline, pass root=<directory with "
-                        f"planetoid/{pyg_name}/raw> or set STITCH_DATA"
-                    ) from None
+                _download(f"{PLANETOID_URL}/{fname}", staging / fname, known.get(fname))
         return staging, f"downloaded from {PLANETOID_URL}"
     for d in (base / "planetoid" / pyg_name / "raw", base / pyg_name / "raw"):
         if d.is_dir() and any(d.iterdir()):
             missing = [f for f in files if not (d / f).is_file()]
             if missing:
                 raise FileNotFoundError(f"Planetoid raw files {', '.join(missing)} missing from {d}")
-            return d, d
+            return d, str(d)
     raise FileNotFoundError(
         f"Planetoid raw files for {pyg_name} not found in {base / 'planetoid' / pyg_name / 'raw'} or "
         f"{base / pyg_name / 'raw'}; put the ind.{name}.* files there or call without root to download"
     )
 
 
+def _planetoid_graph(name: str, parts: dict[str, Any]) -> Any:
+    """The PyG ``Data`` of a Planetoid graph from its parsed parts (the assembly of PyG's ``read_planetoid_data``)."""
+    import torch
+
+    from stitch.utils.extras import require
+
+    require("torch_geometric", what=f"dataset {name!r}")
+    from torch_geometric.data import Data
+    from torch_geometric.io.planetoid import edge_index_from_dict
+    from torch_geometric.utils import index_to_mask
+
+    def dense(part: str) -> torch.Tensor:
+        value = parts[part]
+        value = value.todense() if hasattr(value, "todense") else value
+        return torch.from_numpy(np.asarray(value)).to(torch.float)
+
+    x, tx, allx, y, ty, ally = (dense(p) for p in ("x", "tx", "allx", "y", "ty", "ally"))
+    test_index = torch.from_numpy(parts["test.index"])
+    sorted_test = test_index.sort()[0]
+    if name == "citeseer":
+        # CiteSeer has isolated test nodes (non-consecutive test indices): they get zero rows, as in PyG.
+        span = int(test_index.max() - test_index.min()) + 1
+        tx_ext, ty_ext = torch.zeros(span, tx.size(1)), torch.zeros(span, ty.size(1))
+        tx_ext[sorted_test - test_index.min()] = tx
+        ty_ext[sorted_test - test_index.min()] = ty
+        tx, ty = tx_ext, ty_ext
+    features = torch.cat([allx, tx])
+    features[test_index] = features[sorted_test]
+    labels = torch.cat([ally, ty]).max(dim=1)[1]
+    labels[test_index] = labels[sorted_test]
+    n = labels.size(0)
+    data = Data(x=features, edge_index=edge_index_from_dict(parts["graph"], num_nodes=n), y=labels)
+    data.train_mask = index_to_mask(torch.arange(y.size(0)), size=n)
+    data.val_mask = index_to_mask(torch.arange(y.size(0), y.size(0) + 500), size=n)
+    data.test_mask = index_to_mask(test_index, size=n)
+    return data
+
+
 def load_planetoid(name: str, *, root: str | os.PathLike[str] | None = None) -> Dataset:
-    """Cora / CiteSeer / PubMed citation graphs through ``torch_geometric.datasets.Planetoid``.
+    """Cora / CiteSeer / PubMed citation graphs (the Planetoid files and split), built from verified raw bytes.
 
     Raw files are looked up in ``<root>/planetoid/<Name>/raw`` or ``<root>/<Name>/raw`` (``root`` defaults to
-    ``$STITCH_DATA``); without a root they are downloaded into the cache (online only). Planetoid reads the
-    raw files with ``pickle``, so they are never handed to it as found: their bytes are copied (never linked)
-    into a working directory under the cache root keyed by their content (the data folder is never written
-    to), and each copy must pass :func:`check_planetoid_file`'s allow-list unpickler before Planetoid reads
-    exactly those bytes; a file referencing any other global raises ``ValueError``.
+    ``$STITCH_DATA``); without a root they are downloaded into the cache (online only). Each file is read
+    once: its bytes are hashed and parsed by :func:`parse_planetoid_file`'s allow-list unpickler, and the
+    graph is assembled from the parsed objects as ``torch_geometric``'s reader does. Nothing is written and no
+    library ever unpickles a file (PyG's ``Planetoid`` keeps a ``processed/data.pt`` that it would load with
+    ``weights_only=False`` on some errors: it is not used).
 
-    For Cora the copies are also compared with the canonical sha256 values: ``metadata["raw_sha256_verified"]``
+    For Cora the bytes are also compared with the canonical sha256 values: ``metadata["raw_sha256_verified"]``
     is ``True`` when all eight match. A mismatch is not fatal (files may have been re-pickled and the
     allow-list already holds) but warns and records ``False``. CiteSeer and PubMed have no sha256 on record
     offline; they rely on the allow-list alone and always record ``False``. ``metadata["raw_sha256"]`` lists
@@ -460,38 +490,24 @@ def load_planetoid(name: str, *, root: str | os.PathLike[str] | None = None) -> 
     """
     import warnings
 
-    from torch_geometric.datasets import Planetoid
-
-    from stitch._io import atomic_open
-    from stitch.cache import default_cache_root
-
     pyg_name = PLANETOID[name]
-    cache = default_cache_root() / "datasets" / "planetoid"
-    source_dir, source = _planetoid_raw(name, data_root(root), cache)
-    files = [f"ind.{name}.{part}" for part in PLANETOID_PARTS]
-    contents = {f: (source_dir / f).read_bytes() for f in files}
-    digests = {f: hashlib.sha256(b).hexdigest() for f, b in contents.items()}
-    # keyed by content, so a processed/ left by earlier files is never reused for different ones
-    work = cache / hashlib.sha256("".join(digests[f] for f in files).encode()).hexdigest()[:16]
-    raw = work / pyg_name / "raw"
-    for fname, blob in contents.items():
-        dest = raw / fname
-        if dest.is_symlink() or not dest.is_file() or dest.read_bytes() != blob:
-            with atomic_open(dest, "wb") as f:
-                f.write(blob)
-        check_planetoid_file(dest, shown_as=source_dir / fname)
+    source_dir, source = _planetoid_raw(name, data_root(root))
+    files = {part: f"ind.{name}.{part}" for part in PLANETOID_PARTS}
+    parts, digests = {}, {}
+    for part, fname in files.items():
+        blob = (source_dir / fname).read_bytes()
+        digests[fname] = hashlib.sha256(blob).hexdigest()
+        parts[part] = parse_planetoid_file(blob, source_dir / fname)
     known = PLANETOID_SHA256.get(name)
-    verified = known is not None and all(digests[f] == known[f] for f in files)
+    verified = known is not None and all(digests[f] == known[f] for f in files.values())
     if known is not None and not verified:
-        bad = [f for f in files if digests[f] != known[f]]
+        bad = [f for f in files.values() if digests[f] != known[f]]
         warnings.warn(f"{', '.join(bad)} in {source_dir} differ from the canonical {pyg_name} files (sha256); they "
                       f"passed the allow-list check and are used, with metadata['raw_sha256_verified'] = False",
                       UserWarning, stacklevel=2)
-    ds = Planetoid(str(work), pyg_name)
-    data = ds[0]
+    data = _planetoid_graph(name, parts)
     labels = data.y.numpy().astype(np.int64)
-    x = data.x.numpy()
-    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h = hashlib.sha256(np.ascontiguousarray(data.x.numpy()).tobytes())
     h.update(data.edge_index.numpy().tobytes())
     splits = {s: np.flatnonzero(getattr(data, f"{s}_mask").numpy()).astype(np.int64) for s in ("train", "val", "test")}
     return Dataset(

@@ -8,7 +8,7 @@ it, otherwise every node gets the constant feature ``1`` (structure only).
 
 The models are PyG's ``GCN``, ``GraphSAGE``, ``GAT`` and ``GIN`` (``torch_geometric.nn.models``); the latent
 is the last layer's output. Weights are random (seeded) until trained with
-:func:`stitch.training.train_encoder` or loaded from ``checkpoint``.
+:func:`stitch.experiment.training.train_encoder` or loaded from ``checkpoint``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from adapters._torch import TorchEncoder
+from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import EncoderSpec
 from stitch.errors import UnknownNameError
 
@@ -61,6 +61,9 @@ def to_pyg(graph: Any, name: str = "graph") -> Any:
     """
     import torch
 
+    from stitch.utils.extras import require
+
+    require("torch_geometric", what="graph encoders")
     if _is_nx(graph):
         from torch_geometric.utils import from_networkx
 
@@ -104,7 +107,7 @@ class GNNEncoder(TorchEncoder):
         num_layers: message-passing layers.
         dropout: dropout between layers while training (off in ``encode``).
         pool: global pooling for graph embeddings: ``mean``, ``add`` or ``max``.
-        seed, checkpoint, batch_size, device: see :class:`~adapters._torch.TorchEncoder` (``batch_size``
+        seed, checkpoint, batch_size, device: see :class:`~stitch.adapters._torch.TorchEncoder` (``batch_size``
             counts graphs).
 
     Shapes:
@@ -120,7 +123,7 @@ class GNNEncoder(TorchEncoder):
                  out_channels: int | None = None, num_layers: int = 2, dropout: float = 0.5, pool: str = "mean",
                  seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 64,
                  device: str = "cpu") -> None:
-        from stitch._checks import check_choice, check_positive_int
+        from stitch.utils.checks import check_choice, check_positive_int
 
         self.arch = check_choice(arch, ARCHITECTURES, "graph architecture")
         self.pool = check_choice(pool, POOLS, "graph pooling")
@@ -142,7 +145,9 @@ class GNNEncoder(TorchEncoder):
         super().__init__(spec, checkpoint=checkpoint, seed=seed, batch_size=batch_size, device=device)
 
     def _build_module(self) -> torch.nn.Module:
-        from torch_geometric.nn import models
+        from stitch.utils.extras import require
+
+        models = require("torch_geometric.nn.models", what=f"encoder {self.name!r}")
 
         if self.in_channels is None:
             raise ValueError(
@@ -233,7 +238,7 @@ class GNNEncoder(TorchEncoder):
     def _weights_identity(self) -> dict[str, Any]:
         ident = super()._weights_identity()
         if "versions" in ident:
-            from adapters._torch import _version
+            from stitch.adapters._torch import _version
 
             ident["versions"]["torch-geometric"] = _version("torch-geometric")
         return ident

@@ -42,8 +42,8 @@ def save_precomputed(path: str | os.PathLike[str], ids: Sequence[str], latents: 
         >>> PrecomputedEncoder(p).encode(["b", "a"]).tolist()
         [[0.0, 1.0], [1.0, 0.0]]
     """
-    from stitch._checks import as_matrix
-    from stitch._io import save_tensors
+    from stitch.utils.checks import as_matrix
+    from stitch.utils.files import save_tensors
 
     z = as_matrix(latents, "latents").float()
     ids = [str(i) for i in ids]
@@ -75,7 +75,7 @@ class PrecomputedEncoder(BaseEncoder):
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise FileNotFoundError(f"latents file {str(self.path)!r} does not exist; pass a .safetensors file "
-                                    "written by adapters.precomputed.save_precomputed")
+                                    "written by stitch.adapters.precomputed.save_precomputed")
         from safetensors import safe_open
 
         try:  # the header alone: modality and dim, without reading the latents
@@ -86,7 +86,7 @@ class PrecomputedEncoder(BaseEncoder):
             raise ValueError(f"{self.path} is not a readable safetensors file ({exc})") from None
         if shape is None or len(shape) != 2 or "ids" not in meta:
             raise ValueError(f"{self.path} is not a latents file: expected a 2-D tensor 'latents' and metadata 'ids' "
-                             "(write it with adapters.precomputed.save_precomputed)")
+                             "(write it with stitch.adapters.precomputed.save_precomputed)")
         spec = EncoderSpec(f"{PREFIX}{path}", meta.get("modality", "any") or "any",
                            f"precomputed latents from {self.path.name}" + (f" ({meta['source']})" if meta.get("source")
                                                                            else ""),
@@ -95,9 +95,9 @@ class PrecomputedEncoder(BaseEncoder):
         super().__init__(spec, batch_size=batch_size)
 
     def _load(self) -> None:
-        from stitch._io import load_tensors
+        from stitch.utils.files import load_tensors
 
-        tensors, meta = load_tensors(self.path)
+        tensors, meta, self._sha256 = load_tensors(self.path, what="latents file")
         self._z = tensors["latents"].float()
         ids = json.loads(meta["ids"])
         self._row = {str(i): r for r, i in enumerate(ids)}
@@ -130,10 +130,9 @@ class PrecomputedEncoder(BaseEncoder):
         return self._z[torch.as_tensor([self._row[i] for i in batch], dtype=torch.long)]
 
     def fingerprint(self) -> dict[str, Any]:
-        """The file's sha256: a modified file never serves stale cached rows."""
-        from stitch.cache import cached_sha256
-
-        return {"name": self.name, "class": type(self).__name__, "weights": {"file_sha256": cached_sha256(self.path)}}
+        """The sha256 of the file's bytes as loaded: a modified file never serves stale cached rows."""
+        self._ensure_loaded()
+        return {"name": self.name, "class": type(self).__name__, "weights": {"file_sha256": self._sha256}}
 
 
 def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
@@ -153,7 +152,7 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
 @hookimpl
 def stitch_register_encoder_families(register: Any) -> None:
     """Declare ``file:<path>``."""
-    register("file", "latents computed elsewhere, served by sample id (adapters.precomputed.save_precomputed)",
+    register("file", "latents computed elsewhere, served by sample id (stitch.adapters.precomputed.save_precomputed)",
              placeholder="<path.safetensors>")
 
 

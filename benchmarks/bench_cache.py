@@ -24,7 +24,7 @@ warnings.simplefilter("ignore", FutureWarning)
 def _case(name: str, make_encoder, dataset, split: str, root: Path) -> list:
     import torch
 
-    from stitch.cache import LatentCache
+    from stitch.encoder.cache import LatentCache
 
     t0 = time.perf_counter()
     z_cold = LatentCache(root).encode(make_encoder(), dataset, split, progress=False)
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import stitch
-    from stitch._report import markdown_table
+    from stitch.utils.plots import markdown_table
 
     digits = stitch.get_dataset("digits")
     rows = []

@@ -1,11 +1,11 @@
 """The plugin host of latent-stitch: pluggy hookspecs, entry-point loading, the encoder and dataset tables.
 
 Plugins are discovered through the ``stitch`` entry-point group and loaded lazily, on the first lookup
-of any registry (``stitch/__init__`` installs :func:`load_plugins` as the loader of ``stitch._names``).
+of any registry (``stitch/__init__`` installs :func:`load_plugins` as the loader of ``stitch.utils.names``).
 Users rarely import this package: :mod:`stitch.plugins` is the public facade.
 
 Example:
-    >>> import registry
+    >>> import stitch.registry as registry
     >>> registry.load_plugins()
     >>> all(r.status in {"ok", "broken", "disabled"} for r in registry.plugin_status())
     True
@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from registry.hookspecs import PROJECT
-from registry.manager import ENTRY_POINT_GROUP, HOST, PluginLoadWarning, PluginRecord
-from registry.tables import DATASETS, ENCODER_FAMILIES, ENCODERS, DatasetLoader, EncoderFamily
+from stitch.registry.hookspecs import PROJECT
+from stitch.registry.manager import ENTRY_POINT_GROUP, HOST, PluginLoadWarning, PluginRecord
+from stitch.registry.tables import DATASETS, ENCODER_FAMILIES, ENCODERS, DatasetLoader, EncoderFamily
 
 __all__ = [
     "PROJECT",
@@ -40,7 +40,7 @@ def load_plugins() -> None:
     """Load every installed ``stitch`` plugin once; later calls do nothing (see :func:`reload_plugins`).
 
     Honours ``STITCH_DISABLE_PLUGINS``, ``STITCH_PLUGINS`` and ``STITCH_STRICT_PLUGINS`` (see
-    :mod:`registry.manager`).
+    :mod:`stitch.registry.manager`).
 
     Example:
         >>> load_plugins()

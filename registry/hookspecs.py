@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from stitch.utils.names import CORE_TABLES
+
 if TYPE_CHECKING:
     from stitch.encoder import Encoder, EncoderSpec
 
@@ -38,6 +40,9 @@ __all__ = [
     "stitch_register_anchor_strategies",
     "stitch_register_metrics",
     "stitch_register_datasets",
+    "stitch_register_aggregations",
+    "stitch_register_translators",
+    "stitch_register_decoders",
     "stitch_resolve_encoder",
 ]
 
@@ -48,11 +53,15 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 
 @hookspec
-def stitch_register_encoders(register: Callable[[EncoderSpec, Callable[..., Encoder]], None]) -> None:
-    """Register encoders: ``register(spec, factory)``.
+def stitch_register_encoders(register: Callable[..., None]) -> None:
+    """Register encoders: ``register(spec, factory)``, ``register(EncoderClass)`` or ``register(encoder)``.
 
-    ``spec`` is an :class:`~stitch.encoder.EncoderSpec`; ``factory(**options)`` builds the encoder
-    without loading weights (they load on the first ``encode``).
+    * ``(spec, factory)``: an :class:`~stitch.encoder.EncoderSpec` and ``factory(**options)`` that builds the
+      encoder without loading weights (they load on the first ``encode``);
+    * an encoder **class**: its ``spec`` attribute, or its ``name``, ``modality`` (and optional int ``dim``)
+      class attributes, describe it; the class is the factory;
+    * an encoder **instance** (anything with ``name``, ``modality``, ``dim`` and ``encode``, as simonw/llm
+      plugins register models): it is served as is and takes no options.
 
     Example:
         >>> from stitch import hookimpl
@@ -71,7 +80,7 @@ def stitch_register_similarities(register: Callable[..., None]) -> None:
     """Register similarity functions: ``register(name, fn, *, invariances=(), description="")``.
 
     ``fn(x, anchors) -> (n, k)`` relative representation; ``invariances`` names the transform classes of
-    :mod:`stitch.transforms` the function is invariant to (the invariance tests check the claim).
+    :mod:`stitch.core.transforms` the function is invariant to (the invariance tests check the claim).
 
     Example:
         >>> import torch
@@ -180,12 +189,65 @@ def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Callable[..., Encode
     """
 
 
-#: hook name -> the registry table kind its ``register`` callback fills.
+@hookspec
+def stitch_register_aggregations(register: Callable[..., None]) -> None:
+    """Register trainable product-space aggregations: ``register(name, factory, *, description="")``.
+
+    ``factory(n_subspaces, dim, **options)`` returns a ``torch.nn.Module`` mapping ``(n, k, dim)`` to
+    ``(n, out_dim)`` with an ``out_dim`` attribute (see :mod:`stitch.core.aggregation`).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_aggregations")
+        ... def my_aggregations(register):
+        ...     register("first", lambda k, dim: None, description="the first subspace")
+        >>> seen = []
+        >>> my_aggregations(lambda name, factory, **kw: seen.append(name)); seen
+        ['first']
+    """
+
+
+@hookspec
+def stitch_register_translators(register: Callable[..., None]) -> None:
+    """Register translation methods (``translate:<name>`` spaces): ``register(name, cls, *, description="")``.
+
+    ``cls(**options)`` is an estimator with ``fit(x_src, y_tgt)`` and ``transform(x)`` (see
+    :class:`stitch.core.translate.Translator`).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.core.translate import Linear
+        >>> @hookimpl(specname="stitch_register_translators")
+        ... def my_translators(register):
+        ...     register("lsq", Linear, description="least squares")
+        >>> seen = []
+        >>> my_translators(lambda name, cls, **kw: seen.append((name, cls.__name__))); seen
+        [('lsq', 'Linear')]
+    """
+
+
+@hookspec
+def stitch_register_decoders(register: Callable[..., None]) -> None:
+    """Register decoders for stitching experiments: ``register(name, cls, *, description="")``.
+
+    ``cls(**options)`` follows :class:`stitch.experiment.decoders.Decoder` (``fit(z, y)``, ``score(z, y)``).
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.experiment.decoders import LinearClassifier
+        >>> @hookimpl(specname="stitch_register_decoders")
+        ... def my_decoders(register):
+        ...     register("probe", LinearClassifier, description="a linear probe")
+        >>> seen = []
+        >>> my_decoders(lambda name, cls, **kw: seen.append(name)); seen
+        ['probe']
+    """
+
+
+#: hook name -> the registry table kind its ``register`` callback fills (the core's tables: CORE_TABLES).
 REGISTER_HOOKS: dict[str, str] = {
     "stitch_register_encoders": "encoders",
     "stitch_register_encoder_families": "encoder families",
-    "stitch_register_similarities": "similarities",
-    "stitch_register_anchor_strategies": "anchor strategies",
-    "stitch_register_metrics": "metrics",
     "stitch_register_datasets": "datasets",
+    **{ref.hook: ref.key for ref in CORE_TABLES.values()},
 }

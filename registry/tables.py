@@ -1,9 +1,9 @@
 """The name tables the plugin host owns: encoders, encoder families and dataset loaders.
 
-Similarity functions, anchor strategies and metrics live in their core modules' tables
-(``stitch.similarity.SIMILARITIES``, ...); encoders and datasets exist only through plugins, so their
-tables live here, with the open encoder families that plugins' resolvers serve
-(``timm:<model>``). All are :class:`stitch._names.NameTable` and follow its lookup rules.
+The core's tables (similarity functions, anchor strategies, metrics, ...: :data:`stitch.utils.names.CORE_TABLES`)
+live in their core modules; encoders and datasets exist only through plugins, so their tables live here,
+with the open encoder families that plugins' resolvers serve (``timm:<model>``). All are
+:class:`stitch.utils.names.NameTable` and follow its lookup rules.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stitch._names import NameTable
+from stitch.utils.names import NameTable
 from stitch.encoder import EncoderSpec
 
 if TYPE_CHECKING:
@@ -52,12 +52,21 @@ class EncoderFamily:
     @property
     def install_hint(self) -> str:
         """The install command of the family's extra (empty without one)."""
-        return f"pip install latent-stitch[{self.extra}]" if self.extra else ""
+        from stitch.utils.extras import install_hint
+
+        return install_hint(self.extra) if self.extra else ""
+
+    @property
+    def available(self) -> bool:
+        """Whether the family's extra is installed (checked without importing it)."""
+        from stitch.utils.extras import extra_available
+
+        return extra_available(self.extra)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (``stitch encoders list --json``)."""
         return {"pattern": self.pattern, "prefix": self.prefix, "description": self.description,
-                "modality": self.modality, "extra": self.extra, "plugin": self.plugin}
+                "modality": self.modality, "extra": self.extra, "plugin": self.plugin, "available": self.available}
 
 
 #: ``prefix -> EncoderFamily`` (the ``stitch_register_encoder_families`` hook fills it).

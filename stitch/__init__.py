@@ -15,48 +15,76 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-# public name -> module that defines it. Keep each issue's names together.
+# public name -> module that defines it, by layer.
 _LAZY: dict[str, str] = {
-    # core math
-    "select_anchors": "stitch.anchors",
-    "list_anchor_strategies": "stitch.anchors",
-    "relative_projection": "stitch.similarity",
-    "RelativeProjection": "stitch.similarity",
-    "list_similarities": "stitch.similarity",
-    "get_similarity": "stitch.similarity",
-    "similarity_invariances": "stitch.similarity",
-    "register_similarity": "stitch.similarity",
-    "normalize_relative": "stitch.similarity",
-    "register_anchor_strategy": "stitch.anchors",
-    "make_aggregation": "stitch.product",
-    "ProductSpace": "stitch.product",
-    "probe_invariance": "stitch.invariance",
-    # encoders and plugins
+    # core math: transforms, similarities, anchors, relative and product spaces, translators, probe
+    "TRANSFORM_CLASSES": "stitch.core.transforms",
+    "sample_transform": "stitch.core.transforms",
+    "select_anchors": "stitch.core.anchors",
+    "get_anchor_strategy": "stitch.core.anchors",
+    "list_anchor_strategies": "stitch.core.anchors",
+    "register_anchor_strategy": "stitch.core.anchors",
+    "get_similarity": "stitch.core.similarity",
+    "list_similarities": "stitch.core.similarity",
+    "register_similarity": "stitch.core.similarity",
+    "similarity_invariances": "stitch.core.similarity",
+    "normalize_relative": "stitch.core.normalization",
+    "relative_projection": "stitch.core.projection",
+    "RelativeProjection": "stitch.core.projection",
+    "ProductSpace": "stitch.core.product",
+    "create_aggregation": "stitch.core.aggregation",
+    "list_aggregations": "stitch.core.aggregation",
+    "register_aggregation": "stitch.core.aggregation",
+    "make_aggregation": "stitch.core.aggregation",  # deprecated
+    "Procrustes": "stitch.core.translate",
+    "Affine": "stitch.core.translate",
+    "Linear": "stitch.core.translate",
+    "Ridge": "stitch.core.translate",
+    "OTTranslator": "stitch.core.translate",
+    "create_translator": "stitch.core.translate",
+    "list_translators": "stitch.core.translate",
+    "register_translator": "stitch.core.translate",
+    "match_anchors": "stitch.core.matching",
+    "probe_invariance": "stitch.core.probe",
+    # encoders, datasets, plugins
     "Encoder": "stitch.encoder",
     "EncoderSpec": "stitch.encoder",
     "BaseEncoder": "stitch.encoder",
+    "LatentCache": "stitch.encoder.cache",
+    "Dataset": "stitch.data",
     "hookimpl": "stitch.plugins",
-    "get_encoder": "stitch.plugins",
+    "create_encoder": "stitch.plugins",
     "get_encoder_spec": "stitch.plugins",
     "list_encoders": "stitch.plugins",
+    "get_encoder_family": "stitch.plugins",
     "list_encoder_families": "stitch.plugins",
-    "get_dataset": "stitch.plugins",
+    "load_dataset": "stitch.plugins",
     "get_dataset_info": "stitch.plugins",
     "list_datasets": "stitch.plugins",
+    "get_plugin": "stitch.plugins",
     "list_plugins": "stitch.plugins",
-    # data and cache
-    "Dataset": "stitch.data",
-    "LatentCache": "stitch.cache",
-    "train_encoder": "stitch.training",
-    # experiments
+    "get_encoder": "stitch.plugins",  # deprecated
+    "get_dataset": "stitch.plugins",  # deprecated
+    # experiments: decoders, training, the stitching matrix
+    "LinearClassifier": "stitch.experiment.decoders",
+    "MLPClassifier": "stitch.experiment.decoders",
+    "ReconstructionDecoder": "stitch.experiment.decoders",
+    "create_decoder": "stitch.experiment.decoders",
+    "list_decoders": "stitch.experiment.decoders",
+    "register_decoder": "stitch.experiment.decoders",
+    "train_encoder": "stitch.experiment.training",
     "run_experiment": "stitch.experiment",
     "load_experiment": "stitch.experiment",
+    "check_experiment": "stitch.experiment",
     # audits
-    "audit": "stitch.audit",
+    "audit": "stitch.audits",
+    "audit_layers": "stitch.audits",
+    "compare": "stitch.audits",
     "list_metrics": "stitch.metrics",
     "get_metric": "stitch.metrics",
+    "register_metric": "stitch.metrics",
     # errors
     "NotFittedError": "stitch.errors",
     "UnknownNameError": "stitch.errors",
@@ -83,13 +111,13 @@ def __dir__() -> list[str]:
 
 def _load_plugins() -> None:
     # The core math never imports the plugin host; this facade wires it in, lazily, for name lookups.
-    from registry import load_plugins
+    from stitch.registry import load_plugins
 
     load_plugins()
 
 
 def _install_plugin_loader() -> None:
-    from stitch._names import set_plugin_loader
+    from stitch.utils.names import set_plugin_loader
 
     set_plugin_loader(_load_plugins)
 
@@ -97,34 +125,30 @@ def _install_plugin_loader() -> None:
 _install_plugin_loader()
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from stitch.anchors import list_anchor_strategies, register_anchor_strategy, select_anchors
-    from stitch.audit import audit
-    from stitch.cache import LatentCache
+    from stitch.audits import audit, audit_layers, compare
+    from stitch.core.aggregation import create_aggregation, list_aggregations, make_aggregation, register_aggregation
+    from stitch.core.anchors import get_anchor_strategy, list_anchor_strategies, register_anchor_strategy, select_anchors
+    from stitch.core.matching import match_anchors
+    from stitch.core.normalization import normalize_relative
+    from stitch.core.probe import probe_invariance
+    from stitch.core.product import ProductSpace
+    from stitch.core.projection import RelativeProjection, relative_projection
+    from stitch.core.similarity import get_similarity, list_similarities, register_similarity, similarity_invariances
+    from stitch.core.transforms import TRANSFORM_CLASSES, sample_transform
+    from stitch.core.translate import (
+        Affine, Linear, OTTranslator, Procrustes, Ridge, create_translator, list_translators, register_translator,
+    )
     from stitch.data import Dataset
     from stitch.encoder import BaseEncoder, Encoder, EncoderSpec
+    from stitch.encoder.cache import LatentCache
     from stitch.errors import AmbiguousNameError, ConfigError, NotFittedError, PluginError, UnknownNameError
-    from stitch.experiment import load_experiment, run_experiment
-    from stitch.invariance import probe_invariance
-    from stitch.metrics import get_metric, list_metrics
-    from stitch.plugins import (
-        get_dataset,
-        get_dataset_info,
-        get_encoder,
-        get_encoder_spec,
-        hookimpl,
-        list_datasets,
-        list_encoder_families,
-        list_encoders,
-        list_plugins,
+    from stitch.experiment import check_experiment, load_experiment, run_experiment
+    from stitch.experiment.decoders import (
+        LinearClassifier, MLPClassifier, ReconstructionDecoder, create_decoder, list_decoders, register_decoder,
     )
-    from stitch.product import ProductSpace, make_aggregation
-    from stitch.training import train_encoder
-    from stitch.similarity import (
-        RelativeProjection,
-        get_similarity,
-        list_similarities,
-        normalize_relative,
-        register_similarity,
-        relative_projection,
-        similarity_invariances,
+    from stitch.experiment.training import train_encoder
+    from stitch.metrics import get_metric, list_metrics, register_metric
+    from stitch.plugins import (
+        create_encoder, get_dataset, get_dataset_info, get_encoder, get_encoder_family, get_encoder_spec, get_plugin,
+        hookimpl, list_datasets, list_encoder_families, list_encoders, list_plugins, load_dataset,
     )

@@ -20,10 +20,6 @@ class StitchError(Exception):
     """Base class of every latent-stitch error."""
 
 
-class NotFittedError(StitchError, ValueError, AttributeError):
-    """An estimator was used before ``fit`` (mirrors ``sklearn.exceptions.NotFittedError``)."""
-
-
 class UnknownNameError(StitchError, LookupError):
     """A registry name that nothing registered; the message lists close matches."""
 
@@ -44,3 +40,23 @@ class PluginError(StitchError, RuntimeError):
 
 class ConfigError(StitchError, ValueError):
     """An experiment or audit configuration is invalid; the message names the field path."""
+
+
+def _not_fitted_error() -> type:
+    # A subclass of scikit-learn's own NotFittedError, so `except sklearn.exceptions.NotFittedError` and
+    # sklearn's estimator checks recognise it; built on first use because importing sklearn takes ~1 s.
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(StitchError, SklearnNotFittedError):
+        """An estimator was used before ``fit`` (a subclass of ``sklearn.exceptions.NotFittedError``)."""
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"
+    return NotFittedError
+
+
+def __getattr__(name: str) -> type:
+    if name == "NotFittedError":
+        cls = _not_fitted_error()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

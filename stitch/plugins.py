@@ -1,11 +1,17 @@
 """Public lookups of everything plugins register: encoders, datasets, and the plugins themselves.
 
-Lookups follow the rules of :class:`stitch._names.NameTable`: exact name or alias, then ``plugin:name``,
-then the ``stitch_resolve_encoder`` hook (``timm:<model>``, ``hf:<id>``, ...), else an error with close
-matches. Listing and building an encoder never load weights; they load on the first ``encode``.
+One naming scheme across every registry of the library:
 
-Similarity functions, anchor strategies and metrics are looked up through their core modules
-(:func:`stitch.get_similarity`, :func:`stitch.list_anchor_strategies`, :func:`stitch.get_metric`).
+* ``list_<things>(pattern="*")`` returns **names** (sorted, shell wildcards), like timm's ``list_models``;
+* ``get_<thing>(name)`` / ``get_<thing>_spec(name)`` / ``get_<thing>_info(name)`` **looks up** what is
+  registered, building and loading nothing;
+* ``create_encoder(name, **options)`` **builds** an encoder (weights load on its first ``encode``), and
+  ``load_dataset(name, data_root=..., **options)`` **loads** a dataset.
+
+Lookups follow the rules of :class:`stitch.utils.names.NameTable`: exact name or alias, then ``plugin:name``,
+then the ``stitch_resolve_encoder`` hook (``timm:<model>``, ``hf:<id>``, ...), else an error with close
+matches. Similarity functions, anchor strategies, metrics, translators and decoders are looked up through
+their own modules (:func:`stitch.get_similarity`, :func:`stitch.get_metric`, ...).
 """
 
 from __future__ import annotations
@@ -13,28 +19,30 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from stitch._names import NameTable, check_options
+from stitch.utils.deprecation import deprecated_alias, renamed_kwargs
+from stitch.utils.names import NameTable, check_options
 
 if TYPE_CHECKING:
-    from registry import DatasetLoader, EncoderFamily, PluginRecord
     from stitch.data import Dataset
     from stitch.encoder import Encoder, EncoderSpec
+    from stitch.registry import DatasetLoader, EncoderFamily, PluginRecord
 
 __all__ = [
     "hookimpl",
-    "get_encoder",
+    "create_encoder",
     "get_encoder_spec",
     "list_encoders",
+    "get_encoder_family",
     "list_encoder_families",
-    "get_dataset",
+    "load_dataset",
     "get_dataset_info",
     "list_datasets",
+    "get_plugin",
     "list_plugins",
 ]
 
@@ -48,12 +56,12 @@ def _lookup(table: NameTable[Any], name: str) -> Any:
     try:
         return table.get(name)
     except UnknownNameError as exc:
-        from registry import ENCODERS, plugin_status
+        from stitch.registry import ENCODERS, plugin_status
 
         message = str(exc)
         if table is ENCODERS and ":" not in name:
             # A bare model name often means one of the open families ("resnet18" -> "timm:resnet18").
-            families = ", ".join(f.pattern for f in list_encoder_families())
+            families = ", ".join(list_encoder_families())
             message += f" Prefixed families also resolve: {families}." if families else ""
         # The name may belong to a plugin that failed to load: say so instead of only "unknown".
         broken = [r.name for r in plugin_status() if r.status == "broken"]
@@ -65,21 +73,20 @@ def _lookup(table: NameTable[Any], name: str) -> Any:
         raise UnknownNameError(message) from None
 
 
+# -- encoders ---------------------------------------------------------------------------------------------------
 def get_encoder_spec(name: str) -> EncoderSpec:
     """The :class:`~stitch.encoder.EncoderSpec` of encoder ``name``, without building it.
 
     Example:
-        >>> get_encoder_spec("no-such-encoder")
-        Traceback (most recent call last):
-        ...
-        stitch.errors.UnknownNameError: unknown encoder 'no-such-encoder'...
+        >>> get_encoder_spec("minilm").dim
+        384
     """
-    from registry import ENCODERS
+    from stitch.registry import ENCODERS
 
     return _lookup(ENCODERS, name)[0]
 
 
-def get_encoder(name: str, **options: Any) -> Encoder:
+def create_encoder(name: str, **options: Any) -> Encoder:
     """Build encoder ``name`` (weights load on its first ``encode``).
 
     Args:
@@ -88,15 +95,14 @@ def get_encoder(name: str, **options: Any) -> Encoder:
         **options: passed to the encoder's factory (e.g. ``pretrained=False``).
 
     Shapes:
-        ``get_encoder(name).encode(inputs)``: ``n`` inputs -> ``(n, dim)`` float32 on the CPU.
+        ``create_encoder(name).encode(inputs)``: ``n`` inputs -> ``(n, dim)`` float32 on the CPU.
 
     Example:
-        >>> get_encoder("no-such-encoder")
-        Traceback (most recent call last):
-        ...
-        stitch.errors.UnknownNameError: unknown encoder 'no-such-encoder'...
+        >>> enc = create_encoder("text-bag", dim=8)
+        >>> enc.encode(["What is a cat?"]).shape
+        torch.Size([1, 8])
     """
-    from registry import ENCODERS
+    from stitch.registry import ENCODERS
 
     spec, factory = _lookup(ENCODERS, name)
     check_options("encoder", spec.name, factory, options)
@@ -119,76 +125,89 @@ def _missing_static(obj: object, attr: str) -> bool:
     return False
 
 
-def list_encoders(pattern: str = "*", modality: str | None = None) -> list[EncoderSpec]:
-    """Specs of registered encoders whose name, ``plugin:name`` or alias matches ``pattern`` (shell wildcards).
+def list_encoders(pattern: str = "*", modality: str | None = None) -> list[str]:
+    """Names of registered encoders whose name, ``plugin:name`` or alias matches ``pattern`` (shell wildcards).
 
     Names served only by a resolver (any ``timm:<model>``) are not listed, there are too many; the families
     they belong to are, by :func:`list_encoder_families`.
 
     Example:
-        >>> [s.name for s in list_encoders("no-such-*")]
-        []
+        >>> list_encoders("pyg:*")
+        ['pyg:gat', 'pyg:gcn', 'pyg:gin', 'pyg:sage']
     """
-    from registry import ENCODERS
+    from stitch.registry import ENCODERS
 
-    specs = [e.obj[0] for e in ENCODERS.entries(pattern)]
-    return [s for s in specs if modality is None or s.modality == modality]
+    return sorted({e.name for e in ENCODERS.entries(pattern) if modality is None or e.obj[0].modality == modality})
 
 
-def list_encoder_families(pattern: str = "*", modality: str | None = None) -> list[EncoderFamily]:
-    """Open families of encoder names that plugins' resolvers serve (``timm:<model>``, ``hf:<id or dir>``), by prefix.
-
-    ``pattern`` (shell wildcards) matches the family's spelling (``timm:<model>``) or its prefix; a family of
-    modality ``any`` matches every ``modality``.
+def get_encoder_family(prefix: str) -> EncoderFamily:
+    """The open family of encoder names served under ``prefix`` (``"timm"``, ``"hf"``, ...).
 
     Example:
-        >>> [f.pattern for f in list_encoder_families("no-such-*")]
-        []
+        >>> get_encoder_family("timm").pattern
+        'timm:<model>'
     """
-    from registry import ENCODER_FAMILIES
+    from stitch.registry import ENCODER_FAMILIES
+
+    return _lookup(ENCODER_FAMILIES, prefix.rstrip(":"))
+
+
+def list_encoder_families(pattern: str = "*", modality: str | None = None) -> list[str]:
+    """Spellings of the open encoder families plugins resolve (``timm:<model>``, ``hf:<model id or dir>``).
+
+    ``pattern`` (shell wildcards) matches the spelling or the prefix; a family of modality ``any`` matches
+    every ``modality``.
+
+    Example:
+        >>> "timm:<model>" in list_encoder_families()
+        True
+    """
+    from stitch.registry import ENCODER_FAMILIES
 
     return [
-        e.obj for e in ENCODER_FAMILIES.entries()
+        e.obj.pattern for e in ENCODER_FAMILIES.entries()
         if any(fnmatch.fnmatchcase(c, pattern) for c in (e.obj.pattern, e.obj.prefix, f"{e.obj.prefix}:"))
         and (modality is None or e.obj.modality in (modality, "any"))
     ]
 
 
+# -- datasets ---------------------------------------------------------------------------------------------------
 def get_dataset_info(name: str) -> DatasetLoader:
     """The registered loader of dataset ``name`` (its modality, description and plugin), without loading.
 
     Example:
-        >>> get_dataset_info("no-such-dataset")
-        Traceback (most recent call last):
-        ...
-        stitch.errors.UnknownNameError: unknown dataset 'no-such-dataset'...
+        >>> get_dataset_info("digits").modality
+        'image'
     """
-    from registry import DATASETS
+    from stitch.registry import DATASETS
 
     return _lookup(DATASETS, name)
 
 
-def get_dataset(name: str, *, root: str | os.PathLike[str] | None = None, **options: Any) -> Dataset:
+def load_dataset(name: str, *, data_root: str | os.PathLike[str] | None = None, **options: Any) -> Dataset:
     """Load dataset ``name``.
 
     Args:
         name: a registered dataset name or ``plugin:name``.
-        root: where its raw files live; defaults to ``$STITCH_DATA`` (the loader decides when unset).
-        **options: passed to the loader (e.g. ``split_seed=0``).
+        data_root: where its raw files live; defaults to ``$STITCH_DATA`` (the loader decides when unset).
+        **options: passed to the loader (e.g. ``label="fine"`` for ``trec``).
 
     Example:
-        >>> get_dataset("no-such-dataset")
-        Traceback (most recent call last):
-        ...
-        stitch.errors.UnknownNameError: unknown dataset 'no-such-dataset'...
+        >>> ds = load_dataset("digits")
+        >>> ds
+        Dataset('digits', modality='image', samples=1797, splits={'train': 1078, 'val': 360, 'test': 359}, classes=10)
     """
     from stitch.data import Dataset
 
     info = get_dataset_info(name)
-    if root is None and os.environ.get("STITCH_DATA"):
-        root = os.environ["STITCH_DATA"]
-    check_options("dataset", info.name, info.loader, {"root": root, **options})
-    ds = info(root=None if root is None else Path(root), **options)
+    if data_root is None and os.environ.get("STITCH_DATA"):
+        data_root = os.environ["STITCH_DATA"]
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise FileNotFoundError(f"data directory {str(data_root)!r} does not exist; pass the directory holding the "
+                                f"dataset's files (--data / data_root=), or leave it unset")
+    # the loader hook's keyword is `root` (the plugin contract); users say data_root
+    check_options("dataset", info.name, info.loader, {"root": data_root, **options})
+    ds = info(root=None if data_root is None else Path(data_root).expanduser(), **options)
     if not isinstance(ds, Dataset):
         raise TypeError(
             f"the loader of dataset {info.name!r} (plugin {info.plugin!r}) returned {type(ds).__name__}; "
@@ -197,25 +216,48 @@ def get_dataset(name: str, *, root: str | os.PathLike[str] | None = None, **opti
     return ds
 
 
-def list_datasets(pattern: str = "*", modality: str | None = None) -> list[DatasetLoader]:
-    """Registered dataset loaders whose name matches ``pattern`` (shell wildcards), by name.
+def list_datasets(pattern: str = "*", modality: str | None = None) -> list[str]:
+    """Names of registered datasets matching ``pattern`` (shell wildcards).
 
     Example:
-        >>> [d.name for d in list_datasets("no-such-*")]
-        []
+        >>> list_datasets("c*")
+        ['citeseer', 'cora']
     """
-    from registry import DATASETS
+    from stitch.registry import DATASETS
 
-    return [e.obj for e in DATASETS.entries(pattern) if modality is None or e.obj.modality == modality]
+    return [e.name for e in DATASETS.entries(pattern) if modality is None or e.obj.modality == modality]
 
 
-def list_plugins(pattern: str = "*") -> list[PluginRecord]:
-    """One record per discovered plugin: name, distribution, version, hooks, status (``ok``/``broken``/``disabled``).
+# -- plugins ----------------------------------------------------------------------------------------------------
+def get_plugin(name: str) -> PluginRecord:
+    """The record of plugin ``name``: distribution, version, hooks, status, error, notes.
 
     Example:
-        >>> all(r.status in {"ok", "broken", "disabled"} for r in list_plugins())
+        >>> get_plugin("timm").status
+        'ok'
+    """
+    from stitch.errors import UnknownNameError
+    from stitch.registry import plugin_status
+
+    records = {r.name: r for r in plugin_status()}
+    if name not in records:
+        raise UnknownNameError(f"no plugin named {name!r}; installed: {', '.join(sorted(records)) or 'none'} "
+                               "(run `stitch plugins`)")
+    return records[name]
+
+
+def list_plugins(pattern: str = "*") -> list[str]:
+    """Names of the discovered plugins (loaded, broken or disabled) matching ``pattern``.
+
+    Example:
+        >>> "timm" in list_plugins()
         True
     """
-    from registry import plugin_status
+    from stitch.registry import plugin_status
 
-    return [r for r in plugin_status() if fnmatch.fnmatchcase(r.name, pattern)]
+    return [r.name for r in plugin_status() if fnmatch.fnmatchcase(r.name, pattern)]
+
+
+# -- deprecated spellings (removed in 0.3) ----------------------------------------------------------------------
+get_encoder = deprecated_alias(create_encoder, "get_encoder")
+get_dataset = deprecated_alias(renamed_kwargs(root="data_root")(load_dataset), "get_dataset")

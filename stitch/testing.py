@@ -45,6 +45,10 @@ __all__ = [
     "ContractError",
     "ContractReport",
     "HEAVY_MODULES",
+    "ENCODER_CHECKS",
+    "EncoderProbe",
+    "probe_encoder",
+    "run_check",
     "check_spec",
     "check_encoder",
     "check_registered_encoder",
@@ -190,6 +194,258 @@ def _max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(diff.max()) / scale
 
 
+@dataclass
+class EncoderProbe:
+    """What the contract checks share about one encoder under test: its inputs and its first output.
+
+    Built by :func:`probe_encoder`; each check of :data:`ENCODER_CHECKS` reads it (and may encode again).
+    """
+
+    encoder: Any
+    sample_inputs: Any
+    spec: Any = None
+    n_rows: int | None = None
+    wrong_inputs: Sequence[Any] | None = None
+    tol: float = 1e-4
+    seed: int = 0
+    output: Any = None
+
+    @property
+    def itemwise(self) -> bool:
+        """Whether the sample inputs are a sequence of samples (sliceable and permutable), not one object."""
+        return _is_itemwise(self.sample_inputs)
+
+    @property
+    def n(self) -> int | None:
+        """Expected output rows: the number of inputs, or ``n_rows`` for one object (a graph)."""
+        return len(self.sample_inputs) if self.itemwise else self.n_rows
+
+    def encode(self, inputs: Any, **kw: Any) -> torch.Tensor:
+        """``encoder.encode`` with autograd on: the encoder itself must make sure its output carries no graph."""
+        import torch
+
+        with torch.enable_grad():
+            return self.encoder.encode(inputs, progress=False, **kw)
+
+
+def _check_spec(p: EncoderProbe) -> None:
+    spec = p.spec
+    if spec is None:
+        spec = getattr(p.encoder, "spec", None)
+    if spec is None:
+        from stitch.plugins import get_encoder_spec
+
+        try:
+            spec = get_encoder_spec(p.encoder.name)
+        except LookupError as exc:
+            _fail(f"the encoder has no .spec and its name is not registered ({exc})")
+    p.spec = spec
+    problems = check_spec(spec)
+    if problems:
+        _fail("; ".join(f"{k} {v}" for k, v in problems.items()))
+
+
+def _check_interface(p: EncoderProbe) -> None:
+    name, modality, dim = p.encoder.name, p.encoder.modality, p.encoder.dim
+    if not (isinstance(name, str) and name):
+        _fail(f"name must be a non-empty string, got {name!r}")
+    if not (isinstance(modality, str) and modality):
+        _fail(f"modality must be a non-empty string, got {modality!r}")
+    if not (isinstance(dim, int) and not isinstance(dim, bool) and dim > 0):
+        _fail(f"dim must be a positive int, got {dim!r}")
+    s = p.spec if isinstance(p.spec, EncoderSpec) else None
+    if s is not None:
+        if name != s.name:
+            _fail(f"name {name!r} differs from the spec's {s.name!r}")
+        if modality != s.modality:
+            _fail(f"modality {modality!r} differs from the spec's {s.modality!r}")
+        if s.dim is not None and dim != s.dim:
+            _fail(f"dim {dim} differs from the spec's declared dim {s.dim}")
+
+
+def _check_encode(p: EncoderProbe) -> None:
+    import torch
+
+    z = p.encode(p.sample_inputs)
+    if not isinstance(z, torch.Tensor):
+        _fail(f"encode returned {type(z).__name__}, expected a torch.Tensor")
+    p.output = z
+
+
+def _check_shape(p: EncoderProbe) -> None:
+    z, dim, n = p.output, p.encoder.dim, p.n
+    if not (z.ndim == 2 and (n is None or z.shape[0] == n) and z.shape[1] == dim):
+        _fail(f"encode returned shape {tuple(z.shape)}, expected ({'n' if n is None else n}, {dim}) (one row per "
+              "input, dim columns)")
+    if z.shape[0] == 0:
+        _fail("encode returned no rows for non-empty inputs")
+
+
+def _check_dtype(p: EncoderProbe) -> None:
+    import torch
+
+    if p.output.dtype != torch.float32:
+        _fail(f"dtype is {p.output.dtype}, expected torch.float32")
+
+
+def _check_device(p: EncoderProbe) -> None:
+    if p.output.device.type != "cpu":
+        _fail(f"output is on {p.output.device}, expected the CPU")
+
+
+def _check_no_grad(p: EncoderProbe) -> None:
+    if p.output.requires_grad or p.output.grad_fn is not None:
+        _fail("output requires grad / has a grad_fn; return z.detach() (BaseEncoder does) or encode under "
+              "torch.no_grad()")
+
+
+def _check_finite(p: EncoderProbe) -> None:
+    import torch
+
+    if not bool(torch.isfinite(p.output).all()):
+        _fail(f"output has {int((~torch.isfinite(p.output)).sum())} NaN/inf entries")
+
+
+def _check_deterministic(p: EncoderProbe) -> None:
+    err = _max_rel_err(p.encode(p.sample_inputs), p.output)
+    if not err <= p.tol / 100:
+        _fail(f"two calls on the same inputs differ (max relative error {err:.2e}); is dropout on?")
+
+
+_NOT_SEQUENCE = "sample inputs are one object, not a sequence of samples"
+
+
+def _check_batch_size(p: EncoderProbe) -> str | None:
+    if not p.itemwise:
+        return _NOT_SEQUENCE
+    for bs in (1, 2):
+        err = _max_rel_err(p.encode(p.sample_inputs, batch_size=bs), p.output)
+        if not err <= p.tol:
+            _fail(f"batch_size={bs} changes the output (max relative error {err:.2e} > {p.tol:.0e})")
+    return None
+
+
+def _check_order(p: EncoderProbe) -> str | None:
+    import numpy as np
+    import torch
+
+    if not p.itemwise:
+        return _NOT_SEQUENCE
+    n = p.n
+    if n is None or n < 2:
+        return "needs at least 2 sample inputs"
+    perm = np.random.default_rng(p.seed).permutation(n)
+    if (perm == np.arange(n)).all():
+        perm = np.roll(perm, 1)
+    err = _max_rel_err(p.encode(_take(p.sample_inputs, perm.tolist())), p.output[torch.as_tensor(perm)])
+    if not err <= p.tol:
+        _fail(f"permuting the inputs by {perm.tolist()} does not permute the rows the same way (max relative "
+              f"error {err:.2e}); rows must follow input order")
+    return None
+
+
+def _check_distinct(p: EncoderProbe) -> str | None:
+    z = p.output
+    if z.shape[0] < 2:
+        return "needs at least 2 output rows"
+    if not bool((z != z[:1]).any()):
+        _fail("every input maps to the same row; the encoder ignores its input")
+    return None
+
+
+def _check_empty(p: EncoderProbe) -> str | None:
+    import torch
+
+    if not p.itemwise:
+        return _NOT_SEQUENCE
+    try:
+        e = p.encode(_take(p.sample_inputs, []))
+    except (ValueError, TypeError) as exc:
+        if not str(exc).strip():
+            _fail(f"empty input raised {type(exc).__name__} with an empty message")
+        return None
+    if not (isinstance(e, torch.Tensor) and tuple(e.shape) == (0, p.encoder.dim) and e.dtype == torch.float32):
+        _fail(f"empty input returned {getattr(e, 'shape', type(e).__name__)}, expected a (0, {p.encoder.dim}) "
+              "float32 tensor or a ValueError/TypeError saying the input is empty")
+    return None
+
+
+def _check_wrong_type(p: EncoderProbe) -> None:
+    cases = list(p.wrong_inputs) if p.wrong_inputs is not None else [object(), [object(), object()]]
+    for bad in cases:
+        try:
+            p.encode(bad)
+        except TypeError as exc:
+            if not str(exc).strip():
+                _fail(f"input {bad!r} raised TypeError with an empty message")
+            continue
+        except Exception as exc:
+            _fail(f"input {bad!r} raised {type(exc).__name__}: {exc}; expected a TypeError saying what was received "
+                  "and what the encoder takes")
+        _fail(f"input {bad!r} was accepted; expected a TypeError")
+
+
+#: The contract checks, in the order they run: name -> check(probe) (a returned string means "skipped: why").
+#: ``encode`` produces the output the checks after it read; ``device`` failing stops the value checks.
+ENCODER_CHECKS: dict[str, Callable[[EncoderProbe], str | None]] = {
+    "spec": _check_spec,
+    "interface": _check_interface,
+    "encode": _check_encode,
+    "shape": _check_shape,
+    "dtype": _check_dtype,
+    "device": _check_device,
+    "no_grad": _check_no_grad,
+    "finite": _check_finite,
+    "deterministic": _check_deterministic,
+    "batch_size": _check_batch_size,
+    "order": _check_order,
+    "distinct": _check_distinct,
+    "empty": _check_empty,
+    "wrong_type": _check_wrong_type,
+}
+_NEEDS_OUTPUT = list(ENCODER_CHECKS)[3:]
+_NEEDS_CPU = list(ENCODER_CHECKS)[7:]
+
+
+def run_check(name: str, probe: EncoderProbe) -> str | None:
+    """Run one contract check; ``None`` when it passed, the reason when it was skipped, ``AssertionError`` else.
+
+    Use it to make each check its own test (scikit-learn's ``parametrize_with_checks`` style)::
+
+        @pytest.mark.parametrize("check", list(ENCODER_CHECKS))
+        def test_my_encoder(check):
+            run_check(check, probe_encoder(MyEncoder(), my_inputs))
+
+    Example:
+        >>> run_check("nope", None)
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown contract check 'nope'; the checks are spec, interface, encode, shape, dtype, device, no_grad, finite, deterministic, batch_size, order, distinct, empty, wrong_type"
+    """
+    if name not in ENCODER_CHECKS:
+        raise KeyError(f"unknown contract check {name!r}; the checks are {', '.join(ENCODER_CHECKS)}")
+    if name in _NEEDS_OUTPUT and probe.output is None:
+        _check_encode(probe)
+    try:
+        return ENCODER_CHECKS[name](probe)
+    except AssertionError:
+        raise
+    except Exception as exc:  # a check crashing is the encoder failing it
+        raise AssertionError(f"raised {type(exc).__name__}: {exc}") from None
+
+
+def probe_encoder(encoder: Any, sample_inputs: Any, *, spec: EncoderSpec | None = None, n_rows: int | None = None,
+                  wrong_inputs: Sequence[Any] | None = None, tol: float = 1e-4, seed: int = 0) -> EncoderProbe:
+    """The :class:`EncoderProbe` the checks of :data:`ENCODER_CHECKS` run on (arguments as :func:`check_encoder`).
+
+    Example:
+        >>> probe_encoder(object(), [1, 2]).n
+        2
+    """
+    return EncoderProbe(encoder, sample_inputs, spec=spec, n_rows=n_rows, wrong_inputs=wrong_inputs, tol=tol,
+                        seed=seed)
+
+
 def check_encoder(
     encoder: Encoder,
     sample_inputs: Any,
@@ -229,191 +485,28 @@ def check_encoder(
         >>> check_encoder(enc, [[1.0, 2.0], [3.0, 4.0], [5.0, 7.0]]).passed[:3]
         ['spec', 'interface', 'encode']
     """
-    import torch
-
+    probe = probe_encoder(encoder, sample_inputs, spec=spec, n_rows=n_rows, wrong_inputs=wrong_inputs, tol=tol,
+                          seed=seed)
     subject = f"encoder {getattr(encoder, 'name', type(encoder).__name__)!r}"
     report = ContractReport(encoder=str(getattr(encoder, "name", type(encoder).__name__)))
     failures: dict[str, str] = {}
-
-    def run(check: str, fn: Callable[[], str | None]) -> None:
+    for name, check in ENCODER_CHECKS.items():
+        if name in _NEEDS_OUTPUT and probe.output is None:
+            raise ContractError(subject, failures)  # encode failed: nothing else can be checked
+        if name in _NEEDS_CPU and "device" in failures:
+            raise ContractError(subject, failures)  # values off the CPU (or on "meta") cannot be compared
         try:
-            skip = fn()
+            skip = check(probe)
         except AssertionError as exc:
-            failures[check] = str(exc)
-            return
+            failures[name] = str(exc)
+            continue
         except Exception as exc:  # a check crashing is the encoder failing it
-            failures[check] = f"raised {type(exc).__name__}: {exc}"
-            return
+            failures[name] = f"raised {type(exc).__name__}: {exc}"
+            continue
         if skip:
-            report.skipped[check] = skip
+            report.skipped[name] = skip
         else:
-            report.passed.append(check)
-
-    # -- spec and interface -------------------------------------------------------------------------
-    def find_spec() -> EncoderSpec:
-        if spec is not None:
-            return spec
-        own = getattr(encoder, "spec", None)
-        if own is not None:
-            return own
-        from stitch.plugins import get_encoder_spec
-
-        return get_encoder_spec(encoder.name)
-
-    found: dict[str, Any] = {}
-
-    def spec_check() -> None:
-        try:
-            found["spec"] = find_spec()
-        except LookupError as exc:
-            raise AssertionError(f"the encoder has no .spec and its name is not registered ({exc})") from None
-        problems = check_spec(found["spec"])
-        if problems:
-            _fail("; ".join(f"{k} {v}" for k, v in problems.items()))
-
-    def interface_check() -> None:
-        name, modality, dim = encoder.name, encoder.modality, encoder.dim
-        if not (isinstance(name, str) and name):
-            _fail(f"name must be a non-empty string, got {name!r}")
-        if not (isinstance(modality, str) and modality):
-            _fail(f"modality must be a non-empty string, got {modality!r}")
-        positive_int = isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
-        if not positive_int:
-            _fail(f"dim must be a positive int, got {dim!r}")
-        s = found.get("spec")
-        if s is not None:
-            if name != s.name:
-                _fail(f"name {name!r} differs from the spec's {s.name!r}")
-            if modality != s.modality:
-                _fail(f"modality {modality!r} differs from the spec's {s.modality!r}")
-            if s.dim is not None and dim != s.dim:
-                _fail(f"dim {dim} differs from the spec's declared dim {s.dim}")
-
-    run("spec", spec_check)
-    run("interface", interface_check)
-
-    # -- the output of one encode -------------------------------------------------------------------
-    itemwise = _is_itemwise(sample_inputs)
-    n = len(sample_inputs) if itemwise else n_rows
-    out: dict[str, torch.Tensor] = {}
-
-    def encode(inputs: Any, **kw: Any) -> torch.Tensor:
-        # enable_grad: the encoder itself must make sure its output carries no graph.
-        with torch.enable_grad():
-            return encoder.encode(inputs, progress=False, **kw)
-
-    def encode_check() -> None:
-        z = encode(sample_inputs)
-        if not isinstance(z, torch.Tensor):
-            _fail(f"encode returned {type(z).__name__}, expected a torch.Tensor")
-        out["z"] = z
-
-    run("encode", encode_check)
-    z = out.get("z")
-    if z is None:
-        raise ContractError(subject, failures)
-
-    def shape_check() -> None:
-        dim = encoder.dim
-        rows = "n" if n is None else n
-        if not (z.ndim == 2 and (n is None or z.shape[0] == n) and z.shape[1] == dim):
-            _fail(
-                f"encode returned shape {tuple(z.shape)}, expected ({rows}, {dim}) (one row per input, dim columns)"
-            )
-        if z.shape[0] == 0:
-            _fail("encode returned no rows for non-empty inputs")
-
-    run("shape", shape_check)
-    run("dtype", lambda: None if z.dtype == torch.float32 else _fail(f"dtype is {z.dtype}, expected torch.float32"))
-    run("device", lambda: None if z.device.type == "cpu" else _fail(f"output is on {z.device}, expected the CPU"))
-    run("no_grad", lambda: None if not z.requires_grad and z.grad_fn is None else _fail(
-        "output requires grad / has a grad_fn; return z.detach() (BaseEncoder does) or encode under torch.no_grad()"))
-    if "device" in failures:  # values off the CPU (or on "meta") cannot be compared; stop here
-        raise ContractError(subject, failures)
-    run("finite", lambda: None if bool(torch.isfinite(z).all()) else _fail(
-        f"output has {int((~torch.isfinite(z)).sum())} NaN/inf entries"))
-
-    def deterministic_check() -> None:
-        err = _max_rel_err(encode(sample_inputs), z)
-        if not err <= tol / 100:
-            _fail(f"two calls on the same inputs differ (max relative error {err:.2e}); is dropout on?")
-
-    run("deterministic", deterministic_check)
-
-    # -- properties that need a sequence of samples -------------------------------------------------
-    not_seq = "sample inputs are one object, not a sequence of samples"
-
-    def batch_check() -> str | None:
-        if not itemwise:
-            return not_seq
-        for bs in (1, 2):
-            err = _max_rel_err(encode(sample_inputs, batch_size=bs), z)
-            if not err <= tol:
-                _fail(f"batch_size={bs} changes the output (max relative error {err:.2e} > {tol:.0e})")
-        return None
-
-    def order_check() -> str | None:
-        if not itemwise:
-            return not_seq
-        if n is None or n < 2:
-            return "needs at least 2 sample inputs"
-        import numpy as np
-
-        perm = np.random.default_rng(seed).permutation(n)
-        if (perm == np.arange(n)).all():
-            perm = np.roll(perm, 1)
-        err = _max_rel_err(encode(_take(sample_inputs, perm.tolist())), z[torch.as_tensor(perm)])
-        if not err <= tol:
-            _fail(
-                f"permuting the inputs by {perm.tolist()} does not permute the rows the same way (max relative "
-                f"error {err:.2e}); rows must follow input order"
-            )
-        return None
-
-    def distinct_check() -> str | None:
-        if z.shape[0] < 2:
-            return "needs at least 2 output rows"
-        if not bool((z != z[:1]).any()):
-            _fail("every input maps to the same row; the encoder ignores its input")
-        return None
-
-    def empty_check() -> str | None:
-        if not itemwise:
-            return not_seq
-        try:
-            e = encode(_take(sample_inputs, []))
-        except (ValueError, TypeError) as exc:
-            if not str(exc).strip():
-                _fail(f"empty input raised {type(exc).__name__} with an empty message")
-            return None
-        if not (isinstance(e, torch.Tensor) and tuple(e.shape) == (0, encoder.dim) and e.dtype == torch.float32):
-            _fail(
-                f"empty input returned {getattr(e, 'shape', type(e).__name__)}, expected a (0, {encoder.dim}) float32 "
-                "tensor or a ValueError/TypeError saying the input is empty"
-            )
-        return None
-
-    def wrong_type_check() -> None:
-        cases = list(wrong_inputs) if wrong_inputs is not None else [object(), [object(), object()]]
-        for bad in cases:
-            try:
-                encode(bad)
-            except TypeError as exc:
-                if not str(exc).strip():
-                    _fail(f"input {bad!r} raised TypeError with an empty message")
-                continue
-            except Exception as exc:
-                raise AssertionError(
-                    f"input {bad!r} raised {type(exc).__name__}: {exc}; expected a TypeError saying what was "
-                    "received and what the encoder takes"
-                ) from None
-            raise AssertionError(f"input {bad!r} was accepted; expected a TypeError")
-
-    run("batch_size", batch_check)
-    run("order", order_check)
-    run("distinct", distinct_check)
-    run("empty", empty_check)
-    run("wrong_type", wrong_type_check)
+            report.passed.append(name)
     if failures:
         raise ContractError(subject, failures)
     return report
@@ -456,12 +549,12 @@ def check_registered_encoder(name: str, n: int = 6, **options: Any) -> ContractR
         stitch.errors.UnknownNameError: unknown encoder 'no-such-encoder'...
     """
     from stitch.encoder import BaseEncoder
-    from stitch.plugins import get_encoder, get_encoder_spec
+    from stitch.plugins import create_encoder, get_encoder_spec
 
     problems = check_spec(get_encoder_spec(name))
     if problems:
         raise ContractError(f"the registered spec of encoder {name!r}", problems)
-    encoder = get_encoder(name, **options)
+    encoder = create_encoder(name, **options)
     if isinstance(encoder, BaseEncoder) and encoder._loaded:
         raise ContractError(f"encoder {name!r}", {"lazy": "the factory loaded weights; load them in _load()"})
     # The built encoder's own spec is checked against it (options such as dim may change the registered one).
@@ -479,7 +572,7 @@ def encoder_params(pattern: str = "*", modality: str | None = None, *, marks: Se
 
     from stitch.plugins import list_encoders
 
-    return [pytest.param(s.name, id=s.name, marks=list(marks)) for s in list_encoders(pattern, modality=modality)]
+    return [pytest.param(name, id=name, marks=list(marks)) for name in list_encoders(pattern, modality=modality)]
 
 
 _LIGHT_SCRIPT = textwrap.dedent(
@@ -498,11 +591,11 @@ _LIGHT_SCRIPT = textwrap.dedent(
     import stitch
     specs = stitch.list_encoders()
     datasets = stitch.list_datasets()
-    records = stitch.list_plugins()
+    records = [stitch.get_plugin(name) for name in stitch.list_plugins()]
     heavy = set(json.loads(sys.argv[1]))
     new = sorted({m.split(".")[0] for m in set(sys.modules) - before} & heavy)
-    print(json.dumps({"heavy": new, "network": attempts, "encoders": [s.name for s in specs],
-                      "datasets": [d.name for d in datasets], "plugins": [r.to_dict() for r in records]}))
+    print(json.dumps({"heavy": new, "network": attempts, "encoders": specs, "datasets": datasets,
+                      "plugins": [r.to_dict() for r in records]}))
     """
 )
 

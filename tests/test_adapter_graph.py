@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import stitch
-from adapters.graph import ARCHITECTURES, GNNEncoder, to_pyg
+from stitch.adapters.graph import ARCHITECTURES, GNNEncoder, to_pyg
 from stitch.testing import check_encoder, check_registered_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -22,18 +22,18 @@ def test_contract_on_graph_batches(arch):
 
 @pytest.fixture(scope="module")
 def cora(shared_data):
-    return stitch.get_dataset("cora", root=shared_data)
+    return stitch.load_dataset("cora", data_root=shared_data)
 
 
 def test_cora_node_embeddings_through_contract_kit(cora):
-    enc = stitch.get_encoder("pyg:sage", hidden_channels=16)
+    enc = stitch.create_encoder("pyg:sage", hidden_channels=16)
     report = check_encoder(enc, cora.inputs, n_rows=2708)
     assert "deterministic" in report.passed and "order" in report.skipped
     assert enc.spec.options["in_channels"] == 1433
 
 
 def test_cached_cora_splits_are_rows_of_the_full_graph(cora, tmp_path):
-    enc = stitch.get_encoder("pyg:gcn", hidden_channels=8)
+    enc = stitch.create_encoder("pyg:gcn", hidden_channels=8)
     cache = stitch.LatentCache(tmp_path)
     full = enc.encode(cora.inputs)
     torch.testing.assert_close(cache.encode(enc, cora, "test"), full[torch.as_tensor(cora.splits["test"])])
@@ -95,7 +95,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="unknown graph pooling 'sum'"):
         GNNEncoder("gcn", pool="sum")
     with pytest.raises(stitch.UnknownNameError, match="unknown graph architecture 'pyg:gnn'.*Available: pyg:gcn"):
-        stitch.get_encoder("pyg:gnn")
+        stitch.create_encoder("pyg:gnn")
 
 
 def test_gnns_trained_by_name_infer_in_channels_from_the_graph(shared_data, tmp_path):
@@ -107,10 +107,10 @@ def test_gnns_trained_by_name_infer_in_channels_from_the_graph(shared_data, tmp_
            "encoders": [{"name": f"pyg:{a}", "label": a, "options": {"hidden_channels": 8},
                          "train": {"epochs": 2, "lr": 1e-2}} for a in ("gcn", "gat")],
            "anchors": {"strategy": "stratified", "n": 14}, "decoder": {"kind": "linear", "epochs": 2}}
-    result = run_experiment(cfg, output=tmp_path, data_root=shared_data, progress=False, report=False)
+    result = run_experiment(cfg, out=tmp_path, data_root=shared_data, progress=False, report=False)
     assert len(result.cells) == 4
     for arch in ("gcn", "gat"):
-        enc = stitch.get_encoder(f"trained:{tmp_path / 'encoders' / f'{arch}.safetensors'}")
+        enc = stitch.create_encoder(f"trained:{result.encoder_info[arch]['trained']}")
         assert enc.spec.options["in_channels"] == 1433  # recorded, so the trained file loads without the graph
         assert enc.encode(_tiny_graph(1433)).shape == (3, 8)
 

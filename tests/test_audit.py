@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from stitch.audit import audit, audit_layers, compare, parse_encoder
+from stitch.audits import audit, audit_layers, compare
+from stitch.encoder.refs import parse_encoder
 from stitch.metrics import get_metric
 
 N = 120
@@ -81,7 +82,7 @@ def test_undefined_cells_are_blank_with_their_reason(latents: dict[str, torch.Te
     assert "- undefined for wide vs wide: mean_cca: x is rank-deficient" in report
     only_wide = audit({"wide": wide["wide"], "wide2": 2 * wide["wide"]}, metrics=["mean_cca"]).report()
     assert "- undefined for every pair: mean_cca: x is rank-deficient" in only_wide
-    assert "| mean_cca | - | - |" in only_wide  # the summary has no pair to name
+    assert "| mean_cca | n/a | n/a |" in only_wide  # the summary has no pair to name
     assert json.loads((tmp_path / "mean_cca.json").read_text())["values"][3][0] is None
 
 
@@ -192,7 +193,7 @@ class _Plugin:
 
 @pytest.fixture
 def plugin() -> object:
-    from registry import register_plugin, reset_plugins
+    from stitch.registry import register_plugin, reset_plugins
 
     register_plugin(_Plugin(), "audit-test")
     yield
@@ -200,7 +201,7 @@ def plugin() -> object:
 
 
 def test_audit_encodes_through_the_cache(plugin: object, tmp_path: Path) -> None:
-    from stitch.cache import LatentCache
+    from stitch.encoder.cache import LatentCache
 
     res = audit(encoders=["lin", "lin?scale=3", "lin?seed=1"], dataset="blobs", metrics=["linear_cka",
                 "stitching_score"], cache_root=tmp_path, metric_options={"stitching_score": {"n_anchors": 10}})
@@ -262,7 +263,7 @@ second = {{ name = "lin", seed = 1 }}
 
     cfg.write_text('dataset = "blobs"\nencoder = ["lin"]\n')
     assert main(["audit", "--config", str(cfg)]) == 2
-    assert "unknown key(s) ['encoder']" in capsys.readouterr().err
+    assert "encoder: unknown key (did you mean 'encoders'?)" in capsys.readouterr().err
     assert main(["audit", "--dataset", "blobs", "--out", str(out)]) == 2
     assert "no encoders: pass --encoders A,B" in capsys.readouterr().err
     assert main(["audit", "--encoders", "lin", "--dataset", "blobs", "--option", "k=5", "--out", str(out)]) == 2

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.precomputed import save_precomputed
-from stitch.audit import AuditResult, audit, audit_layers
-from stitch.plugins import get_dataset
+from stitch.adapters.precomputed import save_precomputed
+from stitch.audits import AuditResult, audit, audit_layers
+from stitch.plugins import load_dataset
 
 N = 60
 METRICS = ["linear_cka", "mutual_knn", "procrustes"]
@@ -22,7 +22,7 @@ METRICS = ["linear_cka", "mutual_knn", "procrustes"]
 @pytest.fixture(scope="module")
 def trec_small(shared_data: Path) -> object:
     # The first N test questions only, so the real model encodes N sentences per layer, not the whole split.
-    ds = get_dataset("trec", root=shared_data)
+    ds = load_dataset("trec", data_root=shared_data)
     return dataclasses.replace(ds, splits={"test": ds.indices("test")[:N]})
 
 
@@ -104,7 +104,7 @@ def test_file_latents_are_aligned_by_sample_id(trec_small: object, tmp_path: Pat
 def test_file_latents_cli_on_a_transductive_graph(shared_data: Path, tmp_path: Path) -> None:
     from stitch.cli import main
 
-    cora = get_dataset("cora", root=shared_data)
+    cora = load_dataset("cora", data_root=shared_data)
     a, b, _ = _rotated_pair(tmp_path, list(cora.ids))
     out = tmp_path / "out"
     rc = main(["audit", "--encoders", f"file:{a},file:{b}", "--dataset", "cora", "--data", str(shared_data),

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.datasets import load_arrays
-from stitch.cache import LatentCache, cached_sha256
+from stitch.adapters.datasets import load_arrays
+from stitch.encoder.cache import LatentCache
 from stitch.cli import main
 from stitch.data import Dataset
 from stitch.encoder import BaseEncoder, EncoderSpec
@@ -75,30 +75,55 @@ def test_other_seed_is_a_miss(cache, ds):
     assert cache.misses == 2 and not torch.equal(z0, z1)
 
 
-def _entry_files(cache):
+def _entry_file(cache):
     [data] = cache.directory.glob("*.safetensors")
-    return data, data.with_suffix(".json")
+    return data
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "sidecar-garbage", "wrong-shape"])
-def test_damaged_entry_is_reported_once_and_recomputed(cache, ds, damage):
+def _forge(path, z, meta, **changes):
+    """Rewrite an entry with other latents or metadata, its recorded sha256 made to match (a careful forger)."""
+    from stitch.utils.files import save_tensors, tensors_sha256
+
+    prov = {**json.loads(meta["provenance"]), **changes.pop("provenance", {})}
+    meta = {**meta, "provenance": json.dumps(prov), "tensors_sha256": tensors_sha256({"latents": z}), **changes}
+    save_tensors(path, {"latents": z}, meta)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header-garbage", "other-key", "rows", "width", "dtype",
+                                    "ids"])
+def test_damaged_or_forged_entry_is_reported_once_and_recomputed(cache, ds, damage):
+    from stitch.utils.files import load_tensors
+
     enc = Counting()
     z = cache.encode(enc, ds, "val")
-    data, side = _entry_files(cache)
+    data = _entry_file(cache)
     raw = bytearray(data.read_bytes())
+    _, meta, _ = load_tensors(data)
+    expected = {"flip": "do not match their recorded sha256", "truncate": "cannot be read",
+                "header-garbage": "cannot be read", "other-key": "describes a different entry",
+                "rows": r"holds \(7, 3\) latents, expected \(8, 3\)", "width": r"holds \(8, 2\) latents",
+                "dtype": "holds 2-D torch.float64 latents, expected 2-D float32",
+                "ids": "computed for different sample ids"}[damage]
     if damage == "flip":
         raw[-5] ^= 0xFF
         data.write_bytes(bytes(raw))
     elif damage == "truncate":
         data.write_bytes(bytes(raw[: len(raw) // 2]))
-    elif damage == "sidecar-garbage":
-        side.write_text("{not json")
+    elif damage == "header-garbage":
+        raw[10:20] = b"\x00" * 10
+        data.write_bytes(bytes(raw))
+    elif damage == "other-key":
+        _forge(data, z, meta, key="0" * 40)
+    elif damage == "rows":
+        _forge(data, z[:-1], meta)
+    elif damage == "width":
+        _forge(data, z[:, :2].contiguous(), meta)
+    elif damage == "dtype":
+        _forge(data, z.double(), meta)
     else:
-        meta = json.loads(side.read_text())
-        meta["shape"] = [1, 1]
-        side.write_text(json.dumps(meta))
+        _forge(data, z, meta, provenance={"ids_sha256": "0" * 64})
     calls = enc.calls
-    with pytest.warns(UserWarning, match="unusable: .*recomputing"):
+    with pytest.warns(UserWarning, match=f"unusable: .*{expected}.*; discarding it and recomputing"):
         z2 = cache.encode(enc, ds, "val")
     assert enc.calls == 2 * calls and torch.equal(z, z2)
     with warnings.catch_warnings():
@@ -107,33 +132,24 @@ def test_damaged_entry_is_reported_once_and_recomputed(cache, ds, damage):
     assert torch.equal(z, z3) and enc.calls == 2 * calls
 
 
-def test_interrupted_write_is_a_silent_miss(cache, ds, monkeypatch):
+def test_interrupted_write_leaves_no_entry_and_no_temporary(cache, ds, monkeypatch):
     enc = Counting()
-    import stitch.cache as cache_mod
+    import stitch.utils.files as files
+
+    real_replace = files.os.replace
 
     def crash(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt  # killed after the bytes were written, before the rename
 
-    monkeypatch.setattr(cache_mod, "write_json", crash)  # dies after the latents, before the sidecar
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         cache.encode(enc, ds, "test")
-    monkeypatch.undo()
-    assert not list(cache.directory.glob("*.json")) and not list(cache.directory.glob(".*.tmp"))
+    monkeypatch.setattr(files.os, "replace", real_replace)
+    assert list(cache.directory.iterdir()) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cache.encode(enc, ds, "test")
-    assert cache.misses == 2
-
-
-def test_sidecar_for_other_ids_is_not_served(cache, ds):
-    enc = Counting()
-    cache.encode(enc, ds, "test")
-    _, side = _entry_files(cache)
-    meta = json.loads(side.read_text())
-    meta["ids_sha256"] = "0" * 64
-    side.write_text(json.dumps(meta))
-    with pytest.warns(UserWarning, match="different sample ids"):
-        cache.encode(enc, ds, "test")
+    assert cache.misses == 2 and len(cache.list()) == 1
 
 
 def test_transductive_dataset_encodes_once_and_indexes_rows(cache):
@@ -160,13 +176,17 @@ def test_unknown_split_fails_before_encoding(cache, ds):
     assert enc.calls == 0
 
 
-def test_sidecar_records_provenance(cache, ds):
+def test_entry_records_provenance_in_its_header(cache, ds):
+    from stitch.utils.files import load_tensors
+
     cache.encode(Counting(), ds, "test")
-    data, side = _entry_files(cache)
-    meta = json.loads(side.read_text())
-    assert meta["encoder"] == {"name": "counting", "seed": 0}
-    assert meta["dataset"] == "toy" and meta["split"] == "test" and meta["shape"] == [len(ds.splits["test"]), 3]
-    assert meta["sha256"] == cached_sha256(data) and "torch" in meta["versions"] and meta["created"]
+    _, meta, _ = load_tensors(_entry_file(cache))
+    prov = json.loads(meta["provenance"])
+    assert prov["encoder"] == {"name": "counting", "seed": 0}
+    assert prov["dataset"] == "toy" and prov["split"] == "test"
+    assert "torch" in prov["versions"] and prov["created"]
+    [entry] = cache.list()
+    assert entry.shape == (len(ds.splits["test"]), 3) and entry.to_dict()["encoder"] == "counting"
 
 
 def test_list_and_clear_by_pattern(cache, ds):
@@ -182,13 +202,16 @@ def test_list_and_clear_by_pattern(cache, ds):
 
 def test_cli_list_and_clear(cache, ds, capsys):
     cache.encode(Counting(), ds, "test")
-    assert main(["cache", "--root", str(cache.root), "list"]) == 0
+    assert main(["cache", "--cache", str(cache.root), "list"]) == 0
     out = capsys.readouterr().out
     assert "| counting | toy | test | 8x3 |" in out and "1 entries" in out
-    assert main(["cache", "--root", str(cache.root), "clear", "count*"]) == 0
+    assert main(["cache", "--cache", str(cache.root), "list", "--json"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["shape"] == [8, 3] and record["dataset"] == "toy"
+    assert main(["cache", "--root", str(cache.root), "clear", "count*"]) == 0  # the deprecated spelling works
     assert "removed 1 cached entry matching 'count*'" in capsys.readouterr().out
-    assert main(["cache", "--root", str(cache.root), "list"]) == 0
-    assert "no cached latents" in capsys.readouterr().out
+    assert main(["cache", "--cache", str(cache.root), "list"]) == 0
+    assert "no cached latents" in capsys.readouterr().err
 
 
 def test_default_root_follows_env(monkeypatch, tmp_path):
@@ -196,31 +219,26 @@ def test_default_root_follows_env(monkeypatch, tmp_path):
     assert LatentCache().root == tmp_path / "c"
 
 
-def test_cached_sha256_notices_a_changed_file(tmp_path):
-    p = tmp_path / "w.bin"
-    p.write_bytes(b"abc")
-    first = cached_sha256(p)
-    p.write_bytes(b"abcd")
-    assert cached_sha256(p) != first
-    import hashlib
+def test_clear_everything_skips_folders_and_never_follows_links(cache, ds, tmp_path):
+    cache.encode(Counting(), ds, "test")
+    (cache.directory / "a-folder").mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (cache.directory / "link.safetensors").symlink_to(outside)
+    (cache.directory / ".stray.tmp").write_text("leftover")
+    assert cache.clear("*") == 1
+    assert sorted(p.name for p in cache.directory.iterdir()) == ["a-folder", "link.safetensors"]
+    assert outside.read_text() == "keep me"
 
-    assert cached_sha256(p) == hashlib.sha256(b"abcd").hexdigest()
 
-
-def test_entry_is_stored_under_the_key_known_after_loading(cache, ds):
-    hub = {"downloaded": False}
-
-    class HubLike(Counting):
-        # like hub weights: their file hash is known only once they are in the local cache (after a load)
-        def _load(self):
-            super()._load()
-            hub["downloaded"] = True
-
+def test_fingerprint_that_needs_the_weights_gives_the_same_key_every_run(cache, ds):
+    class Hashed(Counting):
+        # like file-backed weights: the identity is the hash of the bytes read (here the seed's bytes)
         def fingerprint(self):
-            return {"name": self.name, "weights_sha256": "abc" if hub["downloaded"] else None}
+            self._ensure_loaded()
+            return {"name": self.name, "weights_sha256": str(hash(self.w.numpy().tobytes()))}
 
-    first = HubLike()
-    cache.encode(first, ds, "test")
-    second = HubLike()
-    cache.encode(second, ds, "test")  # next run: the precise key from the start
+    cache.encode(Hashed(), ds, "test")
+    second = Hashed()
+    cache.encode(second, ds, "test")
     assert cache.hits == 1 and second.calls == 0

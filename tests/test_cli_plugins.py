@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-import registry
+import stitch.registry as registry
 from stitch import hookimpl
 from stitch.cli import build_parser, main
 from stitch.data import Dataset
@@ -83,7 +83,8 @@ def test_encoders_list_is_a_table_filtered_by_pattern_and_modality(capsys):
     ]
     images = run(capsys, "encoders", "list", "--modality", "image")[1].splitlines()[2:]
     assert [line.split(" | ")[0] for line in images] == ["| vit-tiny"]
-    assert [s["name"] for s in json.loads(run(capsys, "encoders", "list", "v*", "--json")[1])] == ["vit-tiny"]
+    listing = json.loads(run(capsys, "encoders", "list", "v*", "--json")[1])
+    assert [s["name"] for s in listing["encoders"]] == ["vit-tiny"] and listing["encoders"][0]["available"] is True
     code, out, err = run(capsys, "encoders", "list", "resnet*")
     assert (code, out) == (0, "")
     assert err == "no encoders match 'resnet*'; run `stitch plugins` to see what is installed\n"
@@ -95,7 +96,7 @@ def test_encoders_show_prints_the_spec(capsys):
     assert json.loads(out) == {
         "name": "vit-tiny", "modality": "image", "description": "A tiny ViT", "dim": 192, "aliases": ["vt"],
         "extra": "vision", "weights": "random init", "license": "Apache-2.0", "plugin": "cliplug", "options": {},
-        "install": "pip install latent-stitch[vision]",
+        "install": "pip install latent-stitch[vision]", "available": True,
     }
 
 
@@ -145,4 +146,6 @@ def test_bad_arguments_exit_2(capsys):
 def test_parser_builds_without_loading_plugins():
     registry.reset_plugins()
     build_parser()
-    assert registry.manager.HOST.loaded is False
+    from stitch.registry.manager import HOST
+
+    assert HOST.loaded is False

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import stitch
-from adapters.datasets import (
-    PLANETOID_SHA256, check_planetoid_file, load_arrays, load_image_folder, load_text_file, read_trec_file,
+from stitch.adapters.datasets import (
+    PLANETOID_SHA256, load_arrays, parse_planetoid_file, load_image_folder, load_text_file, read_trec_file,
     stratified_splits,
 )
 
@@ -21,7 +21,7 @@ def _check_splits(ds):
 
 
 def test_digits_content_ids_and_stratified_splits():
-    ds = stitch.get_dataset("digits")
+    ds = stitch.load_dataset("digits")
     from sklearn.datasets import load_digits
 
     ref = load_digits()
@@ -40,9 +40,9 @@ def test_digits_content_ids_and_stratified_splits():
 
 
 def test_digits_is_stable_and_seeded():
-    a, b = stitch.get_dataset("digits"), stitch.get_dataset("digits")
+    a, b = stitch.load_dataset("digits"), stitch.load_dataset("digits")
     assert a.content_hash() == b.content_hash()
-    c = stitch.get_dataset("digits", seed=1)
+    c = stitch.load_dataset("digits", seed=1)
     assert c.content_hash() != a.content_hash() and not np.array_equal(c.splits["test"], a.splits["test"])
 
 
@@ -56,8 +56,8 @@ def test_stratified_splits_are_a_partition():
 
 
 def test_trec_real_files_coarse_and_fine(shared_data):
-    coarse = stitch.get_dataset("trec", root=shared_data)
-    fine = stitch.get_dataset("trec", root=shared_data, label="fine")
+    coarse = stitch.load_dataset("trec", data_root=shared_data)
+    fine = stitch.load_dataset("trec", data_root=shared_data, label="fine")
     for ds in (coarse, fine):
         assert len(ds) == 5452 + 500 and ds.modality == "text"
         assert len(ds.splits["train"]) + len(ds.splits["val"]) == 5452 and len(ds.splits["test"]) == 500
@@ -73,17 +73,17 @@ def test_trec_real_files_coarse_and_fine(shared_data):
 
 
 def test_trec_reads_a_directory_holding_the_files_and_stitch_data(shared_data, monkeypatch):
-    direct = stitch.get_dataset("trec", root=shared_data / "trec")
+    direct = stitch.load_dataset("trec", data_root=shared_data / "trec")
     monkeypatch.setenv("STITCH_DATA", str(shared_data))
-    via_env = stitch.get_dataset("trec")
+    via_env = stitch.load_dataset("trec")
     assert direct.content_hash() == via_env.content_hash()
 
 
 def test_trec_missing_files_and_bad_lines(tmp_path):
     with pytest.raises(FileNotFoundError, match="TREC files train_5500.label, TREC_10.label not found"):
-        stitch.get_dataset("trec", root=tmp_path)
+        stitch.load_dataset("trec", data_root=tmp_path)
     with pytest.raises(ValueError, match="unknown TREC label set 'medium'"):
-        stitch.get_dataset("trec", root=tmp_path, label="medium")
+        stitch.load_dataset("trec", data_root=tmp_path, label="medium")
     bad = tmp_path / "bad.label"
     bad.write_bytes(b"DESC:manner How ?\r\nnolabel\r\n")
     with pytest.raises(ValueError, match=r"bad.label:2: expected 'COARSE:fine question'"):
@@ -91,7 +91,7 @@ def test_trec_missing_files_and_bad_lines(tmp_path):
 
 
 def test_cora_from_read_only_shared_folder(shared_data):
-    ds = stitch.get_dataset("cora", root=shared_data)
+    ds = stitch.load_dataset("cora", data_root=shared_data)
     g = ds.inputs
     assert ds.transductive and ds.modality == "graph"
     assert (g.num_nodes, g.x.shape[1], g.edge_index.shape[1], ds.num_classes) == (2708, 1433, 10556, 7)
@@ -131,59 +131,57 @@ def test_planetoid_refuses_a_pickle_that_runs_code(shared_data, tmp_path):
     pinned = (r"/data/planetoid/Cora/raw/ind\.cora\.x is not a genuine Planetoid file: it references the global "
               r"(posix|os)\.system, which Planetoid data never needs; refusing to load it")
     with pytest.raises(ValueError, match=pinned):
-        stitch.get_dataset("cora", root=tmp_path / "data")
+        stitch.load_dataset("cora", data_root=tmp_path / "data")
     assert not marker.exists()
     # a payload in the graph part (a different global) is refused the same way
     raw = _cora_copy(shared_data, tmp_path / "second")
     (raw / "ind.cora.graph").write_bytes(pickle.dumps({0: [eval]}, protocol=2))
     with pytest.raises(ValueError) as err:
-        stitch.get_dataset("cora", root=tmp_path / "second" / "data")
+        stitch.load_dataset("cora", data_root=tmp_path / "second" / "data")
     assert str(err.value).startswith(f"{raw / 'ind.cora.graph'} is not a genuine Planetoid file: it references the "
                                      f"global __builtin__.eval, which Planetoid data never needs")
 
 
 def test_planetoid_benign_repickled_file_loads_but_is_not_verified(shared_data, tmp_path):
-    reference = stitch.get_dataset("cora", root=shared_data)
+    reference = stitch.load_dataset("cora", data_root=shared_data)
     raw = _cora_copy(shared_data, tmp_path)
     # ind.cora.y is the one-hot labels of the 140 training nodes; re-pickling changes bytes, not content
     one_hot = np.eye(7, dtype=np.int32)[reference.labels[:140]]
     (raw / "ind.cora.y").write_bytes(pickle.dumps(one_hot))
     with pytest.warns(UserWarning, match=r"ind\.cora\.y in .* differ from the canonical Cora files"):
-        ds = stitch.get_dataset("cora", root=tmp_path / "data")
+        ds = stitch.load_dataset("cora", data_root=tmp_path / "data")
     assert ds.metadata["raw_sha256_verified"] is False
     assert ds.content_hash() == reference.content_hash()
     assert ds.metadata["raw_sha256"]["ind.cora.y"] != reference.metadata["raw_sha256"]["ind.cora.y"]
 
 
-def test_planetoid_copies_and_checks_files(shared_data, tmp_path, monkeypatch):
-    import adapters.datasets as dmod
+def test_planetoid_checks_every_file_and_downloads_verified(shared_data, tmp_path, monkeypatch):
+    import stitch.adapters.datasets as dmod
 
     raw = _cora_copy(shared_data, tmp_path)
     (raw / "ind.cora.graph").unlink()
     with pytest.raises(FileNotFoundError, match=r"Planetoid raw files ind.cora.graph missing from"):
-        stitch.get_dataset("cora", root=tmp_path / "data")
-    bad = tmp_path / "ind.cora.test.index"
-    bad.write_text("12\nnot-a-number\n")
-    with pytest.raises(ValueError, match="is not a genuine Planetoid file: expected one node index per line"):
-        check_planetoid_file(bad)
-    bad = tmp_path / "ind.cora.tx"
-    bad.write_bytes(pickle.dumps(np.arange(3))[:-5])
+        stitch.load_dataset("cora", data_root=tmp_path / "data")
+    with pytest.raises(ValueError, match="ind.cora.test.index is not a genuine Planetoid file: expected one node "
+                                         "index per line"):
+        parse_planetoid_file(b"12\nnot-a-number\n", "ind.cora.test.index")
     with pytest.raises(ValueError, match="ind.cora.tx is not a genuine Planetoid file: it does not unpickle as data"):
-        check_planetoid_file(bad)
-    # the download path (a local path stands in for the URL) goes through the same copy-and-check
+        parse_planetoid_file(pickle.dumps(np.arange(3))[:-5], "ind.cora.tx")
+    # the download path (a file:// URL stands in for the web) checks the same way, against Cora's sha256
     monkeypatch.delenv("STITCH_DATA", raising=False)
     monkeypatch.setenv("STITCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(dmod, "PLANETOID_URL", str(shared_data / "planetoid" / "Cora" / "raw"))
-    ds = stitch.get_dataset("cora")
+    monkeypatch.setattr(dmod, "PLANETOID_URL", (shared_data / "planetoid" / "Cora" / "raw").as_uri())
+    ds = stitch.load_dataset("cora")
     assert ds.metadata["raw_sha256_verified"] is True and ds.metadata["source"].startswith("downloaded from ")
-    work = [p for p in (tmp_path / "cache" / "datasets" / "planetoid").iterdir() if p.name != "download"]
-    copies = list((work[0] / "Cora" / "raw").iterdir())
-    assert len(copies) == 8 and not any(p.is_symlink() for p in copies)
+    downloaded = sorted(p.name for p in (tmp_path / "cache" / "datasets" / "planetoid" / "Cora" / "raw").iterdir())
+    assert downloaded == sorted(f"ind.cora.{part}" for part in dmod.PLANETOID_PARTS)
+    # nothing but the downloads is ever written: no processed/ pickle for anyone to plant or unpickle
+    assert not list((tmp_path / "cache").rglob("*.pt"))
 
 
 def test_planetoid_missing_raw_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="Planetoid raw files for CiteSeer not found"):
-        stitch.get_dataset("citeseer", root=tmp_path)
+        stitch.load_dataset("citeseer", data_root=tmp_path)
 
 
 def test_image_folder(tmp_path):
@@ -195,7 +193,7 @@ def test_image_folder(tmp_path):
         for i in range(5):
             Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(tmp_path / "pets" / cls / f"{i}.png")
     (tmp_path / "pets" / "cat" / "notes.txt").write_text("ignored")
-    ds = stitch.get_dataset("image-folder", path="pets", root=tmp_path)
+    ds = stitch.load_dataset("image-folder", path="pets", data_root=tmp_path)
     assert ds.inputs.shape == (10, 6, 7, 3) and ds.class_names == ("cat", "dog") and ds.ids[0] == "cat/0.png"
     assert ds.labels.tolist() == [0] * 5 + [1] * 5
     Image.fromarray(rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)).save(tmp_path / "pets" / "dog" / "big.png")
@@ -207,7 +205,7 @@ def test_image_folder(tmp_path):
 def test_text_file_csv_and_tsv(tmp_path):
     csv = tmp_path / "reviews.csv"
     csv.write_text('text,label\n"good, really",pos\nbad,neg\nfine,pos\nawful,neg\ngreat,pos\n')
-    ds = stitch.get_dataset("text-file", path=csv)
+    ds = stitch.load_dataset("text-file", path=csv)
     assert ds.inputs[0] == "good, really" and ds.class_names == ("neg", "pos") and ds.labels.tolist() == [1, 0, 1, 0, 1]
     assert ds.ids[0] == "reviews-0000"
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['label'\]"):
@@ -222,7 +220,7 @@ def _write(path, text):
 
 
 def test_arrays_defaults_and_errors():
-    ds = stitch.get_dataset("arrays", inputs=["a", "b", "c", "d", "e"], labels=[0, 1, 0, 1, 0], modality="text")
+    ds = stitch.load_dataset("arrays", inputs=["a", "b", "c", "d", "e"], labels=[0, 1, 0, 1, 0], modality="text")
     assert ds.ids == ("arrays-0000", "arrays-0001", "arrays-0002", "arrays-0003", "arrays-0004")
     assert ds.metadata["input_sha256"]
     with pytest.raises(ValueError, match="3 inputs but 2 labels"):
@@ -233,16 +231,16 @@ def test_arrays_defaults_and_errors():
 
 def test_trec_download_path_verifies_and_caches(shared_data, monkeypatch, tmp_path):
     # The official URL is replaced by a file:// URL of the same files: the download code runs without network.
-    import adapters.datasets as dmod
+    import stitch.adapters.datasets as dmod
 
     monkeypatch.delenv("STITCH_DATA", raising=False)
     monkeypatch.setenv("STITCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(dmod, "TREC_URL", (shared_data / "trec").as_uri() + "/")
-    ds = stitch.get_dataset("trec")
+    ds = stitch.load_dataset("trec")
     assert len(ds) == 5952 and (tmp_path / "cache" / "datasets" / "trec" / "TREC_10.label").is_file()
-    assert ds.content_hash() == stitch.get_dataset("trec", root=shared_data).content_hash()
+    assert ds.content_hash() == stitch.load_dataset("trec", data_root=shared_data).content_hash()
     monkeypatch.setenv("STITCH_CACHE", str(tmp_path / "other"))
     monkeypatch.setitem(dmod.TREC_SHA256, "train_5500.label", "0" * 64)
     with pytest.raises(ValueError, match="train_5500.label has sha256 6e29da43c7c7..., expected 000000000000"):
-        stitch.get_dataset("trec")
+        stitch.load_dataset("trec")
     assert not (tmp_path / "other" / "datasets" / "trec" / "train_5500.label").exists()

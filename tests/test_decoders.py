@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from stitch.decoders import (
+from stitch.experiment.decoders import (
     LinearClassifier,
     MLPClassifier,
     ReconstructionDecoder,
     accuracy,
-    get_decoder,
+    create_decoder,
     list_decoders,
     macro_f1,
     mse,
@@ -47,8 +47,10 @@ def test_metric_errors() -> None:
 def test_linear_and_mlp_learn_separable_blobs() -> None:
     z, y = _blobs()
     for cls in (LinearClassifier, MLPClassifier):
-        scores = cls(epochs=30, lr=1e-2, hidden=32).fit(z[:300], y[:300]).score(z[300:], y[300:])
+        dec = cls(epochs=30, lr=1e-2, hidden=32).fit(z[:300], y[:300])
+        scores = dec.evaluate(z[300:], y[300:])
         assert scores["accuracy"] > 0.95 and scores["macro_f1"] > 0.95
+        assert dec.score(z[300:], y[300:]) == scores["accuracy"]  # scikit-learn's score: the accuracy
 
 
 def test_training_is_seeded() -> None:
@@ -90,7 +92,7 @@ def test_trainable_product_aggregation_inside_the_decoder() -> None:
     z, y = _blobs(300, 12)
     stacked = torch.stack([z, -z, 2 * z], dim=1)  # (n, k=3, a=12)
     dec = MLPClassifier(epochs=40, lr=1e-2, hidden=32, aggregation="attention").fit(stacked, y)
-    assert dec.score(stacked, y)["accuracy"] > 0.9
+    assert dec.score(stacked, y) > 0.9
     assert dec.net_.aggregation is not None
     with pytest.raises(ValueError, match=r"expects \(n, k, a\) stacked product spaces, got shape \(300, 12\)"):
         MLPClassifier(aggregation="attention").fit(z, y)
@@ -102,7 +104,9 @@ def test_reconstruction_decoder_beats_the_mean() -> None:
     z = x.reshape(500, -1) @ torch.randn(16, 24, generator=g)  # injective: the inputs are recoverable
     dec = ReconstructionDecoder(hidden=64, epochs=100, lr=5e-3).fit(z[:400], x[:400])
     baseline = mse(x[400:].reshape(100, -1).mean(0).expand(100, 16), x[400:].reshape(100, -1))
-    assert dec.score(z[400:], x[400:])["mse"] < 0.5 * baseline
+    scores = dec.evaluate(z[400:], x[400:])
+    assert scores["mse"] < 0.5 * baseline and scores["r2"] > 0.5
+    assert dec.score(z[400:], x[400:]) == scores["r2"]  # scikit-learn's score for regressors: R^2
     assert dec.predict(z[:3]).shape == (3, 16)
 
 
@@ -120,7 +124,9 @@ def test_decoder_errors() -> None:
     with pytest.raises(ValueError, match="decoder inputs contain NaN or Inf"):
         LinearClassifier().fit(torch.full((4, 3), float("nan")), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\), got 1.5"):
-        LinearClassifier(val_fraction=1.5)
+        LinearClassifier(val_fraction=1.5).fit(z, y)  # parameters are validated in fit, as in scikit-learn
+    with pytest.raises(ValueError, match=r"lr must be a positive number, got 0"):
+        LinearClassifier(lr=0).fit(z, y)
     with pytest.raises(UnknownNameError, match="unknown decoder 'mpl'; did you mean 'mlp'"):
-        get_decoder("mpl")
+        create_decoder("mpl")
     assert list_decoders() == ["linear", "mlp", "reconstruction"]

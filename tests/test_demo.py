@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_demo_configuration_is_the_digits_example() -> None:
     assert parse_experiment(demo_config()) == load_experiment(ROOT / "examples" / "digits.toml")
     quick = parse_experiment(demo_config(quick=True))
-    assert {e.family for e in quick.encoders} == {"test_resnet", "test_convnext"}  # two timm architectures
+    assert {e.family for e in quick.encoders} == {"ResNet", "ConvNeXt"}  # two timm architectures
+    assert {e.name for e in quick.encoders} == {"timm:test_resnet", "timm:test_convnext"}
     assert len(quick.encoders) == 4
 
 
@@ -40,7 +41,7 @@ def test_unknown_encoder_fails_before_any_work(tmp_path: Path) -> None:
     cfg = {"name": "t", "dataset": {"name": "digits"}, "encoders": [{"name": "timm:test_resnet"},
            {"name": "timm:test_resnett", "train": {"epochs": 1}}], "spaces": ["absolute"]}
     with pytest.raises(ConfigError, match=r"encoders\[1\].name: unknown timm model 'test_resnett'"):
-        run_experiment(cfg, output=tmp_path)
+        run_experiment(cfg, out=tmp_path)
     assert not (tmp_path / "encoders").exists()
 
 
@@ -56,7 +57,7 @@ def test_stratified_anchor_count_fails_before_training(tmp_path: Path, n: int, m
            "encoders": [{"name": "timm:test_resnet", "train": {"epochs": 1}}, {"name": "timm:test_vit"}],
            "anchors": {"strategy": "stratified", "n": n}}
     with pytest.raises(ConfigError, match=match):
-        run_experiment(cfg, output=tmp_path)
+        run_experiment(cfg, out=tmp_path)
     assert not (tmp_path / "encoders").exists()  # no encoder was trained
 
 
@@ -66,7 +67,7 @@ def test_stratified_anchors_need_class_labels(tmp_path: Path) -> None:
            "anchors": {"strategy": "stratified", "n": 20}, "decoder": {"kind": "reconstruction"}}
     with pytest.raises(ConfigError, match=r"anchors.strategy: 'stratified' draws anchors per class, but "
                                           r"decoder.kind='reconstruction' has no class labels"):
-        run_experiment(cfg, output=tmp_path)
+        run_experiment(cfg, out=tmp_path)
     assert not (tmp_path / "encoders").exists()
 
 
@@ -76,7 +77,7 @@ def test_quick_demo_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tm
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "digits-demo-quick: accuracy (mean ± std over 1 seed(s); chance 0.100)" in printed
+    assert "digits-demo-quick: accuracy (mean ± std over 1 seed; chance 0.100)" in printed
     names = {p.name for p in out.iterdir()}
     assert {"results.json", "results.csv", "report.md", "stitched_bars.png", "cells.jsonl", "encoders",
             "heatmap_absolute.png", "heatmap_translate_procrustes.png"} <= names
@@ -92,13 +93,13 @@ def test_quick_demo_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tm
     assert s["translate:procrustes"]["stitched_mean"] > 0.35
 
     # a re-run trains nothing: encoders, latents and cells are all reused
-    import stitch.decoders
-    import stitch.training
+    import stitch.experiment.decoders
+    import stitch.experiment.training
 
     def boom(*args, **kwargs):
         raise AssertionError("a finished run must not train again")
 
-    monkeypatch.setattr(stitch.training, "train_encoder", boom)
-    monkeypatch.setattr(stitch.decoders.Decoder, "fit", boom)
-    again = run_experiment(demo_config(quick=True), output=out, progress=False)
+    monkeypatch.setattr(stitch.experiment.training, "train_encoder", boom)
+    monkeypatch.setattr(stitch.experiment.decoders.Decoder, "fit", boom)
+    again = run_experiment(demo_config(quick=True), out=out, progress=False)
     assert again.summary == s

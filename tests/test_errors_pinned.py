@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from stitch import _io
-from stitch._checks import as_matrix, check_positive_int
-from stitch._names import NameTable, check_options
-from stitch.anchors import register_anchor_strategy, select_anchors
+from stitch.utils import files as _io
+from stitch.utils.checks import as_matrix, check_positive_int
+from stitch.utils.names import NameTable, check_options
+from stitch.core.anchors import register_anchor_strategy, select_anchors
 from stitch.data import Dataset
 from stitch.errors import NotFittedError
 from stitch.metrics import mean_cca, register_metric
@@ -29,8 +29,10 @@ from stitch.metrics.neighbors import knn_indices, retrieval_mrr
 from stitch.metrics.predictive import linear_r2, stitching_score
 from stitch.metrics.procrustes import permutation_match
 from stitch.metrics.rsa import rdm, rsa
-from stitch.product import ProductSpace, make_aggregation, register_aggregation
-from stitch.similarity import RelativeProjection, register_similarity
+from stitch.core.aggregation import create_aggregation, register_aggregation
+from stitch.core.product import ProductSpace
+from stitch.core.projection import RelativeProjection
+from stitch.core.similarity import register_similarity
 
 RNG = np.random.default_rng(0)
 X = torch.from_numpy(RNG.standard_normal((12, 4)))
@@ -49,7 +51,7 @@ def _metric(**kw: Any) -> Metric:
 
 
 CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
-    # -- _checks -------------------------------------------------------------------------------------
+    # -- checks -------------------------------------------------------------------------------------
     ("object-array", lambda: as_matrix(np.array([[1, None]], dtype=object)), TypeError,
      r"x must be a numeric array, got a numpy array of dtype=object"),
     ("strings", lambda: as_matrix([["a", "b"]]), TypeError,
@@ -65,12 +67,12 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
     ("empty-cols", lambda: as_matrix(torch.ones(3, 0)), ValueError,
      r"x is empty \(shape \(3, 0\)\); expected at least one sample and one feature"),
     ("positive-int", lambda: check_positive_int(True, "k"), ValueError, r"k must be a positive integer, got True"),
-    # -- _io -----------------------------------------------------------------------------------------
+    # -- files ---------------------------------------------------------------------------------------
     ("atomic-mode", lambda: _io.atomic_open("/tmp/never-written", "a").__enter__(), ValueError,
      r"atomic_open writes whole files; mode must be 'w' or 'wb', got 'a'"),
     ("json-type", lambda: _io.write_json("/tmp/never-written.json", {"x": object()}), TypeError,
      r"cannot write object as JSON: <object object at"),
-    # -- _names --------------------------------------------------------------------------------------
+    # -- names --------------------------------------------------------------------------------------
     ("name-type", lambda: NameTable("widget").entry(3), TypeError, r"widget name must be a string, got int \(3\)"),
     ("bad-options", lambda: check_options("widget", "w", lambda *, k=1: None, {"q": 2}), TypeError,
      r"widget 'w' got invalid options \['q'\] \(.*\); it accepts: k$"),
@@ -84,7 +86,7 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
     ("anchor-seed", lambda: select_anchors(X, 3, seed=1.5), TypeError, r"seed must be an int, got float"),
     ("aggregation-not-callable", lambda: register_aggregation("nope", 3, source="test"), TypeError,
      r"aggregation 'nope' must be a callable factory, got int"),
-    ("aggregation-stack", lambda: make_aggregation("linear_sum", 2, 3)(torch.ones(4, 3, 3)), ValueError,
+    ("aggregation-stack", lambda: create_aggregation("linear_sum", 2, 3)(torch.ones(4, 3, 3)), ValueError,
      r"aggregation expects a stacked relative representation of shape \(n, 2, 3\), got \(4, 3, 3\); "
      r"build it with ProductSpace.transform\(x, stacked=True\)"),
     ("product-not-fitted", lambda: ProductSpace().transform(X), NotFittedError,
@@ -181,7 +183,7 @@ def test_similarity_wrong_output_shape() -> None:
                                              r"tensor of shape \(12, 3\) \(one score per sample and anchor\)"):
             RelativeProjection("pin-test:half").fit(X[:3]).transform(X)
     finally:
-        from stitch.similarity import SIMILARITIES
+        from stitch.core.similarity import SIMILARITIES
 
         SIMILARITIES.unregister_source("pin-test")
 
@@ -197,19 +199,19 @@ def test_json_roundtrip_is_exact(tmp_path: Path) -> None:
 
 # -- adapters ------------------------------------------------------------------------------------------
 def _images(*args: Any) -> Any:
-    from adapters.vision import images_to_tensor
+    from stitch.adapters.vision import images_to_tensor
 
     return images_to_tensor(*args)
 
 
 def _timm(**kw: Any) -> Any:
-    from adapters.vision import TimmEncoder
+    from stitch.adapters.vision import TimmEncoder
 
     return TimmEncoder("resnet10t", **kw)
 
 
 def _arrays(**kw: Any) -> Any:
-    from adapters.datasets import load_arrays
+    from stitch.adapters.datasets import load_arrays
 
     return load_arrays(**{"inputs": np.zeros((4, 2)), "labels": [0, 1, 0, 1], **kw})
 
@@ -261,7 +263,7 @@ def test_adapter_error_message_is_pinned(call: Callable[[], Any], exc: type[Base
 
 
 def test_dataset_file_errors(tmp_path: Path) -> None:
-    from adapters.datasets import load_image_folder, load_text_file, load_trec
+    from stitch.adapters.datasets import load_image_folder, load_text_file, load_trec
 
     with pytest.raises(FileNotFoundError, match=r"image folder '.*nowhere' does not exist"):
         load_image_folder(path=tmp_path / "nowhere")
@@ -282,7 +284,7 @@ def test_dataset_file_errors(tmp_path: Path) -> None:
 
 
 def test_precomputed_file_with_duplicate_ids(tmp_path: Path) -> None:
-    from adapters.precomputed import PrecomputedEncoder, save_precomputed
+    from stitch.adapters.precomputed import PrecomputedEncoder, save_precomputed
 
     with pytest.raises(ValueError, match=r"3 ids for 2 latent rows; expected one id per row"):
         save_precomputed(tmp_path / "z.safetensors", ["a", "b", "c"], torch.eye(2))
@@ -310,7 +312,7 @@ def test_encoder_without_dim_says_what_to_implement() -> None:
 
 
 def test_torch_encoder_without_dim_says_what_to_implement() -> None:
-    from adapters._torch import TorchEncoder
+    from stitch.adapters._torch import TorchEncoder
     from stitch.encoder import EncoderSpec
 
     class NoDim(TorchEncoder):
@@ -328,7 +330,7 @@ def test_torch_encoder_without_dim_says_what_to_implement() -> None:
 
 
 def test_cache_rejects_an_encoder_returning_the_wrong_number_of_rows(tmp_path: Path) -> None:
-    from stitch.cache import LatentCache
+    from stitch.encoder.cache import LatentCache
 
     class Short:
         name, modality, dim = "short", "tabular", 2
@@ -355,7 +357,7 @@ def test_download_failures_name_the_url_and_the_fix(tmp_path: Path, monkeypatch:
     import urllib.error
     import urllib.request
 
-    from adapters.datasets import _download
+    from stitch.adapters.datasets import _download
 
     def offline(url: str, timeout: float) -> Any:
         raise urllib.error.URLError("no network")
@@ -372,20 +374,24 @@ def test_download_failures_name_the_url_and_the_fix(tmp_path: Path, monkeypatch:
 
 
 def test_trained_encoder_sidecar_mismatches(tmp_path: Path) -> None:
-    from adapters.trained import read_provenance
-    from stitch.training import TRAINED_FORMAT, sidecar_path
+    from stitch.encoder.checkpoint import TRAINED_FORMAT, read_checkpoint, read_provenance, sidecar_path
 
     path = tmp_path / "enc.safetensors"
     file_meta = {"format": TRAINED_FORMAT, "stitch": json.dumps({"base_encoder": "a"})}
-    _io.save_tensors(path, {"w": torch.ones(2)}, file_meta)
-    side = {"format": TRAINED_FORMAT, "sha256": _io.sha256_file(path), "base_encoder": "a"}
+    digest = _io.save_tensors(path, {"encoder.w": torch.ones(2)}, file_meta)
+    side = {"format": TRAINED_FORMAT, "sha256": digest, "base_encoder": "a"}
     _io.write_json(sidecar_path(path), {**side, "format": "something-else/1"})
     with pytest.raises(ValueError, match=r"enc.safetensors.json is not a latent-stitch trained-encoder sidecar "
                                          r"\(format 'something-else/1', expected 'latent-stitch-trained-encoder/1'\)"):
         read_provenance(path)
+    _io.write_json(sidecar_path(path), {**side, "sha256": None})
+    with pytest.raises(ValueError, match=r"enc.safetensors.json records no sha256 of enc.safetensors, so the weights "
+                                         r"cannot be verified"):
+        read_provenance(path)
     _io.write_json(sidecar_path(path), {**side, "base_encoder": "b"})
     with pytest.raises(ValueError, match=r"enc.safetensors and its sidecar enc.safetensors.json describe different "
                                          r"encoders"):
-        read_provenance(path)
+        read_checkpoint(path)
     _io.write_json(sidecar_path(path), side)
-    assert read_provenance(path)["base_encoder"] == "a"
+    weights, _, sha = read_checkpoint(path)
+    assert sorted(weights) == ["w"] and sha == digest  # the encoder's weights, prefix removed

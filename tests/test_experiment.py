@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import stitch.decoders
+import stitch.experiment.decoders
 from stitch.experiment.config import AnchorConfig, DecoderConfig
 from stitch.experiment.report import format_summary, write_report
-from stitch.experiment.runner import CellStore, ExperimentResult, stitching_matrix, summarize
+from stitch.experiment.matrix import stitching_matrix
+from stitch.experiment.results import CellStore, ExperimentResult, summarize
 
 SPACES = ["absolute", "relative:cosine", "translate:procrustes", "translate:ot"]
 DECODER = DecoderConfig(kind="linear", epochs=25, lr=1e-2, patience=5)
@@ -103,7 +104,7 @@ def test_report_files(matrix, tmp_path: Path) -> None:
     mean, std = result.matrix("absolute")
     assert mean.shape == (3, 3) and (mean.diagonal() > 0.9).all()
     summary = format_summary(result)
-    assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seed(s); chance 0.200)"
+    assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seeds; chance 0.200)"
     assert "translate:ot (OT recovered 100% of anchor pairs)" in summary
     assert summary.splitlines()[-2:] == [
         "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
@@ -125,7 +126,7 @@ def test_resume_after_interruption_gives_the_same_results(tmp_path: Path, monkey
     store_path = tmp_path / "cells.jsonl"
 
     fits = {"n": 0}
-    real_fit = stitch.decoders.Decoder.fit
+    real_fit = stitch.experiment.decoders.Decoder.fit
 
     def failing_fit(self, z, y):
         fits["n"] += 1
@@ -133,7 +134,7 @@ def test_resume_after_interruption_gives_the_same_results(tmp_path: Path, monkey
             raise _Interrupt
         return real_fit(self, z, y)
 
-    monkeypatch.setattr(stitch.decoders.Decoder, "fit", failing_fit)
+    monkeypatch.setattr(stitch.experiment.decoders.Decoder, "fit", failing_fit)
     with pytest.raises(_Interrupt):
         stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
     assert len(CellStore(store_path)) == 3  # three rows finished before the interruption
@@ -143,13 +144,13 @@ def test_resume_after_interruption_gives_the_same_results(tmp_path: Path, monkey
     fits["n"] = 100  # no more failures; count the decoders the resumed run trains
     resumed, _ = stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
     assert fits["n"] == 103  # only the 3 unfinished rows are trained
-    monkeypatch.setattr(stitch.decoders.Decoder, "fit", real_fit)
+    monkeypatch.setattr(stitch.experiment.decoders.Decoder, "fit", real_fit)
     fresh, _ = stitching_matrix(lat, y[:300], y[300:], spaces, **kwargs)
     assert [c["accuracy"] for c in resumed] == [c["accuracy"] for c in fresh]
 
     # a finished run re-runs without training anything; a changed setting recomputes
     fits["n"] = 0
-    monkeypatch.setattr(stitch.decoders.Decoder, "fit", failing_fit)
+    monkeypatch.setattr(stitch.experiment.decoders.Decoder, "fit", failing_fit)
     stitching_matrix(lat, y[:300], y[300:], spaces, store=CellStore(store_path), **kwargs)
     assert fits["n"] == 0
     fits["n"] = 100

@@ -55,16 +55,18 @@ _ERRORS = [
      r"spaces\[0\]: unknown option\(s\) 'centre' for space 'relative:cosine'; expected some of .*'center'"),
     ({"spaces": [{"name": "translate:ridge", "options": {"n_known": 3}}]},
      r"spaces\[0\]: unknown option\(s\) 'n_known' for space 'translate:ridge'; expected some of 'alpha'"),
-    ({"decoder": {"kind": "mlpp"}},
-     r"decoder.kind: got 'mlpp'; input should be 'linear', 'mlp' or 'reconstruction'"),
+    ({"decoder": {"kind": "mlpp"}}, r"decoder.kind: unknown decoder 'mlpp'; did you mean 'mlp'\?"),
     ({"decoder": {"epochs": 0}}, r"decoder.epochs: Input should be greater than or equal to 1"),
     ({"anchors": {"strategy": "rand"}}, r"anchors.strategy: unknown anchor strategy 'rand'; did you mean 'random'"),
     ({"anchors": {"n": 10, "reference": "zz"}},
      r"anchors.reference 'zz' is not an encoder label; expected one of 'a', 'b'"),
     ({"encoders": [{"name": "a"}, {"name": "a"}]}, r"encoders must be unique, 'a' appear\(s\) twice"),
-    ({"encoders": [{"name": "a", "train": {"epoch": 3}}]}, r"encoders\[0\].train.epoch: unknown field"),
+    ({"encoders": [{"name": "a", "train": {"epoch": 3}}]},
+     r"encoders\[0\].train.epoch: unknown field \(did you mean 'epochs'\?\); allowed here: batch_size, epochs, lr, "
+     r"options, patience, seed"),
+    ({"anchor": {"n": 3}}, r"anchor: unknown field \(did you mean 'anchors'\?\)"),
     ({"seeds": [0, 0]}, r"seeds must be unique"),
-    ({"colour": "red"}, r"colour: unknown field \(check its spelling\)"),
+    ({"colour": "red"}, r"colour: unknown field \(check its spelling\); allowed here: anchors, data_root, dataset, "),
 ]
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import stitch
-from stitch.invariance import PROBE_CLASSES, fit_map, probe_invariance
-from stitch.similarity import relative_projection
-from stitch.transforms import sample_transform
+from stitch.core.probe import PROBE_CLASSES, fit_map, probe_invariance
+from stitch.core.projection import relative_projection
+from stitch.core.transforms import sample_transform
 
 
 def _x(seed: int = 0, n: int = 120, d: int = 8) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stitch.metrics import get_metric, list_metrics
-from stitch.transforms import TRANSFORM_CLASSES, implied_by, sample_transform
+from stitch.core.transforms import TRANSFORM_CLASSES, implied_by, sample_transform
 
 N, D1, D2 = 150, 6, 4
 BUILTINS = list_metrics()

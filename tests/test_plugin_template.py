@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import registry
+import stitch.registry as registry
 import stitch
 from stitch.cli import main
 from stitch.testing import check_lightweight_registration, check_registered_encoder
@@ -87,19 +87,21 @@ def installed(site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_template_is_discovered_listed_and_passes_the_contract(installed, monkeypatch, capsys):
     monkeypatch.setenv("STITCH_PLUGINS", "template")
-    [record] = [r for r in stitch.list_plugins() if r.name == "template"]
-    assert record.to_dict() == {
+    record = stitch.get_plugin("template").to_dict()
+    assert record.pop("import_seconds") >= 0
+    assert record == {
         "name": "template", "distribution": "stitch-plugin-template", "version": "0.1.0",
         "target": "stitch_template.plugin",
         "hooks": ["stitch_register_encoders", "stitch_register_similarities"],
-        "status": "ok", "error": None, "registered": {"encoders": 1, "similarities": 1},
+        "status": "ok", "error": None, "registered": {"encoders": 1, "similarities": 1}, "notes": [],
     }
     assert Path(sys.modules["stitch_template"].__file__).is_relative_to(installed)  # the installed copy
-    [spec] = stitch.list_encoders("ngram*", modality="text")
+    assert stitch.list_encoders("ngram*", modality="text") == ["ngram-hash"]
+    spec = stitch.get_encoder_spec("ngram")
     assert (spec.name, spec.plugin, spec.dim) == ("ngram-hash", "template", 32)
     report = check_registered_encoder("ngram-hash")
     assert "order" in report.passed and not report.skipped
-    z = stitch.get_encoder("template:ngram", dim=8).encode(["stitching", "stitches", "zebra"])
+    z = stitch.create_encoder("template:ngram", dim=8).encode(["stitching", "stitches", "zebra"])
     assert z.shape == (3, 8)
     assert torch.cosine_similarity(z[0], z[1], dim=0) > torch.cosine_similarity(z[0], z[2], dim=0)
     rel = stitch.relative_projection(z, z[:2], "template:angular")
@@ -116,7 +118,7 @@ def test_broken_plugin_is_reported_and_everything_else_works(installed, monkeypa
     monkeypatch.setenv("STITCH_PLUGINS", "template,broken_import,broken_hook")
     with pytest.warns(registry.PluginLoadWarning, match="broken_"):
         registry.load_plugins()
-    assert stitch.get_encoder("ngram-hash").encode(["still works"]).shape == (1, 32)
+    assert stitch.create_encoder("ngram-hash").encode(["still works"]).shape == (1, 32)
     assert stitch.list_encoders("half*") == []  # the broken hook's partial registration was rolled back
 
     assert main(["plugins", "--check"]) == 1
@@ -154,7 +156,7 @@ def test_console_script_reports_installed_plugins(site):
     script = Path(sys.executable).with_name("stitch")
     assert script.exists(), f"console script not installed at {script}; run `pip install -e .`"
     env = {**os.environ, "PYTHONPATH": str(site), "STITCH_PLUGINS": "template,broken_hook"}
-    proc = subprocess.run([str(script), "plugins", "--check"], capture_output=True, text=True, env=env)
+    proc = subprocess.run([str(script), "plugins", "--strict"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1, proc.stderr
     status = {p["name"]: p["status"] for p in json.loads(proc.stdout)["plugins"] if p["status"] != "disabled"}
     assert status == {"template": "ok", "broken_hook": "broken"}

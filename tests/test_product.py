@@ -8,9 +8,11 @@ import torch
 
 import stitch
 from stitch.errors import NotFittedError, UnknownNameError
-from stitch.product import AGGREGATIONS, ProductSpace, list_aggregations, make_aggregation
-from stitch.similarity import relative_projection, similarity_invariances
-from stitch.transforms import TRANSFORM_CLASSES, sample_transform
+from stitch.core.aggregation import AGGREGATIONS, create_aggregation, list_aggregations
+from stitch.core.product import ProductSpace
+from stitch.core.projection import relative_projection
+from stitch.core.similarity import similarity_invariances
+from stitch.core.transforms import TRANSFORM_CLASSES, sample_transform
 
 FOUR = ["cosine", "euclidean", "l1", "linf"]
 
@@ -94,7 +96,7 @@ def test_trainable_aggregations_shapes_and_gradients(name: str) -> None:
     x, anchors = _data(6)
     z = ProductSpace(FOUR).fit(anchors).transform(x, stacked=True).float()
     kw = {} if name == "weighted_mean" else {"out_dim": 5}
-    module = make_aggregation(name, 4, 8, **kw)
+    module = create_aggregation(name, 4, 8, **kw)
     out = module(z)
     assert out.shape == (30, module.out_dim)
     out.square().mean().backward()
@@ -106,8 +108,8 @@ def test_trainable_aggregations_shapes_and_gradients(name: str) -> None:
 
 def test_weighted_mean_starts_as_the_mean_and_linear_sum_is_linear() -> None:
     z = torch.randn(7, 3, 4)
-    torch.testing.assert_close(make_aggregation("weighted_mean", 3, 4)(z), z.mean(1))
-    lin = make_aggregation("linear_sum", 3, 4, out_dim=2)
+    torch.testing.assert_close(create_aggregation("weighted_mean", 3, 4)(z), z.mean(1))
+    lin = create_aggregation("linear_sum", 3, 4, out_dim=2)
     torch.testing.assert_close(lin(2 * z) - lin.bias, 2 * (lin(z) - lin.bias))
 
 
@@ -115,7 +117,7 @@ def test_attention_is_permutation_equivariant_up_to_subspace_tags() -> None:
     # Without subspace tags, self-attention + mean pooling ignores subspace order; the learned tags are
     # what lets it tell cosine from l1.
     torch.manual_seed(0)
-    att = make_aggregation("attention", 3, 4, out_dim=6)
+    att = create_aggregation("attention", 3, 4, out_dim=6)
     z = torch.randn(5, 3, 4)
     perm = torch.tensor([2, 0, 1])
     torch.testing.assert_close(att(z), att(z[:, perm]))
@@ -127,7 +129,7 @@ def test_attention_is_permutation_equivariant_up_to_subspace_tags() -> None:
 def test_aggregation_registry() -> None:
     assert list_aggregations() == ["attention", "linear_sum", "mlp_sum", "weighted_mean"]
     with pytest.raises(UnknownNameError, match="unknown trainable aggregation 'linear'; did you mean 'linear_sum'"):
-        make_aggregation("linear", 2, 3)
+        create_aggregation("linear", 2, 3)
     assert "attention" in AGGREGATIONS
 
 
@@ -144,6 +146,6 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="dimension mismatch: x has 3 features but anchors has 6"):
         ProductSpace().fit(anchors).transform(x[:, :3])
     with pytest.raises(ValueError, match=r"expects a stacked relative representation of shape \(n, 4, 8\)"):
-        make_aggregation("mlp_sum", 4, 8)(torch.randn(3, 8))
+        create_aggregation("mlp_sum", 4, 8)(torch.randn(3, 8))
     with pytest.raises(ValueError, match="n_subspaces must be a positive integer, got 0"):
-        make_aggregation("attention", 0, 8)
+        create_aggregation("attention", 0, 8)

@@ -13,9 +13,9 @@ import pluggy
 import pytest
 import torch
 
-import registry
+import stitch.registry as registry
 import stitch
-from registry import hookspecs
+from stitch.registry import hookspecs
 from stitch import hookimpl
 from stitch.data import Dataset
 from stitch.encoder import BaseEncoder, EncoderSpec
@@ -116,13 +116,13 @@ def test_registered_encoder_is_listed_and_built_lazily():
     record = registry.register_plugin(plugin, "toyplug")
     assert record.registered == {"encoders": 1} and record.hooks == ("stitch_register_encoders",)
     loads = Scale.loads
-    specs = stitch.list_encoders()
-    assert [(s.name, s.plugin) for s in specs] == [("scale", "toyplug")]
+    assert stitch.list_encoders() == ["scale"]
+    assert stitch.get_encoder_spec("scale").plugin == "toyplug"
     assert plugin.built == 0  # listing never builds
     for name in ("scale", "scaler", "toyplug:scale", "toyplug:scaler"):
-        assert stitch.get_encoder(name).name == "scale"
+        assert stitch.create_encoder(name).name == "scale"
     assert plugin.built == 4 and Scale.loads == loads  # building never loads
-    z = stitch.get_encoder("scale").encode([1.0, 2.0])
+    z = stitch.create_encoder("scale").encode([1.0, 2.0])
     assert Scale.loads == loads + 1
     torch.testing.assert_close(z, torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]))
 
@@ -133,33 +133,33 @@ def test_list_encoders_filters_by_wildcard_and_modality():
                       scale_spec("bert", modality="text", aliases=("vit-ish",))),
         "p",
     )
-    assert [s.name for s in stitch.list_encoders("vit-*")] == ["bert", "vit-base", "vit-small"]  # alias matches
-    assert [s.name for s in stitch.list_encoders("vit-*", modality="image")] == ["vit-base", "vit-small"]
-    assert [s.name for s in stitch.list_encoders("p:b*")] == ["bert"]
+    assert stitch.list_encoders("vit-*") == ["bert", "vit-base", "vit-small"]  # alias matches
+    assert stitch.list_encoders("vit-*", modality="image") == ["vit-base", "vit-small"]
+    assert stitch.list_encoders("p:b*") == ["bert"]
     assert stitch.list_encoders(modality="graph") == []
 
 
 def test_unknown_encoder_suggests_close_names_and_the_list_command():
     registry.register_plugin(EncoderPlugin(), "p")
     with pytest.raises(UnknownNameError, match=r"unknown encoder 'scal'; did you mean 'scale'.*stitch encoders list"):
-        stitch.get_encoder("scal")
+        stitch.create_encoder("scal")
 
 
 def test_same_name_from_two_plugins_is_kept_reported_and_ambiguous():
     registry.register_plugin(EncoderPlugin(scale_spec("shared")), "alpha")
     registry.register_plugin(EncoderPlugin(scale_spec("shared")), "beta")
-    assert [s.plugin for s in stitch.list_encoders("shared")] == ["alpha", "beta"]
+    assert stitch.list_encoders("shared") == ["shared"]  # one name, two sources
     assert registry.clashes() == {"encoders": {"shared": ["alpha", "beta"]}}
     with pytest.raises(AmbiguousNameError, match=r"'shared' is registered by 2 sources .*'alpha:shared'.*pick one"):
-        stitch.get_encoder("shared")
+        stitch.create_encoder("shared")
     assert stitch.get_encoder_spec("beta:shared").plugin == "beta"
 
 
 def test_get_encoder_reports_invalid_options_with_the_accepted_ones():
     registry.register_plugin(EncoderPlugin(), "p")
     with pytest.raises(TypeError, match=r"encoder 'scale' got invalid options \['batchsize'\].*accepts: batch_size"):
-        stitch.get_encoder("scale", batchsize=2)
-    assert stitch.get_encoder("scale", batch_size=2).batch_size == 2
+        stitch.create_encoder("scale", batchsize=2)
+    assert stitch.create_encoder("scale", batch_size=2).batch_size == 2
 
 
 def test_factory_returning_a_non_encoder_is_a_type_error():
@@ -170,7 +170,7 @@ def test_factory_returning_a_non_encoder_is_a_type_error():
 
     registry.register_plugin(Bad(), "bad")
     with pytest.raises(TypeError, match=r"returned object, which lacks name, modality, dim, encode"):
-        stitch.get_encoder("bad")
+        stitch.create_encoder("bad")
 
 
 # -- resolver hook ------------------------------------------------------------------------------------
@@ -186,26 +186,26 @@ class PrefixResolver:
 def test_resolver_serves_prefixed_names_after_exact_and_qualified_names():
     registry.register_plugin(PrefixResolver(), "toy")
     registry.register_plugin(EncoderPlugin(scale_spec("scale")), "other")
-    enc = stitch.get_encoder("toy:anything-at-all")
+    enc = stitch.create_encoder("toy:anything-at-all")
     assert enc.name == "toy:anything-at-all"
     assert stitch.get_encoder_spec("toy:x").plugin == "toy"
     # "other:scale" is the qualified spelling of a registered name: it never reaches the resolver.
     assert stitch.get_encoder_spec("other:scale").plugin == "other"
-    assert stitch.list_encoders() == [stitch.get_encoder_spec("scale")]  # resolver names are not listed
+    assert stitch.list_encoders() == ["scale"]  # resolver names are not listed
     with pytest.raises(UnknownNameError, match="unknown encoder 'nope:x'"):
-        stitch.get_encoder("nope:x")
+        stitch.create_encoder("nope:x")
 
 
 def test_a_plugin_may_register_names_in_its_own_namespace():
-    from stitch._names import NameTable
+    from stitch.utils.names import NameTable
 
     registry.register_plugin(EncoderPlugin(scale_spec("toy:scale"), scale_spec("plain")), "toy")
     entry = registry.ENCODERS.entry("toy:scale")
     assert (entry.name, entry.source, entry.qualified_name) == ("toy:scale", "toy", "toy:scale")
-    assert [s.name for s in stitch.list_encoders("toy:*")] == ["plain", "toy:scale"]
-    assert stitch.get_encoder("toy:scale").name == "toy:scale"
+    assert stitch.list_encoders("toy:*") == ["plain", "toy:scale"]
+    assert stitch.create_encoder("toy:scale").name == "toy:scale"
     with pytest.raises(UnknownNameError, match="unknown encoder 'scale'"):
-        stitch.get_encoder("scale")  # the namespaced name has no bare spelling
+        stitch.create_encoder("scale")  # the namespaced name has no bare spelling
     # Another source cannot claim a name in someone else's namespace, so qualified names never clash.
     with pytest.raises(PluginError, match=r"cannot register encoder 'toy:evil': .*'intruder:name' in the registering"):
         registry.register_plugin(EncoderPlugin(scale_spec("toy:evil")), "intruder")
@@ -235,17 +235,18 @@ def test_encoder_families_are_listed_and_suggested(capsys):
 
     record = registry.register_plugin(FamilyPlugin(), "toyfam")
     assert record.registered == {"encoder families": 1}
-    (family,) = stitch.list_encoder_families()
+    assert stitch.list_encoder_families() == ["toy:<model>"]
+    family = stitch.get_encoder_family("toy")
     assert family.to_dict() == {"pattern": "toy:<model>", "prefix": "toy", "description": "any toy model",
-                                "modality": "tabular", "extra": "toys", "plugin": "toyfam"}
-    assert stitch.list_encoder_families("toy*") == [family] == stitch.list_encoder_families(modality="tabular")
+                                "modality": "tabular", "extra": "toys", "plugin": "toyfam", "available": True}
+    assert stitch.list_encoder_families("toy*") == ["toy:<model>"] == stitch.list_encoder_families(modality="tabular")
     assert stitch.list_encoder_families("timm*") == [] == stitch.list_encoder_families(modality="image")
     assert stitch.list_encoders() == []  # a family is not an entry
     assert main(["encoders", "list"]) == 0
     out = capsys.readouterr().out
     assert "toy:<model>  any toy model (pip install latent-stitch[toys])" in out
     with pytest.raises(UnknownNameError, match=r"unknown encoder 'model'.* Prefixed families also resolve: toy:<mod"):
-        stitch.get_encoder("model")
+        stitch.create_encoder("model")
     registry.reset_plugins()
     assert stitch.list_encoder_families() == []
 
@@ -269,7 +270,7 @@ def test_resolver_returning_garbage_names_the_plugin():
 
     registry.register_plugin(Garbage(), "garbage")
     with pytest.raises(PluginError, match=r"plugin 'garbage' resolved encoder 'x:y' to 'not a spec'"):
-        stitch.get_encoder("x:y")
+        stitch.create_encoder("x:y")
 
 
 # -- other registries ---------------------------------------------------------------------------------
@@ -299,8 +300,8 @@ class Everything:
 
 
 def test_datasets_similarities_anchor_strategies_and_metrics_reach_their_tables(monkeypatch, tmp_path):
-    from stitch.anchors import ANCHOR_STRATEGIES, select_anchors
-    from stitch.similarity import SIMILARITIES
+    from stitch.core.anchors import ANCHOR_STRATEGIES, select_anchors
+    from stitch.core.similarity import SIMILARITIES
 
     record = registry.register_plugin(Everything(), "every")
     from stitch.metrics import METRICS, get_metric
@@ -308,13 +309,14 @@ def test_datasets_similarities_anchor_strategies_and_metrics_reach_their_tables(
     assert record.registered == {"datasets": 1, "similarities": 1, "anchor strategies": 1, "metrics": 1}
     zero = get_metric("every:zero")
     assert (zero.kind, zero.range, zero.description) == ("distance", (0.0, 1.0), "always zero")
-    info = stitch.list_datasets()[0]
+    assert stitch.list_datasets() == ["toyset"]
+    info = stitch.get_dataset_info("toyset")
     assert (info.name, info.modality, info.plugin, info.description) == ("toyset", "tabular", "every", "Four toy rows.")
     monkeypatch.setenv("STITCH_DATA", str(tmp_path))
-    assert stitch.get_dataset("toyset").metadata["root"] == str(tmp_path)  # root defaults to $STITCH_DATA
-    assert len(stitch.get_dataset("every:toyset", root="/elsewhere", n=6)) == 6
+    assert stitch.load_dataset("toyset").metadata["root"] == str(tmp_path)  # root defaults to $STITCH_DATA
+    assert len(stitch.load_dataset("every:toyset", data_root=tmp_path, n=6)) == 6
     with pytest.raises(TypeError, match=r"dataset 'toyset' got invalid options.*accepts: root, n"):
-        stitch.get_dataset("toyset", size=3)
+        stitch.load_dataset("toyset", size=3)
     assert SIMILARITIES.entry("negdot").source == "every"
     x = torch.randn(5, 3)
     torch.testing.assert_close(stitch.relative_projection(x, x[:2], "every:negdot"), -(x @ x[:2].T))
@@ -332,7 +334,7 @@ def test_dataset_loader_must_return_a_dataset():
 
     registry.register_plugin(Wrong(), "wrong")
     with pytest.raises(TypeError, match="returned list; a dataset loader must return a stitch.Dataset"):
-        stitch.get_dataset("wrong")
+        stitch.load_dataset("wrong")
 
 
 # -- invalid plugins ----------------------------------------------------------------------------------
@@ -341,7 +343,8 @@ def test_dataset_loader_must_return_a_dataset():
     [
         (object(), "implements no hook: decorate its functions with @stitch.hookimpl"),
         (type("Unknown", (), {"stitch_register_models": hookimpl(lambda self, register: None)})(),
-         r"implements unknown hook\(s\) stitch_register_models; known hooks: stitch_register_anchor_strategies"),
+         r"implements unknown hook\(s\) stitch_register_models; known hooks: stitch_register_aggregations, "
+         r"stitch_register_anchor_strategies"),
         (type("BadArgs", (), {"stitch_register_encoders": hookimpl(lambda self, callback: None)})(),
          "invalid plugin"),
         (type("BadSpec", (), {"stitch_register_encoders": hookimpl(lambda self, register: register("x", len))})(),
@@ -367,7 +370,7 @@ def test_a_hook_that_raises_is_rolled_back():
         registry.register_plugin(HalfWay(), "halfway")
     assert stitch.list_encoders() == []
     registry.register_plugin(EncoderPlugin(), "halfway")  # the name is free again
-    assert [s.plugin for s in stitch.list_encoders()] == ["halfway"]
+    assert stitch.get_encoder_spec("scale").plugin == "halfway"
 
 
 @pytest.mark.parametrize("name", ["builtin", "resolver", "a:b", ""])
@@ -423,19 +426,19 @@ def test_entry_points_load_in_isolation_and_broken_ones_are_recorded(fake_plugin
     monkeypatch.delenv("STITCH_DISABLE_PLUGINS")
     monkeypatch.setenv("STITCH_PLUGINS", "good,noimport,half")
     with pytest.warns(registry.PluginLoadWarning) as caught:
-        assert [s.name for s in stitch.list_encoders()] == ["ones"]  # the first lookup loads plugins
+        assert stitch.list_encoders() == ["ones"]  # the first lookup loads plugins
     assert len(caught) == 2 and "Run `stitch plugins` for details" in str(caught[0].message)
-    records = {r.name: r for r in stitch.list_plugins()}
+    records = {name: stitch.get_plugin(name) for name in stitch.list_plugins()}
     good, missing, half = records["good"], records["noimport"], records["half"]
     assert (good.status, good.distribution, good.version, good.hooks) == (
         "ok", "stitch-fake", "1.2.3", ("stitch_register_encoders",))
     assert missing.status == "broken"
     assert missing.error.startswith(f"import of '{FAKE_PREFIX}missing' failed: ModuleNotFoundError")
     assert half.status == "broken" and "boom in the hook" in half.error
-    assert stitch.get_encoder("ones").encode([1, 2, 3]).shape == (3, 2)
+    assert stitch.create_encoder("ones").encode([1, 2, 3]).shape == (3, 2)
     with pytest.raises(UnknownNameError, match=r"unknown encoder 'half'.* Plugin\(s\) 'half', 'noimport' failed to "
                                                r"load; `stitch plugins` says why.$"):
-        stitch.get_encoder("half")  # the half-registered encoder was rolled back
+        stitch.create_encoder("half")  # the half-registered encoder was rolled back
 
 
 def test_loading_is_idempotent(fake_plugins, monkeypatch):
@@ -459,7 +462,7 @@ def test_strict_mode_turns_a_broken_plugin_into_an_error(fake_plugins, monkeypat
 def test_disable_switch_loads_nothing_but_records_what_is_installed(fake_plugins):
     # STITCH_DISABLE_PLUGINS=1 comes from the fixture.
     assert stitch.list_encoders() == []
-    records = {r.name: r for r in stitch.list_plugins()}
+    records = {name: stitch.get_plugin(name) for name in stitch.list_plugins()}
     assert records["good"].status == "disabled" and records["good"].error == "STITCH_DISABLE_PLUGINS is set"
     assert f"{FAKE_PREFIX}good" not in sys.modules  # disabled plugins are not even imported
 
@@ -469,7 +472,7 @@ def test_only_named_plugins_load_and_unknown_names_are_reported(fake_plugins, mo
     monkeypatch.setenv("STITCH_PLUGINS", " good , json")  # a module name is not a plugin name
     with pytest.warns(registry.PluginLoadWarning, match="'json'"):
         registry.load_plugins()
-    records = {r.name: r for r in stitch.list_plugins()}
+    records = {name: stitch.get_plugin(name) for name in stitch.list_plugins()}
     assert records["good"].ok and records["half"].status == "disabled"
     assert records["half"].error == "not listed in STITCH_PLUGINS"
     assert records["json"].error.startswith("STITCH_PLUGINS names 'json' but no installed plugin has that name")
@@ -484,7 +487,7 @@ def test_two_distributions_with_one_plugin_name_keep_the_first_on_sys_path(site,
     make_dist(later, "stitch-b", "2.0", {"dup": f"{FAKE_PREFIX}other"}, {f"{FAKE_PREFIX}other": GOOD_PLUGIN})
     monkeypatch.setenv("STITCH_PLUGINS", "dup")
     with pytest.warns(registry.PluginLoadWarning, match="already used by distribution"):
-        records = stitch.list_plugins()
+        records = registry.plugin_status()
     dup = [r for r in records if r.name == "dup"]
     assert sorted((r.distribution, r.status) for r in dup) == [("stitch-a", "ok"), ("stitch-b", "broken")]
     # the built-in adapters are not named in STITCH_PLUGINS, so they are listed as disabled, not loaded
@@ -492,7 +495,8 @@ def test_two_distributions_with_one_plugin_name_keep_the_first_on_sys_path(site,
 
 
 def test_import_stitch_does_not_load_the_plugin_host():
-    code = "import sys, stitch; print('registry' in sys.modules, 'torch' in sys.modules, 'pluggy' in sys.modules)"
+    code = ("import sys, stitch; print('stitch.registry' in sys.modules, 'torch' in sys.modules, "
+            "'pluggy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "False"]
 
@@ -501,9 +505,13 @@ def test_import_stitch_does_not_load_the_plugin_host():
 # -- the register callbacks reject bad arguments with the plugin's name in the message -----------------
 _BAD_REGISTRATIONS = [
     ("stitch_register_encoders", lambda register: register("not a spec", lambda: None),
-     r"register\(spec, factory\): spec must be a stitch.EncoderSpec, got 'not a spec'"),
+     r"register\(spec, factory\): spec must be a stitch.EncoderSpec, got 'not a spec' \(plugin 'bad'\); accepted: "
+     r"register\(spec, factory\) with a stitch.EncoderSpec and a callable, register\(EncoderClass\) or "
+     r"register\(encoder_instance\)"),
+    ("stitch_register_encoders", lambda register: register(3),
+     r"register\(\) got 3 \(plugin 'bad'\), which is neither an EncoderSpec nor an encoder"),
     ("stitch_register_encoders", lambda register: register(scale_spec("s"), 3),
-     r"register\(spec, factory\): factory for 's' must be callable, got 3"),
+     r"register\(spec, factory\): factory for 's' must be callable, got 3 \(plugin 'bad'\)"),
     ("stitch_register_datasets", lambda register: register("d", 3, modality="text"),
      r"register\(name, loader\): loader for 'd' must be callable, got 3"),
     ("stitch_register_datasets", lambda register: register("d", lambda **kw: None, modality=""),
@@ -512,7 +520,8 @@ _BAD_REGISTRATIONS = [
 
 
 @pytest.mark.parametrize(("hook", "body", "message"), _BAD_REGISTRATIONS,
-                         ids=["encoder-spec", "encoder-factory", "dataset-loader", "dataset-modality"])
+                         ids=["encoder-spec", "encoder-object", "encoder-factory", "dataset-loader",
+                              "dataset-modality"])
 def test_bad_register_arguments_fail_the_plugin_with_a_clear_message(hook, body, message):
     plugin = type("Bad", (), {hook: hookimpl(lambda self, register: body(register))})()
     with pytest.raises(PluginError, match=r"^plugin 'bad' failed to load: .*" + message):

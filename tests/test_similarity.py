@@ -12,19 +12,11 @@ from hypothesis import strategies as st
 
 import stitch
 from stitch.errors import NotFittedError, UnknownNameError
-from stitch.similarity import (
-    CENTERINGS,
-    SIMILARITIES,
-    RelativeProjection,
-    derive_invariances,
-    list_similarities,
-    normalize_relative,
-    register_similarity,
-    relative_projection,
-    similarity_invariances,
-    standardize_stats,
-)
-from stitch.transforms import TRANSFORM_CLASSES, sample_transform
+from stitch.core.invariances import CENTERINGS, derive_invariances
+from stitch.core.normalization import normalize_relative, standardize_stats
+from stitch.core.projection import RelativeProjection, relative_projection
+from stitch.core.similarity import SIMILARITIES, list_similarities, register_similarity, similarity_invariances
+from stitch.core.transforms import TRANSFORM_CLASSES, sample_transform
 
 BUILTINS = ["cosine", "dot", "euclidean", "l1", "linf", "rbf", "mahalanobis"]
 DISTANCES = ["euclidean", "l1", "linf", "mahalanobis"]
@@ -163,21 +155,37 @@ def test_cosine_and_euclidean_match_torch_on_any_shape(n: int, a: int, d: int, s
 
 
 # -- chunking and dtypes ------------------------------------------------------------------------------------
+# l1 / linf score each pair on its own, in a fixed feature order: chunks change no bit. The GEMM-based
+# functions may not be bit-identical: BLAS picks other kernels for other row counts (a few ulps apart).
+EXACT_ACROSS_CHUNKS = {"l1", "linf"}
+
+
+def _assert_chunk_invariant(got: torch.Tensor, want: torch.Tensor, exact: bool) -> None:
+    if exact:
+        assert torch.equal(got, want)
+    else:
+        eps = torch.finfo(want.dtype).eps
+        torch.testing.assert_close(got, want, rtol=64 * eps, atol=64 * eps * float(want.abs().max()))
+
+
 @pytest.mark.parametrize("center", CENTERINGS)
 @pytest.mark.parametrize("name", BUILTINS)
 def test_chunked_equals_unchunked(name: str, center: str | None) -> None:
     x, anchors = _data(1, n=37)
     whole = relative_projection(x, anchors, name, center=center)
     for chunk in (1, 5, 36, 1000):
-        assert torch.equal(relative_projection(x, anchors, name, center=center, chunk_size=chunk), whole)
+        got = relative_projection(x, anchors, name, center=center, chunk_size=chunk)
+        _assert_chunk_invariant(got, whole, exact=name in EXACT_ACROSS_CHUNKS)
 
 
 @pytest.mark.parametrize("normalization", ["l2", "standardize", "layernorm", "topk", "softmax"])
-def test_chunked_equals_unchunked_with_output_normalization(normalization: str) -> None:
+@pytest.mark.parametrize("name", ["euclidean", "l1"])
+def test_chunked_equals_unchunked_with_output_normalization(name: str, normalization: str) -> None:
     x, anchors = _data(13, n=23)
-    whole = RelativeProjection("euclidean", normalization=normalization, k=3).fit(anchors).transform(x)
-    chunked = RelativeProjection("euclidean", normalization=normalization, k=3, chunk_size=4).fit(anchors)
-    assert torch.equal(chunked.transform(x), whole)
+    whole = RelativeProjection(name, normalization=normalization, k=3).fit(anchors).transform(x)
+    chunked = RelativeProjection(name, normalization=normalization, k=3, chunk_size=4).fit(anchors)
+    # every normalisation is row-wise or uses fitted column statistics: exact given exact scores
+    _assert_chunk_invariant(chunked.transform(x), whole, exact=name in EXACT_ACROSS_CHUNKS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

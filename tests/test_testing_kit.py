@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import registry
+import stitch.registry as registry
 from stitch import hookimpl
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.testing import (

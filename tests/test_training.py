@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 import stitch
-from adapters.datasets import load_arrays
-from stitch._io import load_tensors
-from stitch.training import TRAINED_FORMAT, sidecar_path, train_encoder
+from stitch.adapters.datasets import load_arrays
+from stitch.encoder.checkpoint import TRAINED_FORMAT, sidecar_path
+from stitch.experiment.training import train_encoder
+from stitch.utils.files import ChecksumError, load_tensors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,7 +23,7 @@ TINY = {"image_size": 16, "channels": (16, 32, 64, 128)}
 
 @pytest.fixture(scope="module")
 def small_digits():
-    ds = stitch.get_dataset("digits")
+    ds = stitch.load_dataset("digits")
     keep = np.concatenate([ds.splits["train"][:300], ds.splits["val"][:100], ds.splits["test"][:100]])
     splits = {"train": np.arange(300), "val": np.arange(300, 400), "test": np.arange(400, 500)}
     return load_arrays(inputs=ds.inputs[keep], labels=ds.labels[keep], name="digits-small", modality="image",
@@ -39,8 +41,8 @@ def test_training_learns_and_saves_provenance(trained, small_digits):
     m = trained.metrics
     assert m["test_accuracy"] > 0.5 and m["train_accuracy"] > 0.5  # chance is 0.1
     assert 1 <= m["best_epoch"] <= m["epochs_run"] <= 6
-    tensors, meta = load_tensors(trained.path)
-    assert meta["format"] == TRAINED_FORMAT
+    tensors, meta, digest = load_tensors(trained.path)
+    assert meta["format"] == TRAINED_FORMAT and digest == trained.sha256
     assert any(k.startswith("encoder.") for k in tensors) and {"head.weight", "head.bias"} <= set(tensors)
     side = json.loads(sidecar_path(trained.path).read_text())
     assert side["base_encoder"] == "timm:resnet10t" and side["seed"] == 0
@@ -50,10 +52,10 @@ def test_training_learns_and_saves_provenance(trained, small_digits):
 
 
 def test_trained_encoder_loads_by_name_and_reproduces_its_accuracy(trained, small_digits):
-    enc = stitch.get_encoder(trained.name)
+    enc = stitch.create_encoder(trained.name)
     assert enc.name == f"trained:{trained.path}" and enc.dim == 128
     z = enc.encode(small_digits.split_inputs("test"))
-    tensors, _ = load_tensors(trained.path)
+    tensors, _, _ = load_tensors(trained.path)
     logits = z @ tensors["head.weight"].T + tensors["head.bias"]
     acc = float((logits.argmax(1).numpy() == small_digits.split_labels("test")).mean())
     assert acc == pytest.approx(trained.metrics["test_accuracy"], abs=1e-9)
@@ -78,12 +80,15 @@ def test_tampered_or_orphaned_file_is_refused(trained, tmp_path):
     data[-3] ^= 0xFF
     copy.write_bytes(bytes(data))
     sidecar_path(copy).write_text(sidecar_path(trained.path).read_text())
-    with pytest.raises(ValueError, match="does not match the sha256 recorded in copy.safetensors.json"):
-        stitch.get_encoder(f"trained:{copy}")
+    os.utime(copy, ns=(trained.path.stat().st_atime_ns, trained.path.stat().st_mtime_ns))  # same size and mtime
+    enc = stitch.create_encoder(f"trained:{copy}")  # building reads only the sidecar
+    with pytest.raises(ChecksumError, match=r"trained encoder .*copy.safetensors has sha256 [0-9a-f]{12}\.\.\., "
+                                            r"expected [0-9a-f]{12}\.\.\.; it was modified, truncated or replaced"):
+        enc.encode(np.zeros((1, 8, 8), np.float32))  # the weights are hashed in the read that loads them
     orphan = tmp_path / "orphan.safetensors"
     orphan.write_bytes(trained.path.read_bytes())
     with pytest.raises(FileNotFoundError, match="has no provenance file 'orphan.safetensors.json'"):
-        stitch.get_encoder(f"trained:{orphan}")
+        stitch.create_encoder(f"trained:{orphan}")
 
 
 def test_bad_arguments(small_digits, tmp_path):
@@ -97,19 +102,19 @@ def test_bad_arguments(small_digits, tmp_path):
 
 @pytest.mark.slow
 def test_text_bag_learns_trec(shared_data, tmp_path):
-    ds = stitch.get_dataset("trec", root=shared_data)
+    ds = stitch.load_dataset("trec", data_root=shared_data)
     res = train_encoder("text-bag", ds, out=tmp_path / "bag.safetensors", seed=0, epochs=8, lr=1e-2, num_threads=1,
                         encoder_options={"dim": 64, "buckets": 1 << 14, "embed_dim": 64})
     assert res.metrics["test_accuracy"] > 0.6  # 6 classes; majority class is 0.276 of the test set
-    assert stitch.get_encoder(res.name).encode(["What is a cat?"]).shape == (1, 64)
+    assert stitch.create_encoder(res.name).encode(["What is a cat?"]).shape == (1, 64)
 
 
 @pytest.mark.slow
 def test_gcn_learns_cora(shared_data, tmp_path):
-    ds = stitch.get_dataset("cora", root=shared_data)
+    ds = stitch.load_dataset("cora", data_root=shared_data)
     res = train_encoder("pyg:gcn", ds, out=tmp_path / "gcn.safetensors", seed=0, epochs=60, lr=1e-2,
                         weight_decay=5e-4, patience=20, num_threads=1, encoder_options={"hidden_channels": 32})
     assert res.metrics["test_accuracy"] > 0.7  # GCN reaches ~0.8 on Cora's public split
-    enc = stitch.get_encoder(res.name)
+    enc = stitch.create_encoder(res.name)
     z = enc.encode(ds.inputs)
     assert z.shape == (2708, 32)

@@ -6,17 +6,8 @@ import pytest
 import torch
 
 from stitch.errors import NotFittedError, UnknownNameError
-from stitch.translate import (
-    Affine,
-    Linear,
-    Matching,
-    OTTranslator,
-    Procrustes,
-    Ridge,
-    get_translator,
-    list_translators,
-    match_anchors,
-)
+from stitch.core.matching import Matching, match_anchors
+from stitch.core.translate import Affine, Linear, OTTranslator, Procrustes, Ridge, create_translator, list_translators
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -74,7 +65,7 @@ def test_affine_recovers_affine_map_and_linear_does_not() -> None:
     w = torch.randn(5, 3, generator=g, dtype=torch.float64)
     b = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
     t = Affine().fit(x, x @ w + b)
-    assert torch.allclose(t.weight_, w, atol=1e-10) and torch.allclose(t.bias_, b, atol=1e-10)
+    assert torch.allclose(t.coef_, w, atol=1e-10) and torch.allclose(t.intercept_, b, atol=1e-10)
     assert (Linear().fit_transform(x, x @ w + b) - (x @ w + b)).abs().max() > 0.5
 
 
@@ -87,18 +78,18 @@ def test_ridge_matches_closed_form_reference_in_both_regimes() -> None:
         xc, yc = x - x.mean(0), y - y.mean(0)
         w_ref = torch.linalg.solve(xc.T @ xc + alpha * torch.eye(d, dtype=torch.float64), xc.T @ yc)
         t = Ridge(alpha=alpha).fit(x, y)
-        assert torch.allclose(t.weight_, w_ref, atol=1e-8)
-        assert torch.allclose(t.bias_, y.mean(0) - x.mean(0) @ w_ref, atol=1e-8)
+        assert torch.allclose(t.coef_, w_ref, atol=1e-8)
+        assert torch.allclose(t.intercept_, y.mean(0) - x.mean(0) @ w_ref, atol=1e-8)
 
 
 def test_ridge_with_zero_alpha_is_affine_and_large_alpha_shrinks() -> None:
     g = _gen(6)
     x = torch.randn(30, 3, generator=g, dtype=torch.float64)
     y = x @ torch.randn(3, 2, generator=g, dtype=torch.float64)
-    assert torch.allclose(Ridge(alpha=0.0).fit(x, y).weight_, Affine().fit(x, y).weight_, atol=1e-10)
-    assert Ridge(alpha=1e8).fit(x, y).weight_.abs().max() < 1e-5
+    assert torch.allclose(Ridge(alpha=0.0).fit(x, y).coef_, Affine().fit(x, y).coef_, atol=1e-10)
+    assert Ridge(alpha=1e8).fit(x, y).coef_.abs().max() < 1e-5
     with pytest.raises(ValueError, match="alpha must be a number >= 0, got -1"):
-        Ridge(alpha=-1)
+        Ridge(alpha=-1).fit(x, y)  # validated in fit, as scikit-learn estimators do
 
 
 def test_dtypes_follow_inputs() -> None:
@@ -117,14 +108,14 @@ def test_translator_errors() -> None:
     with pytest.raises(ValueError, match=r"x \(source anchors\) has 10 samples but y \(target anchors\) has 9"):
         Linear().fit(torch.randn(10, 3), torch.randn(9, 3))
     with pytest.raises(UnknownNameError, match="unknown translation method 'procrustez'; did you mean 'procrustes'"):
-        get_translator("procrustez")
+        create_translator("procrustez")
     with pytest.raises(TypeError, match=r"translation method 'ridge' got invalid options \['beta'\].*it accepts: alpha"):
-        get_translator("ridge", beta=1)
+        create_translator("ridge", beta=1)
 
 
 def test_registry_lists_every_method() -> None:
     assert {"procrustes", "affine", "linear", "ridge", "ot"} <= set(list_translators())
-    assert isinstance(get_translator("orthogonal"), Procrustes)
+    assert isinstance(create_translator("orthogonal"), Procrustes)
 
 
 def _hidden_permutation(n: int, d: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -182,4 +173,4 @@ def test_matching_errors() -> None:
     with pytest.raises(ValueError, match=r"known pair \(9, 0\) is out of range"):
         match_anchors(x, x, known=[(9, 0)])
     with pytest.raises(ValueError, match="unknown matching method 'exact'"):
-        OTTranslator(method="exact")
+        OTTranslator(method="exact").fit(x, x)

@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module of this package and exposes ``add_parser(subparsers)``; the
 module imports only what it needs to build its parser, so ``stitch --help`` stays fast (it imports neither
-torch nor any model library). Every error a user can fix (bad names, bad files, bad options, bad configs)
-prints one line ``stitch: error: ...`` and exits 2; ``stitch ... | head`` exits quietly.
+torch nor any model library). Every error a user can fix (bad names, bad files, bad options) prints one line
+``stitch: error: ...`` and exits 2 — an invalid configuration prints one line per problem, each with its
+field path; ``stitch ... | head`` exits quietly; a bare ``stitch`` prints the help and exits 2.
 """
 
 from __future__ import annotations
@@ -11,15 +12,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "plain"]
 
 # Sub-command modules, in the order ``stitch --help`` lists them.
-_COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "run", "demo", "audit")
+_COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "encode", "run", "demo", "audit")
+
+_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc):`~?([^`]+)`")
+
+
+def plain(text: str | None) -> str:
+    """Docstring text for a terminal: Sphinx roles and double backquotes removed.
+
+    Example:
+        >>> plain("Use :func:`stitch.audit` with ``n=500``.")
+        'Use stitch.audit with n=500.'
+    """
+    return _ROLE.sub(r"\1", text or "").replace("``", "")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,13 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"latent-stitch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"stitch.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"stitch.cli.{name}":
-                raise
-            continue  # command not built yet in this checkout
-        module.add_parser(sub)
+        importlib.import_module(f"stitch.cli.{name}").add_parser(sub)
     return parser
 
 
@@ -80,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from stitch.errors import StitchError
+    from stitch.errors import ConfigError, StitchError
 
     parser = build_parser()
     try:
@@ -88,14 +96,18 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors (already printed as one line)
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)  # like argparse tools given no command: usage, exit 2
+        return 2
     with warnings.catch_warnings():  # restores showwarning, so in-process callers keep theirs
         warnings.showwarning = _one_line_warning
         try:
             return int(args.func(args) or 0)
         except BrokenPipeError:
             raise
+        except ConfigError as exc:
+            # one problem per line, each with its field path: a run-on line hides the second problem
+            print(f"stitch: error: {str(exc).strip()}", file=sys.stderr)
+            return 2
         except (StitchError, ValueError, LookupError, TypeError, ImportError, OSError) as exc:
             print(f"stitch: error: {_one_line(exc)}", file=sys.stderr)
             return 2

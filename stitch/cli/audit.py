@@ -16,8 +16,9 @@ Everything can also come from a TOML file (``--config``); flags given on the com
     [metric_options.mutual_knn]
     k = 20
 
-With ``--layers 0,6,12`` (exactly one or two encoders), the audit is layer x layer instead.
-List metrics with ``stitch metrics list``.
+With ``--layers 0,6,12`` (exactly one or two encoders), the audit is layer x layer instead. ``--sanity``
+adds the grounding tests (which measures track function on these models) to the report. List metrics with
+``stitch metrics list``.
 """
 
 from __future__ import annotations
@@ -26,20 +27,25 @@ import argparse
 import sys
 from typing import Any
 
+from stitch.cli.cache import add_cache_flag
+from stitch.cli.engine import add_engine_flags, engine_from_args
+
 _KEYS = {
     "encoders", "dataset", "split", "metrics", "n", "seed", "permutations", "bootstrap", "confidence", "out",
-    "layers", "metric_options", "cache", "data_root",
+    "layers", "metric_options", "cache", "data_root", "color_range", "order", "sanity",
 }
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch audit`` to the top-level parser."""
+    from stitch.cli import plain
+
     p = subparsers.add_parser(
         "audit", help="similarity audit of several encoders on one dataset",
         description="Encode DATASET with every encoder (through the latent cache), compute every metric for "
-        "every encoder pair, and write a model x model matrix per metric (JSON, CSV, heatmap PNG) and "
+        "every encoder pair, and write a model x model matrix per metric (JSON, CSV, LaTeX, heatmap PNG) and "
         "report.md under --out. Metrics: `stitch metrics list`.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=plain(__doc__),
     )
     p.add_argument("--config", metavar="TOML", help="read every option from a TOML file (flags override it)")
     p.add_argument("--encoders", metavar="A,B,...", action="append",
@@ -56,11 +62,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="metric option, e.g. mutual_knn.k=20 (repeatable)")
     p.add_argument("--layers", metavar="L1,L2,...",
                    help="layer x layer audit of one or two encoders whose adapter takes layer=")
-    p.add_argument("--cache", metavar="DIR", help="latent cache root (default: $STITCH_CACHE)")
+    add_cache_flag(p)
     p.add_argument("--data", metavar="DIR", dest="data_root",
                    help="directory holding the dataset's files (default: $STITCH_DATA)")
     p.add_argument("--data-root", dest="data_root", help=argparse.SUPPRESS)  # deprecated spelling of --data
     p.add_argument("--out", metavar="DIR", help="output directory")
+    p.add_argument("--sanity", action="store_true", default=None,
+                   help="run the grounding tests and rank the metrics by how well they track function")
+    p.add_argument("--color-range", choices=("data", "declared"), default=None,
+                   help="heatmap colours fitted to the values (default) or spanning each metric's declared range")
+    p.add_argument("--order", choices=("cluster", "given"), default=None,
+                   help="heatmap order: hierarchical clustering with a dendrogram (default) or as listed")
+    add_engine_flags(p)
+    p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     p.set_defaults(func=run)
 
 
@@ -71,6 +85,7 @@ def _split_list(values: Any) -> list[str]:
 
 
 def _load_config(path: str) -> dict[str, Any]:
+    import difflib
     import tomllib
 
     from stitch.errors import ConfigError
@@ -80,11 +95,16 @@ def _load_config(path: str) -> dict[str, Any]:
             cfg = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path!r} not found; pass an existing TOML file to --config") from None
-    except tomllib.TOMLDecodeError as exc:
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path!r} is a directory; pass a TOML file to --config") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc})") from None
-    unknown = sorted(set(cfg) - _KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; expected some of {sorted(_KEYS)}")
+    problems = []
+    for key in sorted(set(cfg) - _KEYS):
+        close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
+        problems.append(f"{key}: unknown key ({f'did you mean {close[0]!r}?' if close else 'check its spelling'})")
+    if problems:
+        raise ConfigError(f"invalid audit config {path}:\n  " + "\n  ".join(problems))
     return cfg
 
 
@@ -108,7 +128,7 @@ def _encoders_from_config(value: Any, path: str) -> list[str] | dict[str, str]:
 
 
 def _options(pairs: list[str], base: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from stitch.audit import _parse_value
+    from stitch.encoder.refs import parse_value
 
     out = {k: dict(v) for k, v in base.items()}
     for pair in pairs:
@@ -116,12 +136,12 @@ def _options(pairs: list[str], base: dict[str, dict[str, Any]]) -> dict[str, dic
         metric, dot, opt = key.partition(".")
         if not (eq and dot and metric and opt):
             raise ValueError(f"--option {pair!r} is not of the form METRIC.KEY=VALUE (e.g. mutual_knn.k=20)")
-        out.setdefault(metric, {})[opt] = _parse_value(value)
+        out.setdefault(metric, {})[opt] = parse_value(value)
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from stitch.audit import audit, audit_layers
+    from stitch.audits import audit, audit_layers
 
     cfg = _load_config(args.config) if args.config else {}
 
@@ -145,17 +165,26 @@ def run(args: argparse.Namespace) -> int:
     metrics = _split_list(pick("metrics")) if pick("metrics") else None
     metric_options = _options(args.option, cfg.get("metric_options", {}))
     common = dict(split=split, metrics=metrics, n=pick("n"), seed=pick("seed", 0), metric_options=metric_options,
-                  out=out, cache_root=pick("cache"), dataset_root=pick("data_root"))
+                  cache_root=pick("cache"), data_root=pick("data_root"), engine=engine_from_args(args),
+                  progress=False if args.no_progress else None)
     layers = pick("layers")
+    names = list(encoders.values()) if isinstance(encoders, dict) else encoders
     if layers is not None:
         layers = [int(v) for v in _split_list(layers)] if not isinstance(layers, list) else [int(v) for v in layers]
-        names = list(encoders.values()) if isinstance(encoders, dict) else encoders
         if len(names) not in (1, 2):
             raise ValueError(f"--layers compares one or two encoders layer by layer, got {len(names)}: {names}")
         res = audit_layers(names[0], names[-1], dataset, layers, **common)
     else:
+        if len(names) < 2:
+            raise ValueError(f"an audit compares models pairwise and needs at least two encoders, got {names}; "
+                             "pass --encoders A,B (or --layers for the layers of one encoder)")
         res = audit(encoders=encoders, dataset=dataset, permutations=pick("permutations", 0),
                     bootstrap=pick("bootstrap", 0), confidence=pick("confidence", 0.95), **common)
+    if pick("sanity", False):
+        from stitch.audits.sanity import run_sanity
+
+        res.sanity = run_sanity(res, encoders=encoders, dataset=dataset, layers=layers, **common)
+    res.save(out, color_range=pick("color_range", "data"), order=pick("order", "cluster"))
     print(f"audited {len(res.rows)} x {len(res.cols)} models on {res.config['n_samples']} samples, "
           f"{len(res.metrics)} metrics -> {out}/report.md", file=sys.stderr)
     return 0

@@ -33,10 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from stitch._report import markdown_table
-    from stitch.plugins import list_datasets
+    from stitch.registry import DATASETS
+    from stitch.utils.plots import markdown_table
 
-    infos = list_datasets(args.pattern, modality=args.modality)
+    infos = [e.obj for e in DATASETS.entries(args.pattern) if args.modality is None or e.obj.modality == args.modality]
     if args.json:
         print(json.dumps([d.to_dict() for d in infos], indent=2))
         return 0
@@ -49,11 +49,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from stitch.plugins import get_dataset, get_dataset_info
+    from stitch.plugins import get_dataset_info, load_dataset
 
     out = get_dataset_info(args.name).to_dict()
     if args.load:
-        ds = get_dataset(args.name, root=args.root)
+        ds = load_dataset(args.name, data_root=args.root)
         out.update(
             samples=len(ds),
             classes=list(ds.class_names),

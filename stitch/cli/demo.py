@@ -25,12 +25,14 @@ DEMO: dict[str, Any] = {
     "seeds": [0, 1, 2],
     "dataset": {"name": "digits"},
     "encoders": [
-        {"name": f"timm:{arch}", "group": arch, "label": f"{arch}-s{seed}", "options": options,
+        # timm's tiny test_* architectures, trained here from scratch: labelled by what they are
+        {"name": f"timm:{arch}", "group": label, "label": f"{label}-seed{seed}", "options": options,
          "train": {"seed": seed, **train}}
-        for arch, options, train in (
-            ("test_resnet", {"image_size": 16, "in_chans": 1, "crop_pct": 1.0}, {"epochs": 10, "lr": 3e-3}),
+        for arch, label, options, train in (
+            ("test_resnet", "ResNet", {"image_size": 16, "in_chans": 1, "crop_pct": 1.0}, {"epochs": 10, "lr": 3e-3}),
             # ConvNeXt needs 32 px: its stride-32 downsampling shrinks 16 px to 1x1 before the last stage
-            ("test_convnext", {"image_size": 32, "in_chans": 1, "crop_pct": 1.0}, {"epochs": 10, "lr": 3e-3}),
+            ("test_convnext", "ConvNeXt", {"image_size": 32, "in_chans": 1, "crop_pct": 1.0},
+             {"epochs": 10, "lr": 3e-3}),
         )
         for seed in (0, 1)
     ],
@@ -67,13 +69,15 @@ def demo_config(*, quick: bool = False) -> dict[str, Any]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch demo`` to the top-level parser."""
+    from stitch.cli import plain
+
     p = subparsers.add_parser(
         "demo", help="train small encoders on digits and show zero-shot stitching (offline, minutes)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", metavar="DIR", default="runs/demo", help="output directory (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds (smoke test)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     p.set_defaults(func=_run)
 
 
@@ -84,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = parse_experiment(demo_config(quick=args.quick), source="demo")
     start = time.perf_counter()
     print(f"stitch demo: {len(cfg.encoders)} encoders trained on digits, {len(cfg.spaces)} spaces, "
-          f"{len(cfg.seeds)} seed(s) -> {args.out}", flush=True)
-    result = run_experiment(cfg, output=args.out, progress=False if args.no_progress else None)
+          f"{len(cfg.seeds)} seed{'s' if len(cfg.seeds) != 1 else ''} -> {args.out}", flush=True)
+    result = run_experiment(cfg, out=args.out, progress=False if args.no_progress else None)
     print()
     print(format_summary(result))
     print(f"\nwall time {time.perf_counter() - start:.0f} s; report: {result.output_dir / 'report.md'}")

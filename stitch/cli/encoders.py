@@ -31,30 +31,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from stitch._report import markdown_table
-    from stitch.plugins import list_encoder_families, list_encoders
+    from stitch.plugins import get_encoder_family, list_encoder_families
+    from stitch.registry import ENCODERS
+    from stitch.utils.plots import markdown_table
 
-    specs = list_encoders(args.pattern, modality=args.modality)
-    families = list_encoder_families(args.pattern, modality=args.modality)
+    specs = [e.obj[0] for e in ENCODERS.entries(args.pattern)
+             if args.modality is None or e.obj[0].modality == args.modality]
+    families = [get_encoder_family(p.partition(":")[0])
+                for p in list_encoder_families(args.pattern, modality=args.modality)]
     if args.json:
-        print(json.dumps([s.to_dict() for s in specs], indent=2, default=str))
+        print(json.dumps({"encoders": [s.to_dict() for s in specs], "families": [f.to_dict() for f in families]},
+                         indent=2, default=str))
         return 0
     if not specs and not families:
         which = f" of modality {args.modality!r}" if args.modality else ""
         print(f"no encoders{which} match {args.pattern!r}; run `stitch plugins` to see what is installed",
               file=sys.stderr)
         return 0
+    missing = [s for s in specs if not s.available]
     if specs:
-        rows = [[s.name, s.modality, "?" if s.dim is None else s.dim, s.plugin, s.extra or "-", s.description]
-                for s in specs]
+        rows = [[s.name, s.modality, "?" if s.dim is None else s.dim, s.plugin,
+                 (s.extra or "-") + ("" if s.available else " (not installed)"), s.description] for s in specs]
         print(markdown_table(["name", "modality", "dim", "plugin", "extra", "description"], rows))
     if families:
         width = max(len(f.pattern) for f in families)
         print("\nAlso resolved, not listed (any name of these families):" if specs else
               "Resolved, not listed (any name of these families):")
         for f in families:
-            hint = f" ({f.install_hint})" if f.install_hint else ""
+            hint = "" if not f.extra else f" ({f.install_hint}{'' if f.available else ': not installed'})"
             print(f"  {f.pattern:<{width}}  {f.description}{hint}")
+    for extra in sorted({s.extra for s in missing if s.extra}):
+        print(f"\nnot installed: encoders of the {extra!r} extra need `pip install latent-stitch[{extra}]`",
+              file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Zero-shot stitching experiments: configuration files, the stitching matrix, reports.
+"""Zero-shot stitching experiments: configuration files, decoders, training, the stitching matrix, reports.
 
 Example:
     >>> from stitch.experiment import parse_experiment
@@ -8,8 +8,11 @@ Example:
 """
 
 from stitch.experiment.config import ExperimentConfig, load_experiment, parse_experiment
-from stitch.experiment.runner import ExperimentResult, run_experiment, stitching_matrix
+from stitch.experiment.matrix import stitching_matrix
+from stitch.experiment.results import ExperimentResult
+from stitch.experiment.runner import check_experiment, run_experiment
 
 __all__ = [
-    "ExperimentConfig", "ExperimentResult", "load_experiment", "parse_experiment", "run_experiment", "stitching_matrix",
+    "ExperimentConfig", "ExperimentResult", "check_experiment", "load_experiment", "parse_experiment",
+    "run_experiment", "stitching_matrix",
 ]

@@ -8,7 +8,7 @@ Example file (TOML)::
 
     name = "digits-demo"
     seeds = [0, 1]
-    output = "runs/digits-demo"
+    out = "runs/digits-demo"
 
     [dataset]
     name = "digits"
@@ -16,7 +16,7 @@ Example file (TOML)::
     [[encoders]]
     name = "timm:resnet10t"
     options = { in_chans = 1, img_size = 32 }
-    train = { seed = 0, epochs = 3 }
+    train = { seed = 0, epochs = 3, patience = 5 }
 
     [anchors]
     strategy = "random"
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stitch.errors import ConfigError
 
@@ -68,12 +68,20 @@ class _Model(BaseModel):
 
 
 class TrainConfig(_Model):
-    """Train the encoder from scratch (with a linear head) on the dataset's training split first."""
+    """Train the encoder from scratch (with a linear head) on the dataset's training split first.
+
+    ``seed`` is the run's seed; the encoder's initialisation seed is derived from it and the encoder's name
+    (:func:`~stitch.experiment.runner.init_seed`), so two architectures trained with ``seed = 0`` do not start
+    from correlated weights. ``patience`` stops training after that many epochs without validation
+    improvement (unset: every one of ``epochs`` runs); the best epoch is kept either way and the epochs run
+    are recorded in ``results.json``.
+    """
 
     seed: int = 0
     epochs: int = Field(5, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(64, ge=1)
+    patience: int | None = Field(None, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -100,11 +108,11 @@ class EncoderConfig(_Model):
 
 
 class DatasetConfig(_Model):
-    """Dataset name, options, and which splits train decoders / measure them."""
+    """Dataset name, options, and which splits train decoders / measure them (``root`` is an old spelling)."""
 
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
-    root: str | None = None
+    data_root: str | None = Field(None, validation_alias=AliasChoices("data_root", "root"))
     train_split: str = "train"
     test_split: str = "test"
 
@@ -121,7 +129,7 @@ class AnchorConfig(_Model):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, v: str) -> str:
-        from stitch.anchors import ANCHOR_STRATEGIES
+        from stitch.core.anchors import ANCHOR_STRATEGIES
 
         _lookup(ANCHOR_STRATEGIES, v)
         return v
@@ -182,7 +190,7 @@ class SpaceConfig(_Model):
         elif not arg:
             raise ValueError(f"space {self.name!r} needs an argument after ':', e.g. {_EXAMPLES[kind]!r}")
         elif kind in ("relative", "product"):
-            from stitch.similarity import SIMILARITIES
+            from stitch.core.similarity import SIMILARITIES
 
             sims = [s.strip() for s in arg.split(",")]
             if kind == "relative" and len(sims) != 1:
@@ -192,7 +200,7 @@ class SpaceConfig(_Model):
             for s in sims:
                 _lookup(SIMILARITIES, s)
         else:
-            from stitch.translate import TRANSLATORS
+            from stitch.core.translate import TRANSLATORS
 
             _lookup(TRANSLATORS, arg)
 
@@ -205,15 +213,15 @@ def _space_options(kind: str, arg: str) -> list[str]:
         return [p for p in inspect.signature(obj).parameters if p not in ("self", "similarity", "similarities")]
 
     if kind == "relative":
-        from stitch.similarity import RelativeProjection
+        from stitch.core.projection import RelativeProjection
 
         return sorted(params(RelativeProjection))
     if kind == "product":
-        from stitch.product import ProductSpace
+        from stitch.core.product import ProductSpace
 
         return sorted([*params(ProductSpace), "aggregation_options"])
     if kind == "translate":
-        from stitch.translate import TRANSLATORS, OTTranslator
+        from stitch.core.translate import TRANSLATORS, OTTranslator
 
         cls = TRANSLATORS.get(arg)
         return sorted([*params(cls), *(["n_known"] if issubclass(cls, OTTranslator) else [])])
@@ -224,9 +232,9 @@ _EXAMPLES = {"relative": "relative:cosine", "product": "product:cosine,euclidean
 
 
 class DecoderConfig(_Model):
-    """The decoder trained on each encoder's space (see :mod:`stitch.decoders`)."""
+    """The decoder trained on each encoder's space (see :mod:`stitch.experiment.decoders`)."""
 
-    kind: Literal["linear", "mlp", "reconstruction"] = "mlp"
+    kind: str = "mlp"
     hidden: int = Field(256, ge=1)
     epochs: int = Field(100, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -235,6 +243,14 @@ class DecoderConfig(_Model):
     patience: int = Field(10, ge=1)
     val_fraction: float = Field(0.1, ge=0, lt=1)
     normalize: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from stitch.experiment.decoders import DECODERS
+
+        _lookup(DECODERS, v)
+        return v
 
 
 class ExperimentConfig(_Model):
@@ -247,8 +263,10 @@ class ExperimentConfig(_Model):
     spaces: list[SpaceConfig] = Field(min_length=1)
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    output: str | None = None
+    out: str | None = Field(None, validation_alias=AliasChoices("out", "output"))
     data_root: str | None = None
+    models_root: str | None = None
+    threads: int | None = Field(None, ge=1)
     encode_batch_size: int = Field(256, ge=1)
 
     @model_validator(mode="after")
@@ -272,12 +290,16 @@ class ExperimentConfig(_Model):
 
     @property
     def output_dir(self) -> Path:
-        """``output`` or ``runs/<name>``."""
-        return Path(self.output) if self.output else Path("runs") / self.name
+        """``out`` or ``runs/<name>``."""
+        return Path(self.out) if self.out else Path("runs") / self.name
 
     def resolved_data_root(self) -> str | None:
-        """``dataset.root``, else ``data_root``, else ``$STITCH_DATA`` (or ``None``)."""
-        return self.dataset.root or self.data_root or os.environ.get("STITCH_DATA") or None
+        """``dataset.data_root``, else ``data_root``, else ``$STITCH_DATA`` (or ``None``)."""
+        return self.dataset.data_root or self.data_root or os.environ.get("STITCH_DATA") or None
+
+    def resolved_models_root(self) -> str | None:
+        """``models_root``, else ``$STITCH_MODELS`` (or ``None``)."""
+        return self.models_root or os.environ.get("STITCH_MODELS") or None
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -292,12 +314,44 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names the model at ``loc`` (a path into ExperimentConfig) accepts."""
+    model: Any = ExperimentConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or not isinstance(model, type) or not issubclass(model, BaseModel):
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return []
+        model = _model_of(info.annotation)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return sorted(model.model_fields)
+
+
+def _model_of(annotation: Any) -> Any:
+    import typing
+
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        for inner in typing.get_args(arg):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return annotation
+
+
 def _message(exc: ValidationError, source: str) -> str:
+    import difflib
+
     lines = []
     for err in exc.errors(include_url=False):
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling)"
+            known = _fields_at(err["loc"])
+            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "check its spelling"
+            msg = f"unknown field ({hint}); allowed here: {', '.join(known)}" if known else f"unknown field ({hint})"
         elif err["type"] == "literal_error":
             msg = f"got {err['input']!r}; {msg[0].lower()}{msg[1:]}"
         lines.append(f"{_path(err['loc'])}: {msg}")

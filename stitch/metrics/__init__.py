@@ -6,7 +6,7 @@ Two layers, as in torchmetrics:
   functions of two ``(n, d1)``/``(n, d2)`` matrices (torch or numpy) returning a float;
 * registry: :data:`METRICS` maps names to :class:`Metric` records that add validation (ids, labels,
   minimum samples) and declare, as data, kind (score / distance), range, symmetry, invariances (names
-  from :data:`stitch.transforms.TRANSFORM_CLASSES`), labels needed and minimum samples. Plugins add
+  from :data:`stitch.core.transforms.TRANSFORM_CLASSES`), labels needed and minimum samples. Plugins add
   their own with :func:`register_metric` (a plain ``fn(x, y) -> float`` plus metadata is enough).
 
 Conventions every built-in follows: rows are samples (``(n, d)``, never features x samples); scores
@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stitch._names import BUILTIN, NameTable
+from stitch.utils.names import BUILTIN, NameTable
 from stitch.metrics._base import Metric
 from stitch.metrics.cca import canonical_correlations, mean_cca, pwcca, svcca
 from stitch.metrics.cka import StreamingCKA, debiased_cka, linear_cka, minibatch_cka, rbf_cka
@@ -49,6 +49,7 @@ from stitch.metrics.rsa import rdm, rsa, rsa_pearson, rsa_spearman
 
 __all__ = [
     "METRICS",
+    "UNAVAILABLE_MEASURES",
     "Metric",
     "register_metric",
     "get_metric",
@@ -85,6 +86,14 @@ __all__ = [
 
 #: Every registered metric (built-ins and plugins).
 METRICS: NameTable[Metric] = NameTable("metric", list_command="stitch metrics list")
+
+#: Measures of the ReSi benchmark that are deliberately not provided, and why (shown by ``stitch metrics list``).
+UNAVAILABLE_MEASURES: dict[str, str] = {
+    "rtd": "Representation Topology Divergence needs persistent homology of the barcodes (ripser++ on a GPU); "
+           "latent-stitch ships no topology library, and a toy reimplementation would not match the published one",
+    "imd": "Intrinsic Multi-scale Distance needs the heat-kernel trace estimates of the msid package, which is "
+           "not on PyPI",
+}
 
 
 def register_metric(
@@ -124,7 +133,7 @@ def register_metric(
                 f"register_metric({name!r}, ...) expects a Metric or a callable fn(x, y) -> float, "
                 f"got {type(metric).__name__}"
             )
-        from stitch._names import describe
+        from stitch.utils.names import describe
 
         metric = Metric(
             name=name,
@@ -231,7 +240,7 @@ def _register_builtins() -> None:
                                order_dependent=True, defaults={"n_anchors": 300, "test_fraction": 0.5, "seed": 0},
                                reference="zero-shot stitching, Moschella et al., ICLR 2023")),
     ]
-    from stitch._names import describe
+    from stitch.utils.names import describe
 
     for fn, meta in table:
         register_metric(fn.__name__, fn, description=describe(fn), **meta)

@@ -2,7 +2,7 @@
 
 A metric is a plain function ``fn(x, y, **options) -> float`` plus metadata declared *as data*: whether it
 is a score or a distance, its range, symmetry, invariances (names from
-:data:`stitch.transforms.TRANSFORM_CLASSES`), whether it needs labels, and its minimum sample count. The
+:data:`stitch.core.transforms.TRANSFORM_CLASSES`), whether it needs labels, and its minimum sample count. The
 tests read these declarations and check them both ways.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch._checks import as_matrix, check_paired
-from stitch.transforms import TRANSFORM_CLASSES
+from stitch.utils.checks import as_matrix, check_paired
+from stitch.core.transforms import TRANSFORM_CLASSES
 
 __all__ = ["Metric", "prepare_pair", "align_by_ids", "centered", "row_blocks", "check_full_rank"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stitch._checks import check_choice, check_positive_int
+from stitch.utils.checks import check_choice, check_positive_int
 from stitch.metrics._base import centered, prepare_pair, row_blocks
 
 __all__ = ["linear_cka", "rbf_cka", "debiased_cka", "minibatch_cka", "StreamingCKA"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from stitch._checks import check_positive_int
+from stitch.utils.checks import check_positive_int
 from stitch.metrics._base import prepare_pair
 
 __all__ = ["gromov_wasserstein"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from stitch._checks import check_choice, check_positive_int, compute_dtype
+from stitch.utils.checks import check_choice, check_positive_int, compute_dtype
 from stitch.metrics._base import prepare_pair, row_blocks
 
 __all__ = [
@@ -55,7 +55,7 @@ def knn_indices(x: Any, k: int, *, metric: str = "euclidean", block: int | None 
         >>> knn_indices([[0.0], [1.0], [3.0], [7.0]], 1).flatten().tolist()
         [1, 0, 1, 2]
     """
-    from stitch._checks import as_matrix
+    from stitch.utils.checks import as_matrix
 
     check_choice(metric, ("euclidean", "cosine"), "k-NN metric")
     z = as_matrix(x, "x")
@@ -184,7 +184,7 @@ def relative_pair(
         >>> rx.shape, ry.shape
         (torch.Size([10, 4]), torch.Size([10, 4]))
     """
-    from stitch.similarity import relative_projection
+    from stitch.core.projection import relative_projection
 
     n_anchors = check_positive_int(n_anchors, "n_anchors")
     g = torch.Generator().manual_seed(int(seed))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch._checks import check_positive_int
+from stitch.utils.checks import check_positive_int
 from stitch.metrics._base import as_numpy_labels, prepare_pair
 
 __all__ = ["linear_r2", "stitching_score"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from stitch._checks import check_choice
+from stitch.utils.checks import check_choice
 from stitch.metrics._base import prepare_pair
 
 __all__ = ["rdm", "rsa", "rsa_pearson", "rsa_spearman"]
@@ -32,7 +32,7 @@ def rdm(x: Any, metric: str = "euclidean") -> torch.Tensor:
         >>> rdm([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]]).tolist()
         [5.0, 1.0, 4.242640687119285]
     """
-    from stitch._checks import as_matrix
+    from stitch.utils.checks import as_matrix
 
     check_choice(metric, RDM_METRICS, "RDM metric")
     z = as_matrix(x, "x").to(torch.float64)

@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from stitch.encoder import BaseEncoder, EncoderSpec
+from stitch import BaseEncoder, EncoderSpec
 
 BUCKETS = 1024
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from stitch._progress import progress_bar
 
 if TYPE_CHECKING:
     import torch
@@ -60,13 +59,23 @@ class EncoderSpec:
     @property
     def install_hint(self) -> str:
         """The pip command that installs what this encoder needs."""
-        return f"pip install latent-stitch[{self.extra}]" if self.extra else "pip install latent-stitch"
+        from stitch.utils.extras import install_hint
+
+        return install_hint(self.extra)
+
+    @property
+    def available(self) -> bool:
+        """Whether the libraries of this encoder's extra are installed (checked without importing them)."""
+        from stitch.utils.extras import extra_available
+
+        return extra_available(self.extra)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (used by ``stitch encoders show``)."""
         d = asdict(self)
         d["aliases"] = list(self.aliases)
         d["install"] = self.install_hint
+        d["available"] = self.available
         return d
 
 
@@ -109,7 +118,8 @@ class BaseEncoder(abc.ABC):
     """Base class for adapters: subclasses implement :meth:`_load`, :meth:`_prepare`, :meth:`_encode_batch`.
 
     Add a ``sample_inputs(n)`` method so the contract kit (:func:`stitch.testing.check_registered_encoder`)
-    can check the encoder on its own.
+    can check the encoder on its own. The class may also be registered directly (``register(MyEncoder)``)
+    when it has a ``spec`` class attribute or ``name`` / ``modality`` ones.
 
     Args:
         spec: the encoder's :class:`EncoderSpec`.
@@ -176,6 +186,8 @@ class BaseEncoder(abc.ABC):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self._ensure_loaded()
         parts: list[torch.Tensor] = []
+        from stitch.utils.progress import progress_bar
+
         # no_grad rather than inference_mode: inference tensors cannot be used to train decoders later.
         with torch.no_grad(), progress_bar(n, f"encode {self.name}", enabled=progress) as bar:
             for start in range(0, n, bs):

@@ -1,7 +1,7 @@
 """Anchor selection: which reference samples every encoder embeds to build its relative space.
 
 Anchors are always *real* samples (indices into the reference set), so any other encoder can embed the
-same inputs. Strategies live in :data:`ANCHOR_STRATEGIES`, a :class:`~stitch._names.NameTable` open to
+same inputs. Strategies live in :data:`ANCHOR_STRATEGIES`, a :class:`~stitch.utils.names.NameTable` open to
 plugins; a strategy is ``fn(x, n, *, labels, seed, **params) -> LongTensor`` of ``n`` distinct indices.
 
 Built-ins:
@@ -25,14 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch._checks import as_matrix, check_positive_int
-from stitch._names import BUILTIN, NameTable, describe
+from stitch.utils.checks import as_matrix, check_positive_int, check_seed
+from stitch.utils.names import BUILTIN, NameTable, check_options, describe
 
 __all__ = [
     "ANCHOR_STRATEGIES",
     "AnchorSelection",
     "register_anchor_strategy",
     "select_anchors",
+    "get_anchor_strategy",
     "list_anchor_strategies",
 ]
 
@@ -101,6 +102,16 @@ def register_anchor_strategy(
     ANCHOR_STRATEGIES.register(name, fn, source=source, aliases=aliases, description=description or describe(fn))
 
 
+def get_anchor_strategy(name: str) -> AnchorStrategy:
+    """The strategy function registered as ``name`` (bare, alias or ``plugin:name``).
+
+    Example:
+        >>> get_anchor_strategy("fps").__name__
+        '_fps'
+    """
+    return ANCHOR_STRATEGIES.get(name)
+
+
 def list_anchor_strategies(pattern: str = "*") -> list[str]:
     """Names of the registered anchor strategies matching a shell-style ``pattern``.
 
@@ -141,8 +152,10 @@ def select_anchors(
         >>> idx.shape, len(set(idx.tolist()))
         (torch.Size([10]), 10)
     """
-    fn = ANCHOR_STRATEGIES.get(strategy)
-    x = as_matrix(x, "x").cpu()  # selection runs once, on the CPU, and returns CPU indices
+    entry = ANCHOR_STRATEGIES.entry(strategy)
+    fn = entry.obj
+    check_options("anchor strategy", entry.name, fn, {"labels": labels, "seed": seed, **params}, args=(None, None))
+    x = as_matrix(x, "x").detach().cpu()  # selection runs once, on the CPU, and returns CPU indices
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n (number of anchors) must be a positive integer, got {n!r}")
     n = int(n)
@@ -151,8 +164,7 @@ def select_anchors(
             f"cannot select {n} anchors from a reference set of {len(x)} samples; "
             f"use n <= {len(x)} or a larger reference set"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = check_seed(seed)
     if labels is not None:
         labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
         if labels.shape != (len(x),):

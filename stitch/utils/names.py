@@ -1,26 +1,34 @@
 """Name tables: the in-process registries behind similarity functions, anchor strategies, metrics, ...
 
 A :class:`NameTable` maps names to objects and remembers who registered each one (``builtin`` or a plugin
-name). Core modules fill their table at import time; the plugin host (``registry``) adds plugin entries
-through the same :meth:`NameTable.register`. The core never imports the plugin host: ``stitch/__init__``
-installs a loader with :func:`set_plugin_loader` that runs once, on the first lookup of any table.
+name). Core modules fill their table at import time; the plugin host (:mod:`stitch.registry`) adds plugin
+entries through the same :meth:`NameTable.register`. The core never imports the plugin host:
+``stitch/__init__`` installs a loader with :func:`set_plugin_loader`.
 
 Lookup rules, shared by every table:
 
-* a bare name registered once resolves to that entry; registered by several sources it raises
-  :class:`~stitch.errors.AmbiguousNameError` listing the qualified ``source:name`` spellings;
-* ``source:name`` picks one source's entry;
-* a source may register a name in its own namespace, ``source:name`` (plugin ``pyg`` registers
-  ``pyg:gcn``): that name is its own qualified spelling, so no other source can claim it and it never
-  clashes;
+* a **built-in** name (or alias, or ``builtin:name``) resolves at once, without loading any plugin; a
+  plugin that registers the same name never shadows it: its entry is reachable as ``plugin:name`` and the
+  collision is reported (:meth:`NameTable.clashes`, ``stitch plugins``);
+* anything else loads the plugins first (once per process), then: a bare name registered by one source
+  resolves to it, by several sources it raises :class:`~stitch.errors.AmbiguousNameError` listing the
+  qualified ``source:name`` spellings; ``source:name`` picks one source's entry; a source may register a
+  name in its own namespace, ``source:name`` (plugin ``pyg`` registers ``pyg:gcn``), which is its own
+  qualified spelling and never clashes;
 * registered resolvers (e.g. the ``timm:<model>`` encoder resolver) get the remaining names in order;
 * anything else raises :class:`~stitch.errors.UnknownNameError` with close matches ("did you mean").
+
+Listings (:meth:`NameTable.entries`, :meth:`NameTable.names`) always load the plugins first.
+
+:data:`CORE_TABLES` is the one catalogue of the core's tables (module, attribute, plugin hook), read by the
+plugin host and by the CLI's listing commands.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +37,17 @@ from typing import Any, Generic, TypeVar
 
 from stitch.errors import AmbiguousNameError, UnknownNameError
 
-__all__ = ["Entry", "NameTable", "check_options", "set_plugin_loader", "rearm_plugin_loader", "BUILTIN"]
+__all__ = [
+    "BUILTIN",
+    "CORE_TABLES",
+    "Entry",
+    "NameTable",
+    "TableRef",
+    "check_options",
+    "describe",
+    "rearm_plugin_loader",
+    "set_plugin_loader",
+]
 
 T = TypeVar("T")
 BUILTIN = "builtin"
@@ -39,26 +57,28 @@ _loader_state = {"done": False, "running": False}
 _loader_lock = threading.RLock()
 
 
-def set_plugin_loader(loader: Callable[[], None] | None) -> None:
-    """Install the callable that loads plugins before the first lookup (``None`` removes it).
+def set_plugin_loader(loader: Callable[[], None] | None) -> Callable[[], None] | None:
+    """Install the callable that loads plugins before a lookup needs them; returns the previous one.
 
-    Installing a loader re-arms it, so the next lookup of any table runs it once more.
+    Installing a loader re-arms it, so the next lookup that needs plugins runs it once more.
 
     Example:
-        >>> from stitch._names import set_plugin_loader
-        >>> set_plugin_loader(None)
+        >>> from stitch.utils.names import set_plugin_loader
+        >>> previous = set_plugin_loader(None)     # lookups now see built-ins only
+        >>> _ = set_plugin_loader(previous)        # put the plugin loader back
     """
     global _loader
     with _loader_lock:
-        _loader = loader
+        previous, _loader = _loader, loader
         _loader_state["done"] = False
+        return previous
 
 
 def rearm_plugin_loader() -> None:
-    """Make the next lookup run the installed plugin loader again (after the plugin host was reset).
+    """Make the next lookup that needs plugins run the installed loader again (after the host was reset).
 
     Example:
-        >>> from stitch._names import rearm_plugin_loader
+        >>> from stitch.utils.names import rearm_plugin_loader
         >>> rearm_plugin_loader()
     """
     with _loader_lock:
@@ -110,7 +130,7 @@ class NameTable(Generic[T]):
         list_command: the CLI command that lists every name, quoted in "unknown name" errors.
 
     Example:
-        >>> table = NameTable("colour", list_command="python -c 'print(1)'")
+        >>> table = NameTable("colour", list_command="stitch colours list")
         >>> _ = table.register("red", (255, 0, 0), aliases=("rouge",))
         >>> table.get("rouge")
         (255, 0, 0)
@@ -147,10 +167,11 @@ class NameTable(Generic[T]):
                 f"'{source}:name' in the registering source's own namespace (':' separates a plugin from a "
                 "name, as in 'myplugin:name')"
             )
+        aliases = tuple(aliases)
         bad_aliases = [a for a in aliases if not isinstance(a, str) or not a or ":" in a]
         if bad_aliases:
             raise ValueError(f"cannot register {self.kind} {name!r}: aliases {bad_aliases} must be names without ':'")
-        entry = Entry(name=name, obj=obj, source=source, aliases=tuple(aliases), description=description)
+        entry = Entry(name=name, obj=obj, source=source, aliases=aliases, description=description)
         kept = [e for e in self._entries.get(name, []) if e.source != source]
         self._entries[name] = [*kept, entry]
         for alias in entry.aliases:
@@ -172,12 +193,31 @@ class NameTable(Generic[T]):
                 del self._entries[name]
         self._aliases = {a: n for a, n in self._aliases.items() if n in self._entries}
 
+    def has_builtin(self, name: str) -> bool:
+        """Whether ``name`` (or an alias of it) is a built-in entry (plugins then cannot shadow it).
+
+        Example:
+            >>> t = NameTable("shape"); _ = t.register("box", dict)
+            >>> t.has_builtin("box"), t.has_builtin("ball")
+            (True, False)
+        """
+        return self._builtin(name) is not None
+
     # -- lookup -------------------------------------------------------------------------------------
+    def _builtin(self, name: str) -> Entry[T] | None:
+        source, colon, rest = name.partition(":")
+        bare = rest if colon and source == BUILTIN else name
+        bare = self._aliases.get(bare, bare)
+        return next((e for e in self._entries.get(bare, ()) if e.source == BUILTIN), None)
+
     def entry(self, name: str) -> Entry[T]:
         """The :class:`Entry` for ``name`` (bare, alias or ``source:name``); see the module doc."""
-        _ensure_plugins_loaded()
         if not isinstance(name, str):
             raise TypeError(f"{self.kind} name must be a string, got {type(name).__name__} ({name!r})")
+        builtin = self._builtin(name)
+        if builtin is not None:
+            return builtin
+        _ensure_plugins_loaded()
         bare = self._aliases.get(name, name)
         found = self._entries.get(bare)
         if found:
@@ -242,9 +282,10 @@ class NameTable(Generic[T]):
         return sorted({e.name for e in self.entries(pattern)})
 
     def clashes(self) -> dict[str, list[str]]:
-        """``{name: [source, ...]}`` for every name registered by more than one source."""
+        """``{name: [source, ...]}`` for every name registered by more than one source (built-in first)."""
         _ensure_plugins_loaded()
-        return {n: [e.source for e in es] for n, es in sorted(self._entries.items()) if len(es) > 1}
+        return {n: sorted((e.source for e in es), key=lambda s: (s != BUILTIN, s))
+                for n, es in sorted(self._entries.items()) if len(es) > 1}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -259,6 +300,60 @@ class NameTable(Generic[T]):
         listing = f" Run `{self.list_command}` to see them all." if self.list_command else ""
         shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
         return f"unknown {self.kind} {name!r}{hint} Known: {shown or 'none'}.{listing}"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """Where one of the core's name tables lives, and how plugins fill it.
+
+    Args:
+        key: the table's name in listings and in ``stitch <key> list``.
+        module, attr: the module owning the table and its attribute (imported only when needed).
+        register: the module's function that plugins' ``register`` callback forwards to.
+        what: what the table holds, plural, for help texts.
+
+    Example:
+        >>> CORE_TABLES["similarities"].table().kind
+        'similarity function'
+    """
+
+    key: str
+    module: str
+    attr: str
+    register: str
+    what: str
+
+    @property
+    def hook(self) -> str:
+        """The plugin hook that fills this table (``stitch_register_<key>``)."""
+        return f"stitch_register_{self.key.replace(' ', '_')}"
+
+    def table(self) -> NameTable[Any]:
+        """The table itself (imports its module)."""
+        return getattr(importlib.import_module(self.module), self.attr)
+
+    def register_function(self) -> Callable[..., Any]:
+        """The registration function plugins' entries go through."""
+        return getattr(importlib.import_module(self.module), self.register)
+
+
+#: The core's name tables, by key: the single list the plugin host and the CLI both read.
+CORE_TABLES: dict[str, TableRef] = {
+    t.key: t
+    for t in (
+        TableRef("similarities", "stitch.core.similarity", "SIMILARITIES", "register_similarity",
+                 "similarity functions"),
+        TableRef("anchor strategies", "stitch.core.anchors", "ANCHOR_STRATEGIES", "register_anchor_strategy",
+                 "anchor selection strategies"),
+        TableRef("aggregations", "stitch.core.aggregation", "AGGREGATIONS", "register_aggregation",
+                 "trainable product-space aggregations"),
+        TableRef("translators", "stitch.core.translate", "TRANSLATORS", "register_translator",
+                 "translation methods (translate:<method> spaces)"),
+        TableRef("metrics", "stitch.metrics", "METRICS", "register_metric", "latent-similarity metrics"),
+        TableRef("decoders", "stitch.experiment.decoders", "DECODERS", "register_decoder",
+                 "decoders for stitching experiments"),
+    )
+}
 
 
 def check_options(
@@ -289,6 +384,11 @@ def check_options(
 
 
 def describe(obj: Any) -> str:
-    """First line of ``obj``'s docstring (used as a default description in listings)."""
+    """First line of ``obj``'s docstring (used as a default description in listings).
+
+    Example:
+        >>> describe(describe)
+        "First line of ``obj``'s docstring (used as a default description in listings)."
+    """
     doc = getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch.errors import NotFittedError
 
 __all__ = [
     "as_matrix",
+    "check_seed",
     "check_finite",
     "check_same_dim",
     "check_paired",
@@ -84,6 +84,8 @@ def as_matrix(
         )
     if x.is_complex() or x.dtype == torch.bool:
         raise TypeError(f"{name} must be real-valued, got dtype {x.dtype}")
+    if x.is_meta:
+        raise ValueError(f"{name} is on the 'meta' device (a shape without data); pass a tensor holding values")
     if dtype is not None:
         x = x.to(dtype)
     elif not x.is_floating_point() or x.dtype in _LOW_PRECISION:
@@ -168,6 +170,18 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """Return ``seed`` as an int if it is an integer (not a bool), else raise naming it.
+
+    Example:
+        >>> check_seed(3)
+        3
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(seed).__name__} ({seed!r})")
+    return int(seed)
+
+
 def check_fitted(estimator: Any, attributes: Iterable[str]) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has every learned attribute.
 
@@ -177,5 +191,7 @@ def check_fitted(estimator: Any, attributes: Iterable[str]) -> None:
     """
     missing = [a for a in attributes if getattr(estimator, a, None) is None]
     if missing:
+        from stitch.errors import NotFittedError
+
         cls = type(estimator).__name__
         raise NotFittedError(f"this {cls} is not fitted yet; call {cls}.fit(...) before using it")

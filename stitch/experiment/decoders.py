@@ -6,7 +6,7 @@
 Every decoder normalises each input row (LayerNorm, no batch statistics, so a decoder carries nothing of
 its training encoder's scale to another encoder), accepts either ``(n, d)`` latents or stacked product
 spaces ``(n, k, a)`` with a trainable aggregation inside (``aggregation="attention"``, ...; see
-:func:`stitch.product.make_aggregation`), and trains with Adam, seeded, early-stopped on a validation split
+:func:`stitch.core.product.make_aggregation`), and trains with Adam, seeded, early-stopped on a validation split
 carved from the training rows, restoring the best epoch. Built-in data trains in seconds on a CPU.
 """
 
@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from stitch._checks import check_fitted, check_positive_int
-from stitch._names import NameTable
-from stitch._progress import progress_bar
+from stitch.utils.checks import check_fitted, check_positive_int, check_seed
+from stitch.utils.deprecation import deprecated_alias
+from stitch.utils.estimator import Estimator
+from stitch.utils.names import BUILTIN, NameTable, describe
+from stitch.utils.progress import progress_bar
 
 __all__ = [
     "Decoder",
@@ -31,8 +33,10 @@ __all__ = [
     "accuracy",
     "macro_f1",
     "mse",
+    "r2",
     "DECODERS",
-    "get_decoder",
+    "create_decoder",
+    "register_decoder",
     "list_decoders",
 ]
 
@@ -77,6 +81,26 @@ def macro_f1(pred: Any, target: Any, num_classes: int | None = None) -> float:
     return float(f1[present].mean())
 
 
+def r2(pred: Any, target: Any) -> float:
+    """Coefficient of determination over every output: ``1 - SSE / SST`` (sklearn's ``variance_weighted``).
+
+    Shapes:
+        pred, target: ``(n, d)``
+
+    Example:
+        >>> r2([[1.0], [2.0]], [[1.0], [3.0]])
+        0.5
+    """
+    p = torch.as_tensor(np.asarray(pred), dtype=torch.float64)
+    t = torch.as_tensor(np.asarray(target), dtype=torch.float64)
+    if p.shape != t.shape or p.ndim != 2 or len(p) < 2:
+        raise ValueError(f"pred and target must be (n, d) with n >= 2 and equal shapes, got {tuple(p.shape)} and "
+                         f"{tuple(t.shape)}")
+    sst = float(((t - t.mean(0)) ** 2).sum())
+    sse = float(((p - t) ** 2).sum())
+    return 1.0 - sse / sst if sst > 0 else float(sse == 0)
+
+
 def mse(pred: Any, target: Any) -> float:
     """Mean squared error over every element, accumulated in float64.
 
@@ -109,8 +133,8 @@ class _Net(nn.Module):
         return self.body(z if self.aggregation is None else self.aggregation(z))
 
 
-class Decoder:
-    """Base class of the trainable decoders (scikit-learn style: ``fit`` returns ``self``).
+class Decoder(Estimator):
+    """Base class of the trainable decoders (scikit-learn estimators: ``fit`` returns ``self``, ``clone`` works).
 
     Args:
         hidden: hidden width (MLP and reconstruction decoders).
@@ -132,6 +156,8 @@ class Decoder:
     metric = "accuracy"
     metrics: tuple[str, ...] = ("accuracy", "macro_f1")
     greater_is_better = True
+    _estimator_kind = "classifier"
+    _fitted_attributes = ("net_",)
 
     def __init__(
         self,
@@ -149,20 +175,31 @@ class Decoder:
         normalize: bool = True,
         progress: bool | None = None,
     ) -> None:
-        self.hidden = check_positive_int(hidden, "hidden")
-        self.epochs = check_positive_int(epochs, "epochs")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.patience = check_positive_int(patience, "patience")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-        self.val_fraction = float(val_fraction)
-        self.seed = int(seed)
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.seed = seed
         self.aggregation = aggregation
-        self.aggregation_options = dict(aggregation_options or {})
-        self.normalize = bool(normalize)
+        self.aggregation_options = aggregation_options
+        self.normalize = normalize
         self.progress = progress
+
+    def _check_params(self) -> None:
+        for name in ("hidden", "epochs", "batch_size", "patience"):
+            check_positive_int(getattr(self, name), name)
+        check_seed(self.seed)
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and
+                                                                                                not value > 0):
+                raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} number, "
+                                 f"got {value!r}")
+        if isinstance(self.val_fraction, bool) or not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
 
     # subclasses say what the body is and how targets/outputs are handled
     def _body(self, dim: int, out: int) -> nn.Module:  # pragma: no cover - abstract
@@ -195,9 +232,10 @@ class Decoder:
     def _build(self, z: torch.Tensor, out: int) -> nn.Module:
         aggregation = None
         if self.aggregation:
-            from stitch.product import make_aggregation
+            from stitch.core.aggregation import create_aggregation
 
-            aggregation = make_aggregation(self.aggregation, z.shape[1], z.shape[2], **self.aggregation_options)
+            aggregation = create_aggregation(self.aggregation, z.shape[1], z.shape[2],
+                                             **(self.aggregation_options or {}))
             dim = aggregation.out_dim
         else:
             dim = z.shape[-1]
@@ -210,6 +248,7 @@ class Decoder:
         Shapes:
             z: ``(n, d)`` or ``(n, k, a)`` with ``aggregation``; y: ``(n,)`` labels or ``(n, d_out)`` targets
         """
+        self._check_params()
         z = self._inputs(z)
         y, out = self._targets(y)
         if len(y) != len(z):
@@ -264,13 +303,6 @@ class Decoder:
         with torch.no_grad():
             return torch.cat([self.net_(z[s : s + 4096]) for s in range(0, len(z), 4096)])
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (recorded next to experiment results)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and k != "progress"}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
-
 
 class _Classifier(Decoder):
     def _targets(self, y: Any) -> tuple[torch.Tensor, int]:
@@ -294,11 +326,15 @@ class _Classifier(Decoder):
         """Predicted labels. Shapes: ``(n, d)`` or ``(n, k, a)`` -> ``(n,)`` int64."""
         return self._forward(z).argmax(1)
 
-    def score(self, z: Any, y: Any) -> dict[str, float]:
+    def evaluate(self, z: Any, y: Any) -> dict[str, float]:
         """``{"accuracy", "macro_f1"}`` of the predictions on ``(z, y)``."""
         pred = self.predict(z)
         y = np.asarray(y)
         return {"accuracy": accuracy(pred, y), "macro_f1": macro_f1(pred, y)}
+
+    def score(self, z: Any, y: Any) -> float:
+        """Accuracy on ``(z, y)`` (scikit-learn's ``score``; :meth:`evaluate` gives every metric)."""
+        return accuracy(self.predict(z), np.asarray(y))
 
 
 class LinearClassifier(_Classifier):
@@ -310,7 +346,7 @@ class LinearClassifier(_Classifier):
     Example:
         >>> import torch
         >>> z = torch.randn(200, 5, generator=torch.Generator().manual_seed(0)); y = (z[:, 0] > 0).long()
-        >>> LinearClassifier(epochs=100, lr=0.05, normalize=False).fit(z, y).score(z, y)["accuracy"] > 0.95
+        >>> LinearClassifier(epochs=100, lr=0.05, normalize=False).fit(z, y).score(z, y) > 0.95
         True
     """
 
@@ -328,7 +364,7 @@ class MLPClassifier(_Classifier):
         >>> import torch
         >>> z = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
         >>> y = ((z[:, 0] * z[:, 1]) > 0).long()   # XOR: not linearly separable
-        >>> MLPClassifier(hidden=32, epochs=200, lr=1e-2, normalize=False).fit(z, y).score(z, y)["accuracy"] > 0.9
+        >>> MLPClassifier(hidden=32, epochs=200, lr=1e-2, normalize=False).fit(z, y).score(z, y) > 0.9
         True
     """
 
@@ -345,14 +381,15 @@ class ReconstructionDecoder(Decoder):
     Example:
         >>> import torch
         >>> x = torch.randn(200, 6); z = x @ torch.randn(6, 4)
-        >>> ReconstructionDecoder(hidden=32, epochs=30, lr=1e-2).fit(z, x).score(z, x)["mse"] < 1.0
+        >>> ReconstructionDecoder(hidden=32, epochs=30, lr=1e-2).fit(z, x).evaluate(z, x)["mse"] < 1.0
         True
     """
 
     task = "reconstruction"
     metric = "mse"
-    metrics = ("mse",)
+    metrics = ("mse", "r2")
     greater_is_better = False
+    _estimator_kind = "regressor"
 
     def _targets(self, y: Any) -> tuple[torch.Tensor, int]:
         y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
@@ -373,28 +410,47 @@ class ReconstructionDecoder(Decoder):
         """Reconstructed (flattened) inputs. Shapes: ``(n, d)`` -> ``(n, d_in)``."""
         return self._forward(z)
 
-    def score(self, z: Any, y: Any) -> dict[str, float]:
-        """``{"mse"}`` between reconstructions and the (flattened) inputs ``y``."""
+    def evaluate(self, z: Any, y: Any) -> dict[str, float]:
+        """``{"mse", "r2"}`` between reconstructions and the (flattened) inputs ``y``."""
         y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        return {"mse": mse(self.predict(z), y.reshape(len(y), -1))}
+        pred, target = self.predict(z), y.reshape(len(y), -1)
+        return {"mse": mse(pred, target), "r2": r2(pred, target)}
+
+    def score(self, z: Any, y: Any) -> float:
+        """R² of the reconstructions (scikit-learn's ``score``: higher is better; :meth:`evaluate` adds MSE)."""
+        return self.evaluate(z, y)["r2"]
 
 
 #: Decoders by name (``[decoder] kind = ...`` in experiment files).
-DECODERS: NameTable[type[Decoder]] = NameTable(
-    "decoder", list_command="stitch decoders list"
-)
-DECODERS.register("linear", LinearClassifier, description="LayerNorm + linear classification head")
-DECODERS.register("mlp", MLPClassifier, description="LayerNorm + MLP classification head")
-DECODERS.register(
-    "reconstruction", ReconstructionDecoder, aliases=("autoencoder",), description="MLP back to inputs (MSE)"
-)
+DECODERS: NameTable[type[Decoder]] = NameTable("decoder", list_command="stitch decoders list")
 
 
-def get_decoder(name: str, **options: Any) -> Decoder:
+def register_decoder(name: str, cls: type[Decoder], *, source: str = BUILTIN, description: str = "",
+                     aliases: Any = ()) -> None:
+    """Register a decoder class (``fit(z, y)``, ``evaluate(z, y)``, ``metric``, ``task``) under ``name``.
+
+    Example:
+        >>> register_decoder("probe", LinearClassifier, source="doc")
+        >>> create_decoder("doc:probe", epochs=5).epochs
+        5
+        >>> DECODERS.unregister_source("doc")
+    """
+    if not (isinstance(cls, type) and all(callable(getattr(cls, m, None)) for m in ("fit", "evaluate"))):
+        raise TypeError(f"decoder {name!r} must be a class with fit(z, y) and evaluate(z, y), got {cls!r}")
+    DECODERS.register(name, cls, source=source, aliases=aliases, description=description or describe(cls))
+
+
+register_decoder("linear", LinearClassifier, description="LayerNorm + linear classification head")
+register_decoder("mlp", MLPClassifier, description="LayerNorm + MLP classification head")
+register_decoder("reconstruction", ReconstructionDecoder, aliases=("autoencoder",),
+                 description="MLP back to inputs (MSE)")
+
+
+def create_decoder(name: str, **options: Any) -> Decoder:
     """A new, untrained decoder by name (``"linear"``, ``"mlp"``, ``"reconstruction"``).
 
     Example:
-        >>> get_decoder("mlp", hidden=64).hidden
+        >>> create_decoder("mlp", hidden=64).hidden
         64
     """
     return DECODERS.build(name, **options)
@@ -408,3 +464,6 @@ def list_decoders(pattern: str = "*") -> list[str]:
         ['linear', 'mlp', 'reconstruction']
     """
     return DECODERS.names(pattern)
+
+
+get_decoder = deprecated_alias(create_decoder, "get_decoder")

@@ -1,17 +1,17 @@
 """A verified on-disk cache of latents: encoding is the expensive step, so it happens once.
 
-An entry is keyed by *what was encoded and how*: the encoder's :meth:`fingerprint` (name, options and
-the identity of its weights) and the dataset's name, split and :meth:`~stitch.data.Dataset.content_hash`.
-Each entry is two files in ``<root>/latents/``:
+An entry is keyed by *what was encoded and how*: the encoder's ``fingerprint()`` (name, options and the
+identity of its weights, hashed from the bytes that were loaded) and the dataset's name, split and
+:meth:`~stitch.data.Dataset.content_hash`. Each entry is **one** safetensors file,
+``<root>/latents/<key>.safetensors``: the ``(n, dim)`` float32 latents plus, in its header, the key, the
+provenance (encoder fingerprint, dataset, split, sample-id hash, library versions, date) and the sha256 of
+the latents.
 
-* ``<key>.safetensors`` — the ``(n, dim)`` float32 latents;
-* ``<key>.json`` — provenance: encoder fingerprint, dataset, split, sample-id hash, shape, library
-  versions, date, and the sha256 of the safetensors file.
-
-Both are written atomically (temporary file, then rename), latents first, so an interrupted write leaves
-either no entry or an entry without a sidecar, which reads as a miss. On every read the file's sha256,
-shape and key are checked against the sidecar; a truncated, corrupted or mismatched entry is reported once
-(a :class:`UserWarning`), deleted and recomputed, never served.
+The file is written atomically (temporary file, then rename), so a crash or a concurrent writer leaves
+either no entry or one complete entry. Every read is one pass that parses the file and checks, before
+anything is served: the format and key, the latents' sha256, the sample ids, the number of rows against the
+dataset split, the width against the encoder and the dtype. A truncated, corrupted, edited or mismatched
+entry is reported once (a :class:`UserWarning`), deleted and recomputed, never served.
 
 The cache root is ``root`` when given, else ``$STITCH_CACHE``, else ``~/.cache/latent-stitch``.
 """
@@ -19,82 +19,28 @@ The cache root is ``root`` when given, else ``$STITCH_CACHE``, else ``~/.cache/l
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fnmatch
 import hashlib
 import json
 import os
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stitch._io import load_tensors, read_json, save_tensors, sha256_file, write_json
+from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
+from stitch.utils.provenance import default_cache_root, library_versions, utc_now
 
 if TYPE_CHECKING:
     import torch
 
     from stitch.data import Dataset
-    from stitch.encoder import Encoder
+    from stitch.encoder.base import Encoder
 
-__all__ = [
-    "LatentCache", "CacheEntry", "default_cache_root", "cached_sha256", "encoder_fingerprint", "library_versions",
-]
+__all__ = ["LatentCache", "CacheEntry", "encoder_fingerprint", "LATENTS_FORMAT"]
 
-_FORMAT = 1
-
-
-def default_cache_root() -> Path:
-    """``$STITCH_CACHE`` if set, else ``~/.cache/latent-stitch``.
-
-    Example:
-        >>> isinstance(default_cache_root(), Path)
-        True
-    """
-    env = os.environ.get("STITCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "latent-stitch"
-
-
-_hash_lock = threading.Lock()
-_hash_memo: dict[tuple[str, int, int], str] = {}
-
-
-def cached_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a (large) file, remembered per ``(path, size, mtime)`` in memory and in the cache root.
-
-    Weight files of hundreds of megabytes are hashed once per machine, not at every run; editing the
-    file changes its size or mtime and forces a new hash.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.bin"; _ = p.write_bytes(b"abc")
-        >>> cached_sha256(p)[:12]
-        'ba7816bf8f01'
-    """
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_memo:
-            return _hash_memo[key]
-    store = default_cache_root() / "hashes.json"
-    disk_key = f"{key[0]}|{key[1]}|{key[2]}"
-    known: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
-        loaded = read_json(store)
-        if isinstance(loaded, dict):
-            known = loaded
-    digest = known.get(disk_key)
-    if not (isinstance(digest, str) and len(digest) == 64):
-        digest = sha256_file(p)
-        known[disk_key] = digest
-        # A read-only or full cache directory must not stop encoding; the hash is just recomputed next time.
-        with contextlib.suppress(OSError):
-            write_json(store, known)
-    with _hash_lock:
-        _hash_memo[key] = digest
-    return digest
+#: ``metadata["format"]`` of a cache entry.
+LATENTS_FORMAT = "latent-stitch-latents/2"
 
 
 def encoder_fingerprint(encoder: Any) -> dict[str, Any]:
@@ -124,29 +70,13 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of latent-stitch and the libraries that shape latents (for provenance).
-
-    Example:
-        >>> "torch" in library_versions()
-        True
-    """
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("latent-stitch", "torch", "timm", "transformers", "torch-geometric"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[pkg] = md.version(pkg)
-    return out
-
-
 @dataclass(frozen=True)
 class CacheEntry:
     """One cached latent matrix, as listed by :meth:`LatentCache.list`.
 
     Example:
         >>> import tempfile, numpy as np
-        >>> from adapters.precomputed import PrecomputedEncoder, save_precomputed
+        >>> from stitch.adapters.precomputed import PrecomputedEncoder, save_precomputed
         >>> from stitch.data import Dataset
         >>> d = tempfile.mkdtemp()
         >>> save_precomputed(d + "/z.safetensors", ["a", "b"], np.eye(2))
@@ -166,13 +96,18 @@ class CacheEntry:
     created: str
     path: Path
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record (``stitch cache list --json``)."""
+        return {"key": self.key, "encoder": self.encoder, "dataset": self.dataset, "split": self.split,
+                "shape": list(self.shape), "size_bytes": self.size_bytes, "created": self.created,
+                "path": str(self.path)}
+
 
 class LatentCache:
     """Cache of ``encode`` results keyed by encoder identity and dataset content.
 
     Args:
         root: cache directory; default ``$STITCH_CACHE`` or ``~/.cache/latent-stitch``.
-        verify: check the sha256 of each entry on read (cheap next to encoding; keep it on).
 
     Shapes:
         encode: ``(n_split, dim)`` float32, rows in the order of ``dataset.split_ids(split)``.
@@ -191,13 +126,12 @@ class LatentCache:
         >>> enc = Doubler(EncoderSpec("doubler", "tabular", "x -> 2x", dim=3))
         >>> cache.encode(enc, ds, "test").tolist()
         [[0.0, 0.0, 2.0], [2.0, 0.0, 0.0]]
-        >>> len(cache.list())
-        1
+        >>> len(cache.list()), (cache.hits, cache.misses)
+        (1, (0, 1))
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, verify: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_root()
-        self.verify = verify
         self.hits = 0
         self.misses = 0
 
@@ -214,13 +148,17 @@ class LatentCache:
     @staticmethod
     def _key_fields(encoder: Any, dataset: Dataset, split: str | None) -> dict[str, Any]:
         return {
-            "format": _FORMAT,
+            "format": LATENTS_FORMAT,
             "encoder": encoder_fingerprint(encoder),
             "dataset": dataset.name,
             "content": dataset.content_hash(),
             # transductive encoders see the whole graph: one entry serves every split.
             "split": None if dataset.transductive else split,
         }
+
+    def path(self, key: str) -> Path:
+        """The file of entry ``key``."""
+        return self.directory / f"{key}.safetensors"
 
     # -- public API -----------------------------------------------------------------------------------
     def encode(
@@ -244,70 +182,65 @@ class LatentCache:
 
         rows = dataset.indices(split)  # unknown split: clear error before any work
         encoded_split = None if dataset.transductive else split
-        key = self.key(encoder, dataset, split)
-        z = self._read(key, dataset, encoded_split)
+        fields = self._key_fields(encoder, dataset, split)
+        key = hashlib.sha256(_canonical(fields).encode()).hexdigest()[:40]
+        z = self.read(key, dataset, encoded_split, encoder)
         if z is None:
             self.misses += 1
             z = self._compute(encoder, dataset, encoded_split, batch_size=batch_size, progress=progress)
-            # Encoding may have made the weights' identity more precise (hub weights now cached locally and
-            # hashed), so the entry is stored under the key the next run will compute.
-            self._write(self.key(encoder, dataset, split), z, encoder, dataset, encoded_split)
+            self.write(key, z, fields, dataset, encoded_split)
         else:
             self.hits += 1
         if dataset.transductive:
             z = z[torch.as_tensor(rows, dtype=torch.long)]
         return z
 
+    def contains(self, encoder: Any, dataset: Dataset, split: str | None = None) -> bool:
+        """Whether a (not yet verified) entry exists for ``encoder`` on ``dataset[split]``."""
+        return self.path(self.key(encoder, dataset, split)).is_file()
+
     def list(self, pattern: str = "*") -> list[CacheEntry]:
-        """Entries whose encoder or dataset name matches the shell-style ``pattern``, newest first."""
+        """Entries whose encoder or dataset name (or key) matches the shell-style ``pattern``, newest first.
+
+        Only file headers are read; a damaged entry is skipped here and reported when it is read.
+        """
         out = []
         if not self.directory.is_dir():
             return out
-        for side in self.directory.glob("*.json"):
+        for path in self.directory.glob("*.safetensors"):
             try:
-                meta = read_json(side)
-                data = side.with_suffix(".safetensors")
-                entry = CacheEntry(
-                    key=side.stem,
-                    encoder=str(meta["encoder"]["name"]),
-                    dataset=str(meta["dataset"]),
-                    split=meta.get("split"),
-                    shape=(int(meta["shape"][0]), int(meta["shape"][1])),
-                    size_bytes=data.stat().st_size if data.exists() else 0,
-                    created=str(meta.get("created", "")),
-                    path=data,
-                )
+                meta, shape = _read_header(path)
+                prov = json.loads(meta["provenance"])
+                entry = CacheEntry(key=path.stem, encoder=str(prov["encoder"]["name"]), dataset=str(prov["dataset"]),
+                                   split=prov.get("split"), shape=(int(shape[0]), int(shape[1])),
+                                   size_bytes=path.stat().st_size, created=str(prov.get("created", "")), path=path)
             except (OSError, ValueError, KeyError, TypeError, IndexError):
-                continue  # listing never fails on a damaged entry; reading it reports and repairs it
-            if _matches(entry, pattern):
+                continue
+            if any(fnmatch.fnmatchcase(s, pattern) for s in (entry.encoder, entry.dataset, entry.key)):
                 out.append(entry)
         return sorted(out, key=lambda e: e.created, reverse=True)
 
     def clear(self, pattern: str = "*") -> int:
         """Delete entries whose encoder or dataset name (or key) matches ``pattern``; return how many.
 
-        ``"*"`` also removes damaged entries and leftovers of interrupted writes.
+        ``"*"`` also removes damaged entries and leftovers of interrupted writes (files only: a folder or
+        link found in the cache directory is left alone, and a link is never followed).
         """
         if not self.directory.is_dir():
             return 0
         removed = 0
         for entry in self.list(pattern):
-            self._remove(entry.key)
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                entry.path.unlink()
+                removed += 1
         if pattern == "*":
             for stray in self.directory.iterdir():
-                stray.unlink()
+                if stray.is_file() and not stray.is_symlink():
+                    with contextlib.suppress(FileNotFoundError):
+                        stray.unlink()
         return removed
 
-    # -- internals ------------------------------------------------------------------------------------
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        return self.directory / f"{key}.safetensors", self.directory / f"{key}.json"
-
-    def _remove(self, key: str) -> None:
-        for p in self._paths(key):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-
+    # -- entries --------------------------------------------------------------------------------------
     def _compute(self, encoder: Any, dataset: Dataset, split: str | None, *, batch_size: int | None,
                  progress: bool | None) -> torch.Tensor:
         if getattr(encoder, "inputs_are_ids", False):
@@ -319,7 +252,7 @@ class LatentCache:
         if batch_size is not None:
             kwargs["batch_size"] = batch_size
         z = encoder.encode(inputs, **kwargs)
-        n = len(dataset) if dataset.transductive else len(dataset.indices(split))
+        n = _expected_rows(dataset, split)
         if z.ndim != 2 or z.shape[0] != n:
             raise RuntimeError(
                 f"encoder {getattr(encoder, 'name', encoder)!r} returned shape {tuple(z.shape)} for {n} samples "
@@ -327,56 +260,72 @@ class LatentCache:
             )
         return z.detach().to("cpu").float().contiguous()
 
-    def _write(self, key: str, z: torch.Tensor, encoder: Any, dataset: Dataset, split: str | None) -> None:
-        data, side = self._paths(key)
+    def write(self, key: str, z: torch.Tensor, fields: dict[str, Any], dataset: Dataset, split: str | None) -> None:
+        """Store latents ``z`` as entry ``key`` (atomically); a failed write warns and loses nothing else."""
+        provenance = {**fields, "ids_sha256": _ids_hash(dataset, split), "versions": library_versions(),
+                      "created": utc_now()}
+        meta = {"format": LATENTS_FORMAT, "key": key, "provenance": _canonical(provenance),
+                "tensors_sha256": tensors_sha256({"latents": z})}
         try:
-            save_tensors(data, {"latents": z}, {"key": key, "format": str(_FORMAT)})
-            write_json(side, {
-                **self._key_fields(encoder, dataset, split),
-                "key": key,
-                "ids_sha256": _ids_hash(dataset, split),
-                "shape": list(z.shape),
-                "sha256": sha256_file(data),
-                "versions": library_versions(),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            })
+            save_tensors(self.path(key), {"latents": z}, meta)
         except OSError as exc:
             warnings.warn(f"latent cache: could not write entry {key} under {self.directory} ({exc}); "
                           "results are correct but will be recomputed next time", stacklevel=3)
 
-    def _read(self, key: str, dataset: Dataset, split: str | None) -> torch.Tensor | None:
-        data, side = self._paths(key)
-        if not side.exists():
-            return None  # plain miss (or a write interrupted before its sidecar: the data file is replaced)
+    def read(self, key: str, dataset: Dataset, split: str | None, encoder: Any = None) -> torch.Tensor | None:
+        """The verified latents of entry ``key``, or ``None`` (a miss, or an unusable entry: reported, deleted)."""
+        import torch
+
+        path = self.path(key)
+        if not path.is_file():
+            return None
         problem = None
         try:
-            meta = read_json(side)
-            if not data.exists():
-                problem = "its latents file is missing"
-            elif meta.get("key") != key or meta.get("format") != _FORMAT:
-                problem = "its sidecar describes a different entry"
-            elif self.verify and sha256_file(data) != meta.get("sha256"):
-                problem = "its latents file does not match the recorded sha256 (truncated or modified)"
-            elif meta.get("ids_sha256") != _ids_hash(dataset, split):
+            tensors, meta, _ = load_tensors(path, what="cache entry")
+            z = tensors.get("latents")
+            prov = json.loads(meta.get("provenance", "{}"))
+            n = _expected_rows(dataset, split)
+            dim = _known_dim(encoder)
+            if meta.get("format") != LATENTS_FORMAT or meta.get("key") != key or z is None:
+                problem = "it describes a different entry"
+            elif tensors_sha256({"latents": z}) != meta.get("tensors_sha256"):
+                problem = "its latents do not match their recorded sha256 (truncated or modified)"
+            elif prov.get("ids_sha256") != _ids_hash(dataset, split):
                 problem = "it was computed for different sample ids"
+            elif z.dtype != torch.float32 or z.ndim != 2:
+                problem = f"it holds {z.ndim}-D {z.dtype} latents, expected 2-D float32"
+            elif z.shape[0] != n or (dim is not None and z.shape[1] != dim):
+                problem = (f"it holds {tuple(z.shape)} latents, expected ({n}, {dim if dim is not None else 'dim'}) "
+                           f"for {n} samples of split {split!r}")
             else:
-                tensors, _ = load_tensors(data)
-                z = tensors.get("latents")
-                if z is None or list(z.shape) != list(meta.get("shape", [])):
-                    problem = "its latents have an unexpected shape"
-                else:
-                    return z
-        except (ValueError, OSError, AttributeError, TypeError) as exc:
+                return z
+        except (ValueError, OSError, TypeError, KeyError) as exc:
             problem = f"it cannot be read ({exc})"
         warnings.warn(f"latent cache: entry {key} for dataset {dataset.name!r} is unusable: {problem}; "
                       "discarding it and recomputing", stacklevel=3)
-        self._remove(key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
         return None
+
+
+def _expected_rows(dataset: Dataset, split: str | None) -> int:
+    return len(dataset) if dataset.transductive else len(dataset.indices(split))
+
+
+def _known_dim(encoder: Any) -> int | None:
+    # The width the encoder declares without loading anything (a hit must not build the model to check it).
+    dim = getattr(getattr(encoder, "spec", None), "dim", None)
+    return dim if isinstance(dim, int) and not isinstance(dim, bool) else None
+
+
+def _read_header(path: Path) -> tuple[dict[str, str], list[int]]:
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 2**24:
+            raise ValueError(f"{path}: not a safetensors header")
+        header = json.loads(f.read(size))
+    return dict(header.get("__metadata__") or {}), list(header["latents"]["shape"])
 
 
 def _ids_hash(dataset: Dataset, split: str | None) -> str:
     return hashlib.sha256("\x1f".join(dataset.split_ids(split)).encode()).hexdigest()
-
-
-def _matches(entry: CacheEntry, pattern: str) -> bool:
-    return any(fnmatch.fnmatchcase(s, pattern) for s in (entry.encoder, entry.dataset, entry.key))

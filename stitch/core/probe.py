@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from stitch._checks import as_matrix, check_paired, check_positive_int
+from stitch.utils.checks import as_matrix, check_paired, check_positive_int
 
 __all__ = ["PROBE_CLASSES", "InvarianceReport", "probe_invariance", "fit_map"]
 
@@ -106,27 +106,20 @@ class InvarianceReport:
         return f"held-out relative residual per class:\n{rows}\ncovered by: {cover}"
 
 
-def _procrustes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthogonal (semi-orthogonal when widths differ) ``Q`` minimising ``|x Q - y|``, and singular values."""
-    u, s, vh = torch.linalg.svd(x.T @ y, full_matrices=False)
-    return u @ vh, s
-
-
-def _min_norm_lstsq(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Minimum-norm least squares ``pinv(x) @ y`` through the small ``(d, d)`` Gram matrix.
-
-    The samples-by-features SVD that LAPACK's ``gelsd`` runs costs far more than these fits need; the
-    Gram route squares the condition number, which float64 absorbs (eigenvalues below ``1e-12`` of the
-    largest, i.e. singular values below ``1e-6`` of it, are treated as zero).
-    """
-    evals, evecs = torch.linalg.eigh(x.T @ x)
-    cutoff = float(evals.max()) * 1e-12 if evals.numel() else 0.0
-    inv = torch.where(evals > cutoff, 1.0 / evals.clamp(min=torch.finfo(x.dtype).tiny), torch.zeros_like(evals))
-    return evecs @ (inv[:, None] * (evecs.T @ (x.T @ y)))
+#: probe class -> the translator that fits it (stitch.core.translate), with its options
+_FITTERS: dict[str, tuple[str, dict[str, bool]]] = {
+    "orthogonal": ("procrustes", {"center": False, "scale": False}),
+    "scaled_orthogonal": ("procrustes", {"center": False, "scale": True}),
+    "similarity": ("procrustes", {"center": True, "scale": True}),
+    "linear": ("linear", {}),
+    "affine": ("affine", {}),
+}
 
 
 def fit_map(x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares map ``y ~ x @ matrix + bias`` within probe class ``kind``; returns ``(matrix, bias)``.
+
+    Each class is fitted by the matching translator of :mod:`stitch.core.translate`.
 
     Shapes:
         x: ``(n, d1)``, y: ``(n, d2)`` -> matrix ``(d1, d2)``, bias ``(d2,)``
@@ -137,20 +130,13 @@ def fit_map(x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[torch.Tensor, 
         >>> torch.allclose(b, torch.ones(3, dtype=torch.float64))
         True
     """
+    from stitch.core.translate import create_translator
+
     if kind not in PROBE_CLASSES:
         raise ValueError(f"unknown probe class {kind!r}; expected one of {', '.join(PROBE_CLASSES)}")
-    zero = torch.zeros(y.shape[1], dtype=x.dtype, device=x.device)
-    if kind in ("similarity", "affine"):
-        mx, my = x.mean(0), y.mean(0)
-        matrix, _ = fit_map(x - mx, y - my, "scaled_orthogonal" if kind == "similarity" else "linear")
-        return matrix, my - mx @ matrix
-    if kind == "linear":
-        return _min_norm_lstsq(x, y), zero
-    q, s = _procrustes(x, y)
-    if kind == "orthogonal":
-        return q, zero
-    norm = float((x**2).sum())
-    return q * (float(s.sum()) / norm if norm > 0 else 1.0), zero
+    method, options = _FITTERS[kind]
+    translator = create_translator(method, **options).fit(x, y)
+    return translator.coef_, translator.intercept_
 
 
 def _relative_residual(x: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor) -> float:
@@ -160,7 +146,8 @@ def _relative_residual(x: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor, b
 
 
 def _covering(best: str, similarities: Iterable[str] | None) -> list[str]:
-    from stitch.similarity import CENTERINGS, list_similarities, similarity_invariances
+    from stitch.core.invariances import CENTERINGS
+    from stitch.core.similarity import list_similarities, similarity_invariances
 
     need = PROBE_CLASSES[best]
     out = []
@@ -196,7 +183,7 @@ def probe_invariance(
 
     Example:
         >>> import torch
-        >>> from stitch.transforms import sample_transform
+        >>> from stitch.core.transforms import sample_transform
         >>> x = torch.randn(200, 8, dtype=torch.float64)
         >>> probe_invariance(x, sample_transform("orthogonal", 8)(x)).best_class
         'orthogonal'

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from stitch._io import atomic_open
+from stitch.utils.files import atomic_open
 
 __all__ = ["save_heatmap", "save_bars", "markdown_table"]
 
@@ -43,8 +43,13 @@ def save_heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     fmt: str = ".2f",
+    linkage: Any = None,
 ) -> None:
     """Write an annotated heatmap PNG of a ``(rows, cols)`` matrix (NaN cells are marked ``n/a``).
+
+    Without ``vmin``/``vmax`` the colour range is fitted to the finite values, so 0.86 and 0.99 look different.
+    With a scipy ``linkage`` of a square matrix, its dendrogram is drawn above the columns (the matrix must
+    already be in the dendrogram's leaf order).
 
     Example:
         >>> import tempfile, os, numpy as np
@@ -54,9 +59,22 @@ def save_heatmap(
 
     plt = _pyplot()
     m = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * m.shape[1], 0.8 + 0.6 * m.shape[0]))
+    size = (1.6 + 0.7 * m.shape[1], 0.8 + 0.6 * m.shape[0] + (1.2 if linkage is not None else 0.0))
+    if linkage is not None:
+        fig, (top, ax) = plt.subplots(2, 1, figsize=size, gridspec_kw={"height_ratios": [1, 3 * max(1, m.shape[0]) / 4]})
+    else:
+        fig, ax = plt.subplots(figsize=size)
     try:
-        im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax)
+        if linkage is not None:
+            from scipy.cluster.hierarchy import dendrogram
+
+            dendrogram(linkage, ax=top, no_labels=True, color_threshold=0, above_threshold_color="grey")
+            top.set_axis_off()
+            top.set_title(title)
+        finite = m[np.isfinite(m)]
+        if finite.size and vmin is None and vmax is None and finite.min() == finite.max():
+            vmin, vmax = finite.min() - 0.5, finite.max() + 0.5  # one value: a flat, mid-range colour
+        im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(m.shape[1]), labels=list(col_labels), rotation=45, ha="right")
         ax.set_yticks(range(m.shape[0]), labels=list(row_labels))
         for i in range(m.shape[0]):
@@ -68,7 +86,8 @@ def save_heatmap(
                             color="black" if im.norm(m[i, j]) > 0.5 else "white")
                 else:
                     ax.text(j, i, "n/a", ha="center", va="center", fontsize=8, color="grey")
-        ax.set_title(title)
+        if linkage is None:
+            ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -79,30 +98,41 @@ def save_heatmap(
 
 def save_bars(
     labels: Sequence[str],
-    values: Sequence[float],
+    series: dict[str, tuple[Sequence[float | None], Sequence[float | None] | None]],
     path: str | os.PathLike[str],
     *,
-    errors: Sequence[float] | None = None,
     title: str = "",
     ylabel: str = "",
     reference: float | None = None,
     reference_label: str = "",
 ) -> None:
-    """Write a bar chart PNG (optional error bars and a dashed horizontal reference line, e.g. chance).
+    """Write a grouped bar chart PNG: one group per label, one bar per series, optional error bars.
+
+    ``series`` maps a series name to ``(values, errors)``; a ``None`` value draws no bar (not applicable) and a
+    ``None`` error no error bar (a single seed has no spread). ``reference`` draws a dashed line (chance).
 
     Example:
         >>> import tempfile, os
-        >>> save_bars(["a", "b"], [0.5, 0.9], os.path.join(tempfile.mkdtemp(), "b.png"), reference=0.1)
+        >>> save_bars(["a", "b"], {"stitched": ([0.5, None], None), "non-stitched": ([0.9, 0.8], [0.01, 0.02])},
+        ...           os.path.join(tempfile.mkdtemp(), "b.png"), reference=0.1, reference_label="chance")
     """
+    import numpy as np
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(labels), 3.5))
+    k = max(1, len(series))
+    width = 0.8 / k
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * k * len(labels), 3.5))
     try:
-        ax.bar(range(len(labels)), values, yerr=errors, capsize=3, color="tab:blue")
+        for i, (name, (values, errors)) in enumerate(series.items()):
+            x = np.arange(len(labels)) + (i - (k - 1) / 2) * width
+            vals = np.array([np.nan if v is None else v for v in values], dtype=float)
+            errs = None if errors is None else np.array([0.0 if e is None else e for e in errors], dtype=float)
+            ax.bar(x, vals, width=width, yerr=errs, capsize=3, label=name)
         ax.set_xticks(range(len(labels)), labels=list(labels), rotation=30, ha="right")
         if reference is not None:
             ax.axhline(reference, linestyle="--", color="grey", label=reference_label or None)
-            if reference_label:
-                ax.legend()
+        if len(series) > 1 or reference_label:
+            ax.legend(fontsize=8)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         _save(fig, path)

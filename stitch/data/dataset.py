@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["Dataset"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """A labelled dataset with fixed splits.
 
@@ -39,6 +39,8 @@ class Dataset:
         ...              ("a", "b"), tuple("abcd"), {"train": np.array([0, 1]), "test": np.array([2, 3])})
         >>> ds.split_labels("test").tolist()
         [0, 1]
+        >>> ds
+        Dataset('toy', modality='tabular', samples=4, splits={'train': 2, 'test': 2}, classes=2)
     """
 
     name: str
@@ -63,6 +65,13 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __repr__(self) -> str:
+        # A summary, like Hugging Face datasets: the dataclass repr would print every input and index.
+        splits = {name: len(idx) for name, idx in self.splits.items()}
+        graph = ", transductive=True" if self.transductive else ""
+        return (f"Dataset({self.name!r}, modality={self.modality!r}, samples={len(self)}, splits={splits}, "
+                f"classes={self.num_classes}{graph})")
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,211 @@
+"""The core of an audit: every metric between every pair of already-computed latent spaces.
+
+:func:`compare` takes ``{model: latents}`` (rows paired across models) and returns an
+:class:`~stitch.audits.result.AuditResult` holding one ``rows x cols`` matrix per metric, with optional
+permutation-test p-values and bootstrap intervals (:mod:`stitch.audits.statistics`). Its unit of work is a
+**cell** (one metric, one pair); :func:`compute_cell` computes one from its inputs only, so any engine runs
+the same cells and gets the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from stitch.audits.result import AuditResult
+from stitch.audits.statistics import bootstrap_ci, cell_rng, permutation_p
+from stitch.utils.progress import progress_bar
+
+__all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "compute_cell"]
+
+
+def default_metrics(*, with_labels: bool) -> list[str]:
+    """Every registered metric usable without (or, ``with_labels=True``, with) labels.
+
+    Example:
+        >>> "stitching_score" in default_metrics(with_labels=False)
+        False
+    """
+    from stitch.metrics import METRICS
+
+    return [e.name for e in METRICS.entries() if with_labels or not e.obj.needs_labels]
+
+
+def as_latents(latents: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """``{name: (n, d) tensor}`` validated (finite, 2-D) from tensors or arrays."""
+    from stitch.utils.checks import as_matrix
+
+    return {str(name): as_matrix(z, f"latents[{name!r}]") for name, z in latents.items()}
+
+
+def common_rows(latents: Mapping[str, torch.Tensor]) -> int:
+    """The number of paired rows every model has (a clear error when they differ)."""
+    sizes = {name: len(z) for name, z in latents.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"all latents must hold the same paired samples, got row counts {sizes}; "
+            "encode the same dataset split with every model"
+        )
+    return next(iter(sizes.values()))
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """One audit cell: metric ``metric`` (``index`` in the audit's list) between row ``i`` and column ``j``."""
+
+    metric: str
+    index: int
+    i: int
+    j: int
+
+
+def plan_cells(metrics: Sequence[str], n_rows: int, n_cols: int, *, square: bool) -> list[CellTask]:
+    """Every cell an audit computes: the lower triangle of a square audit's symmetric metrics is mirrored."""
+    from stitch.metrics import get_metric
+
+    tasks = []
+    for index, name in enumerate(metrics):
+        symmetric = get_metric(name).symmetric
+        tasks += [CellTask(name, index, i, j) for i in range(n_rows) for j in range(n_cols)
+                  if not (square and symmetric and j < i)]
+    return tasks
+
+
+def compute_cell(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], *, same: bool,
+                 permutations: int, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
+    """``{"value", "p", "low", "high"}`` (or ``{"error"}``) of one cell; every draw from the cell's own generator."""
+    from stitch.metrics import get_metric
+
+    metric = get_metric(task.metric)
+    try:
+        value = metric(x, y, **kw)
+    except ValueError as exc:
+        # One undefined cell (e.g. CCA on a model wider than n) must not sink the whole audit;
+        # it is left blank and its reason reported, never filled with a guess.
+        return {"error": str(exc)}
+    out: dict[str, Any] = {"value": value}
+    rng = cell_rng(seed, task.index, task.i, task.j)
+    if permutations and metric.paired and not same:
+        out["p"] = permutation_p(metric, x, y, kw, value, permutations, rng)
+    if bootstrap and not same:
+        out["low"], out["high"] = bootstrap_ci(metric, x, y, kw, bootstrap, confidence, rng)
+    return out
+
+
+def compare(
+    rows: Mapping[str, Any],
+    cols: Mapping[str, Any] | None = None,
+    *,
+    metrics: Sequence[str] | None = None,
+    labels: Any = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    permutations: int = 0,
+    bootstrap: int = 0,
+    confidence: float = 0.95,
+    seed: int = 0,
+    progress: bool | None = None,
+    engine: Any = None,
+) -> AuditResult:
+    """Compute every metric between every ``rows`` model and every ``cols`` model (``cols=None``: rows x rows).
+
+    Args:
+        rows, cols: ``{name: latents}`` with the same ``n`` paired rows everywhere.
+        metrics: registered names (default: all, label-free ones only when ``labels`` is ``None``).
+        labels: ``(n,)`` classes for metrics that need them.
+        metric_options: ``{metric: {option: value}}`` overriding each metric's defaults.
+        permutations: permutation-test draws per cell (0 = none): p = (1 + #null at least as similar) / (1 + draws).
+        bootstrap: bootstrap resamples per cell (0 = none) for a percentile interval at ``confidence``.
+        seed: seeds permutations and resamples, per cell (recorded in ``config``).
+        engine: where cells run: ``None`` (this process) or an engine from :mod:`stitch.engine`.
+
+    Shapes:
+        each latent: ``(n, d_model)``  ->  each matrix: ``(len(rows), len(cols))``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+        >>> res = compare({"a": x, "b": 2 * x}, metrics=["linear_cka"])
+        >>> res.matrix("linear_cka").round(3).tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
+    """
+    from stitch.metrics import get_metric
+    from stitch.utils.checks import check_positive_int
+
+    square = cols is None
+    if not rows or (cols is not None and not cols):
+        raise ValueError("compare needs at least one model on each side; got an empty latents mapping")
+    row_t = as_latents(rows)
+    col_t = row_t if cols is None else as_latents(cols)
+    sides = row_t if square else {**{f"rows:{k}": v for k, v in row_t.items()},
+                                  **{f"cols:{k}": v for k, v in col_t.items()}}
+    n = common_rows(sides)
+    if permutations:
+        check_positive_int(permutations, "permutations")
+    if bootstrap:
+        check_positive_int(bootstrap, "bootstrap")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    names = list(metrics) if metrics is not None else default_metrics(with_labels=labels is not None)
+    metric_options = {k: dict(v) for k, v in (metric_options or {}).items()}
+    unknown_opts = sorted(set(metric_options) - set(names))
+    if unknown_opts:
+        raise ValueError(f"metric_options given for {unknown_opts}, which are not among the audited metrics {names}")
+    res = AuditResult(list(row_t), list(col_t), {}, {}, {}, {}, config={
+        "n_samples": n, "seed": seed, "permutations": permutations, "bootstrap": bootstrap,
+        "confidence": confidence, "metrics": names,
+    })
+    kws: dict[str, dict[str, Any]] = {}
+    for name in names:
+        metric = get_metric(name)
+        opts = {**metric.defaults, **metric_options.get(name, {})}
+        kws[name] = dict(opts)
+        if metric.needs_labels:
+            if labels is None:
+                raise ValueError(f"metric {name!r} needs labels; pass labels= or audit a dataset with labels")
+            kws[name]["labels"] = labels
+        res.declarations[name] = metric.to_dict()
+        res.options[name] = opts
+        res.chance[name] = metric.chance(n, opts) if metric.chance else None
+    tasks = plan_cells(names, len(row_t), len(col_t), square=square)
+    row_names, col_names = list(row_t), list(col_t)
+    stats = dict(permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
+    if engine is None:
+        with progress_bar(len(tasks), "audit", enabled=progress, unit="cell") as bar:
+            outcomes = []
+            for t in tasks:
+                outcomes.append(compute_cell(t, row_t[row_names[t.i]], col_t[col_names[t.j]], kws[t.metric],
+                                             same=square and t.i == t.j, **stats))
+                bar.update(1)
+    else:
+        outcomes = engine.audit_cells(tasks, row_t, col_t, kws, square=square, progress=progress, **stats)
+    _fill(res, tasks, outcomes, names, square, permutations, bootstrap)
+    return res
+
+
+def _fill(res: AuditResult, tasks: Sequence[CellTask], outcomes: Sequence[dict[str, Any]], names: Sequence[str],
+          square: bool, permutations: int, bootstrap: int) -> None:
+    from stitch.metrics import get_metric
+
+    shape = (len(res.rows), len(res.cols))
+    tables = {key: {m: np.full(shape, np.nan) for m in names} for key in ("value", "p", "low", "high")}
+    for task, outcome in zip(tasks, outcomes):
+        if "error" in outcome:
+            res.errors.setdefault(task.metric, {})[f"{res.rows[task.i]} vs {res.cols[task.j]}"] = outcome["error"]
+            continue
+        for key in tables:
+            if key in outcome:
+                tables[key][task.metric][task.i, task.j] = outcome[key]
+    for m in names:
+        if square and get_metric(m).symmetric:  # mirror the computed upper triangle
+            for table in tables.values():
+                lower = np.tril_indices(shape[0], -1)
+                table[m][lower] = table[m].T[lower]
+        res.values[m] = tables["value"][m]
+        if permutations:
+            res.p_values[m] = tables["p"][m]
+        if bootstrap:
+            res.ci_low[m], res.ci_high[m] = tables["low"][m], tables["high"][m]

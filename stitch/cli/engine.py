@@ -1,0 +1,24 @@
+"""The engine flags every long-running command shares: ``--engine local|ray`` and ``--ray-address``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine`` and ``--ray-address`` to a command."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="where the work runs: this process (default) or a Ray cluster (pip install "
+                        "latent-stitch[ray])")
+    parser.add_argument("--ray-address", metavar="ADDR", default=None,
+                        help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs)")
+
+
+def engine_from_args(args: argparse.Namespace) -> Any:
+    """``None`` for the local engine, else the engine the flags name (started or joined now)."""
+    if getattr(args, "engine", "local") == "local":
+        return None
+    from stitch.engine import create_engine
+
+    return create_engine(args.engine, address=args.ray_address)

@@ -1,0 +1,82 @@
+"""The least-squares solvers every linear map in the core is fitted with (translators and the invariance probe).
+
+All take float64 tensors (callers convert) and return float64.
+
+* :func:`orthogonal_procrustes` — ``argmin_Q |x Q - y|_F`` over (semi-)orthogonal ``Q``, from the SVD of ``x^T y``;
+* :func:`min_norm_lstsq` — the minimum-norm least-squares solution ``pinv(x) y`` through the smaller Gram
+  matrix (``x^T x`` or ``x x^T``): eigenvalues below :data:`~stitch.utils.numerics.TINY` of the largest (singular
+  values below ``1e-6`` of the largest) count as zero, which float64 absorbs;
+* :func:`ridge_solve` — ``argmin_W |x W - y|^2 + alpha |W|^2`` in primal or dual form, whichever is smaller.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from stitch.utils.numerics import TINY
+
+__all__ = ["orthogonal_procrustes", "min_norm_lstsq", "ridge_solve"]
+
+
+def orthogonal_procrustes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Q, s)``: the (semi-)orthogonal ``Q`` minimising ``|x Q - y|_F`` and the singular values of ``x^T y``.
+
+    With widths ``d1 != d2``, ``Q`` has orthonormal rows or columns (an isometry onto a subspace).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)`` -> Q ``(d1, d2)``, s ``(min(d1, d2),)``
+
+    Example:
+        >>> x = torch.randn(20, 3, dtype=torch.float64)
+        >>> q0, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
+        >>> q, _ = orthogonal_procrustes(x, x @ q0)
+        >>> torch.allclose(q, q0)
+        True
+    """
+    u, s, vh = torch.linalg.svd(x.T @ y, full_matrices=False)
+    return u @ vh, s
+
+
+def _pinv_psd(gram: torch.Tensor) -> torch.Tensor:
+    evals, evecs = torch.linalg.eigh(gram)
+    cutoff = float(evals.max()) * TINY if evals.numel() else 0.0
+    inv = torch.where(evals > cutoff, 1.0 / evals.clamp(min=torch.finfo(gram.dtype).tiny), torch.zeros_like(evals))
+    return (evecs * inv) @ evecs.T
+
+
+def min_norm_lstsq(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Minimum-norm least squares ``W = pinv(x) y`` (exact when ``y = x W`` has a solution).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)`` -> ``(d1, d2)``
+
+    Example:
+        >>> x, w = torch.randn(30, 3, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+        >>> torch.allclose(min_norm_lstsq(x, x @ w), w)
+        True
+    """
+    n, d = x.shape
+    if d <= n:
+        return _pinv_psd(x.T @ x) @ (x.T @ y)
+    return x.T @ (_pinv_psd(x @ x.T) @ y)
+
+
+def ridge_solve(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``argmin_W |x W - y|^2 + alpha |W|^2`` (``alpha > 0``), primal ``(d, d)`` or dual ``(n, n)`` system.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)`` -> ``(d1, d2)``
+
+    Example:
+        >>> x = torch.randn(20, 3, dtype=torch.float64)
+        >>> bool(ridge_solve(x, x, 1e8).abs().max() < 1e-5)
+        True
+    """
+    if alpha <= 0:
+        return min_norm_lstsq(x, y)
+    n, d = x.shape
+    if d <= n:
+        gram = x.T @ x + alpha * torch.eye(d, dtype=x.dtype, device=x.device)
+        return torch.linalg.solve(gram, x.T @ y)
+    gram = x @ x.T + alpha * torch.eye(n, dtype=x.dtype, device=x.device)
+    return x.T @ torch.linalg.solve(gram, y)

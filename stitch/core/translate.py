@@ -1,0 +1,301 @@
+"""Latent translation: map encoder B's absolute space onto encoder A's, using anchors as parallel data.
+
+Translators are scikit-learn style estimators: ``fit(x_src, y_tgt)`` learns a map from paired anchor rows,
+``transform(x)`` sends new source latents into the target space, where A's frozen decoder reads them. Every
+translator here is affine once fitted: ``transform(x) = x @ coef_ + intercept_``.
+
+* :class:`Procrustes` — orthogonal map with centering and a global scale (spaces may differ in dimension);
+* :class:`Affine` / :class:`Linear` — least squares with / without a bias;
+* :class:`Ridge` — L2-regularised affine least squares (stable when anchors < dimension);
+* :class:`OTTranslator` — does not trust the anchor pairing: it *discovers* correspondences
+  (:func:`~stitch.core.matching.match_anchors`), then fits a Procrustes map on the discovered pairs.
+
+Methods are looked up by name in :data:`TRANSLATORS` (``translate:<method>`` in experiment files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from stitch.core.linalg import min_norm_lstsq, orthogonal_procrustes, ridge_solve
+from stitch.utils.checks import as_matrix, check_fitted, check_paired, compute_dtype
+from stitch.utils.deprecation import deprecated_alias
+from stitch.utils.estimator import Estimator
+from stitch.utils.names import BUILTIN, NameTable, describe
+
+__all__ = [
+    "Translator",
+    "Procrustes",
+    "Affine",
+    "Linear",
+    "Ridge",
+    "OTTranslator",
+    "TRANSLATORS",
+    "create_translator",
+    "register_translator",
+    "list_translators",
+]
+
+
+class Translator(Estimator):
+    """Base class: ``fit(x, y)`` on paired rows, ``transform(x)`` into the target space.
+
+    Subclasses implement :meth:`_fit` on float64 tensors and set ``coef_`` ``(d_src, d_tgt)`` and
+    ``intercept_`` ``(d_tgt,)``; the base class validates inputs and returns results in the inputs' compute
+    dtype (float32 unless float64 came in).
+    """
+
+    _estimator_kind = "regressor"
+    _fitted_attributes = ("coef_",)
+
+    def fit(self, x: Any, y: Any) -> Translator:
+        """Learn the map from paired rows: ``x[i]`` (source space) corresponds to ``y[i]`` (target space).
+
+        Shapes:
+            x: ``(n, d_src)``, y: ``(n, d_tgt)``
+        """
+        x = as_matrix(x, "x (source anchors)")
+        y = as_matrix(y, "y (target anchors)")
+        check_paired(x, y, ("x (source anchors)", "y (target anchors)"))
+        self.n_features_in_, self.n_features_out_ = x.shape[1], y.shape[1]
+        self._fit(x.detach().double().cpu(), y.detach().double().cpu())
+        return self
+
+    def transform(self, x: Any) -> torch.Tensor:
+        """Map source-space latents into the target space.
+
+        Shapes:
+            x: ``(m, d_src)``  ->  ``(m, d_tgt)``
+        """
+        check_fitted(self, self._fitted_attributes)
+        x = as_matrix(x, "x")
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"x has {x.shape[1]} features but this {type(self).__name__} was fitted on {self.n_features_in_}; "
+                "transform latents of the same source encoder it was fitted on"
+            )
+        dtype = compute_dtype(x)
+        coef, bias = self.coef_.to(device=x.device, dtype=dtype), self.intercept_.to(device=x.device, dtype=dtype)
+        return torch.addmm(bias, x.to(dtype), coef)
+
+    def fit_transform(self, x: Any, y: Any) -> torch.Tensor:
+        """``fit(x, y).transform(x)``."""
+        return self.fit(x, y).transform(x)
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Procrustes(Translator):
+    """Orthogonal Procrustes with centering and a global scale: ``y ≈ s (x - μx) Q + μy``.
+
+    ``Q`` is ``(d_src, d_tgt)`` with orthonormal rows or columns (``U Vᵀ`` from the SVD of ``xcᵀ yc``),
+    so spaces of different dimension are handled without padding.
+
+    Args:
+        center: subtract the anchor means before solving (and add the target mean back).
+        scale: fit the least-squares global scale ``s`` (else ``s = 1``).
+
+    Learned attributes: ``rotation_`` (``Q``), ``scale_``, ``mean_in_``, ``mean_out_``, ``coef_``, ``intercept_``.
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(50, 4, dtype=torch.float64)
+        >>> q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+        >>> y = 3 * x @ q + 1
+        >>> t = Procrustes().fit(x, y)
+        >>> bool(torch.allclose(t.transform(x), y)), round(t.scale_, 6)
+        (True, 3.0)
+    """
+
+    def __init__(self, *, center: bool = True, scale: bool = True) -> None:
+        self.center = center
+        self.scale = scale
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype)
+        self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype)
+        xc, yc = x - self.mean_in_, y - self.mean_out_
+        self.rotation_, s = orthogonal_procrustes(xc, yc)
+        norm = float((xc**2).sum())
+        self.scale_ = float(s.sum()) / norm if self.scale and norm > 0 else 1.0
+        self.coef_ = self.scale_ * self.rotation_
+        self.intercept_ = self.mean_out_ - self.mean_in_ @ self.coef_
+
+
+class Linear(Translator):
+    """Least-squares linear map without bias: ``y ≈ x W`` (minimum-norm solution when under-determined).
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> x, w = torch.randn(30, 3, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+        >>> bool(torch.allclose(Linear().fit(x, x @ w).coef_, w))
+        True
+    """
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.coef_ = min_norm_lstsq(x, y)
+        self.intercept_ = torch.zeros(y.shape[1], dtype=y.dtype)
+
+
+class Affine(Translator):
+    """Least-squares affine map: ``y ≈ x W + b``.
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> x, w = torch.randn(30, 3, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+        >>> t = Affine().fit(x, x @ w + 5)
+        >>> bool(torch.allclose(t.intercept_, torch.full((2,), 5.0, dtype=torch.float64)))
+        True
+    """
+
+    def _solve(self, xc: torch.Tensor, yc: torch.Tensor) -> torch.Tensor:
+        return min_norm_lstsq(xc, yc)
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        # Solving on centred data is the same least-squares problem as appending a ones column, better conditioned.
+        mx, my = x.mean(0), y.mean(0)
+        self.coef_ = self._solve(x - mx, y - my)
+        self.intercept_ = my - mx @ self.coef_
+
+
+class Ridge(Affine):
+    """Affine least squares with an L2 penalty ``alpha ‖W‖²`` (bias not penalised).
+
+    Args:
+        alpha: regularisation strength, ``>= 0``; ``0`` is :class:`Affine`.
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(20, 3, dtype=torch.float64)
+        >>> bool(Ridge(alpha=1e6).fit(x, x + 1).coef_.abs().max() < 1e-3)
+        True
+    """
+
+    def __init__(self, *, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def _solve(self, xc: torch.Tensor, yc: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not self.alpha >= 0:
+            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
+        return ridge_solve(xc, yc, float(self.alpha))
+
+
+class OTTranslator(Translator):
+    """Procrustes on anchor correspondences *discovered* from geometry (see :func:`~stitch.core.matching.match_anchors`).
+
+    ``fit(x, y)`` does not assume ``x[i] ↔ y[i]``: only the rows listed in ``known`` are trusted; the rest of
+    the pairing is recovered from the geometry of the two sets. ``matching_`` holds the discovered pairs
+    (compare them with the truth through ``matching_.n_correct``).
+
+    Args:
+        method: matching method of :func:`~stitch.core.matching.match_anchors` (``"auto"`` by default).
+        reg: entropic regularisation of the transport solvers.
+        refine: Procrustes re-assignment rounds.
+        seed: seed of every random choice of the matching (recorded).
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(m, d_tgt)``; transform: ``(k, d_src)`` -> ``(k, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(30, 4, dtype=torch.float64)
+        >>> q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+        >>> t = OTTranslator().fit(x, x @ q, known=[(0, 0), (1, 1), (2, 2), (3, 3)])
+        >>> bool(torch.allclose(t.transform(x), x @ q))
+        True
+    """
+
+    _fitted_attributes = ("matching_", "coef_")
+
+    def __init__(self, *, method: str = "auto", reg: float = 0.05, refine: int = 10, seed: int = 0) -> None:
+        self.method = method
+        self.reg = reg
+        self.refine = refine
+        self.seed = seed
+
+    def fit(  # type: ignore[override]
+        self, x: Any, y: Any, *, known: Sequence[tuple[int, int]] | None = None
+    ) -> OTTranslator:
+        """Discover correspondences between ``x`` and ``y`` (``known`` pairs trusted), then fit Procrustes.
+
+        Shapes:
+            x: ``(n, d_src)``, y: ``(m, d_tgt)`` with ``n <= m``
+        """
+        from stitch.core.matching import match_anchors
+
+        x = as_matrix(x, "x (source anchors)").detach().double().cpu()
+        y = as_matrix(y, "y (target anchors)").detach().double().cpu()
+        self.n_features_in_, self.n_features_out_ = x.shape[1], y.shape[1]
+        self.matching_ = match_anchors(
+            x, y, known=known, method=self.method, reg=self.reg, refine=self.refine, seed=self.seed
+        )
+        procrustes = Procrustes().fit(x, y[self.matching_.target])
+        self.coef_, self.intercept_ = procrustes.coef_, procrustes.intercept_
+        return self
+
+
+#: Translation methods by name (``translate:<method>`` in experiment files).
+TRANSLATORS: NameTable[type[Translator]] = NameTable("translation method", list_command="stitch translators list")
+
+
+def register_translator(name: str, cls: type[Translator], *, source: str = BUILTIN, description: str = "",
+                        aliases: Iterable[str] = ()) -> None:
+    """Register a translator class (``fit(x, y)``, ``transform(x)``) as ``translate:<name>``.
+
+    Example:
+        >>> register_translator("identity", Linear, source="doc", description="least squares again")
+        >>> "doc:identity" in TRANSLATORS
+        True
+        >>> TRANSLATORS.unregister_source("doc")
+    """
+    if not (isinstance(cls, type) and callable(getattr(cls, "fit", None)) and callable(getattr(cls, "transform", None))):
+        raise TypeError(f"translator {name!r} must be a class with fit(x, y) and transform(x), got {cls!r}")
+    TRANSLATORS.register(name, cls, source=source, aliases=aliases, description=description or describe(cls))
+
+
+register_translator("procrustes", Procrustes, aliases=("orthogonal",),
+                    description="orthogonal map with centering and scale")
+register_translator("affine", Affine, description="least squares with bias")
+register_translator("linear", Linear, aliases=("lstsq",), description="least squares without bias")
+register_translator("ridge", Ridge, description="L2-regularised affine least squares")
+register_translator("ot", OTTranslator, aliases=("optimal-transport",),
+                    description="discovered anchor pairs (optimal transport) + Procrustes")
+
+
+def create_translator(name: str, **options: Any) -> Translator:
+    """A new, unfitted translator by name (``"procrustes"``, ``"affine"``, ``"linear"``, ``"ridge"``, ``"ot"``).
+
+    Example:
+        >>> create_translator("ridge", alpha=0.1)
+        Ridge(alpha=0.1)
+    """
+    return TRANSLATORS.build(name, **options)
+
+
+def list_translators(pattern: str = "*") -> list[str]:
+    """Registered translation method names matching a shell-style ``pattern``.
+
+    Example:
+        >>> "procrustes" in list_translators()
+        True
+    """
+    return TRANSLATORS.names(pattern)
+
+
+get_translator = deprecated_alias(create_translator, "get_translator")

@@ -1,0 +1,274 @@
+"""The stitching matrix: decoders trained on each encoder's space, measured zero-shot on every encoder's space.
+
+:func:`stitching_matrix` works on latents alone (so it can be tested on synthetic spaces). Its unit of work is
+a **row**: one (space, seed, decoder encoder) — train a decoder on that encoder's space, score it on every
+encoder's space. :func:`plan_rows` lists the rows with their resume keys and :func:`compute_row` computes
+one from its inputs only, so any engine (this process, or Ray tasks) runs the same rows and gets the same
+cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig
+from stitch.experiment.results import CellStore, record_hash
+
+__all__ = ["RowTask", "plan_rows", "compute_row", "select_run_anchors", "stitching_matrix", "prepare_latents"]
+
+_TRANSLATE_ONLY = ("n_known",)
+
+
+@dataclass(frozen=True)
+class RowTask:
+    """One row of the matrix: a decoder trained on ``src``'s ``space`` for run ``seed``; ``key`` is its resume key."""
+
+    space: SpaceConfig
+    seed: int
+    src: str
+    key: str
+
+
+def _decoder_aggregation(space: SpaceConfig) -> tuple[str | None, dict[str, Any]]:
+    """The trainable aggregation a product space hands to the decoder, if any."""
+    if space.kind != "product":
+        return None, {}
+    from stitch.core.product import TRAINING_FREE_AGGREGATIONS
+
+    agg = space.options.get("aggregation", "concat")
+    if agg in TRAINING_FREE_AGGREGATIONS:
+        return None, {}
+    return agg, dict(space.options.get("aggregation_options", {}))
+
+
+def _projector(space: SpaceConfig, anchors: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fit the space on one encoder's anchors; return its ``transform``."""
+    opts = {k: v for k, v in space.options.items() if k not in ("aggregation", "aggregation_options")}
+    if space.kind == "relative":
+        from stitch.core.projection import RelativeProjection
+
+        return RelativeProjection(space.argument, **opts).fit(anchors).transform
+    from stitch.core.product import ProductSpace
+
+    agg, _ = _decoder_aggregation(space)
+    sims = [s.strip() for s in space.argument.split(",")]
+    product = ProductSpace(sims, aggregation="concat" if agg else space.options.get("aggregation", "concat"), **opts)
+    product.fit(anchors)
+    return (lambda x: product.transform(x, stacked=True)) if agg else product.transform
+
+
+def _translate(
+    space: SpaceConfig, src_anchors: torch.Tensor, tgt_anchors: torch.Tensor, x: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Translate ``x`` from the source to the target absolute space; OT reports the anchors it recovered."""
+    from stitch.core.translate import OTTranslator, create_translator
+
+    translator = create_translator(space.argument, **{k: v for k, v in space.options.items()
+                                                       if k not in _TRANSLATE_ONLY})
+    if not isinstance(translator, OTTranslator):
+        return translator.fit(src_anchors, tgt_anchors).transform(x), {}
+    # The anchors are parallel by construction; hide the pairing (shuffle the target side) and let OT find it.
+    n = len(src_anchors)
+    n_known = int(space.options.get("n_known", 10))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # shuffled[k] = tgt[perm[k]]
+    truth = torch.argsort(perm)  # src[i] pairs with shuffled[truth[i]]
+    known = [(i, int(truth[i])) for i in range(min(n_known, n))]
+    translator.fit(src_anchors, tgt_anchors[perm], known=known)
+    recovered = translator.matching_.n_correct(truth)
+    return translator.transform(x), {"anchors_recovered": recovered, "anchors_to_recover": n - len(known)}
+
+
+def prepare_latents(latents: Mapping[str, tuple[Any, Any]], y_train: Any, y_test: Any
+                    ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], np.ndarray, np.ndarray]:
+    """Validated ``{encoder: (train, test)}`` latents (same samples for every encoder) and targets as arrays."""
+    from stitch.utils.checks import as_matrix
+
+    labels = list(latents)
+    if not labels:
+        raise ValueError("latents is empty; pass at least one encoder's (train, test) latents")
+    lat = {k: (as_matrix(v[0], f"latents[{k!r}][0]"), as_matrix(v[1], f"latents[{k!r}][1]"))
+           for k, v in latents.items()}
+    n_train, n_test = len(lat[labels[0]][0]), len(lat[labels[0]][1])
+    for k, (tr, te) in lat.items():
+        if len(tr) != n_train or len(te) != n_test:
+            raise ValueError(
+                f"encoder {k!r} has {len(tr)} train / {len(te)} test rows but {labels[0]!r} has {n_train} / {n_test}; "
+                "every encoder must embed the same samples"
+            )
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if len(y_train) != n_train or len(y_test) != n_test:
+        raise ValueError(f"got {len(y_train)} train / {len(y_test)} test targets for {n_train} / {n_test} latent rows")
+    return lat, y_train, y_test
+
+
+def select_run_anchors(lat: Mapping[str, tuple[torch.Tensor, torch.Tensor]], y_train: np.ndarray,
+                       anchors: AnchorConfig, seed: int, *, classification: bool,
+                       train_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Anchor indices of run ``seed`` (``anchors.seed + seed``), chosen in the reference encoder's training latents."""
+    from stitch.core.anchors import select_anchors
+
+    reference = anchors.reference or next(iter(lat))
+    anchor_seed = anchors.seed + seed
+    idx = select_anchors(lat[reference][0], anchors.n, anchors.strategy,
+                         labels=y_train if classification else None, seed=anchor_seed, **anchors.options)
+    record: dict[str, Any] = {"seed": anchor_seed, "reference": reference, "indices": idx.tolist()}
+    if train_ids is not None:
+        record["ids"] = [train_ids[i] for i in idx.tolist()]
+    return record
+
+
+def plan_rows(labels: Sequence[str], spaces: Sequence[SpaceConfig], seeds: Sequence[int], *, decoder: DecoderConfig,
+              anchors: AnchorConfig, fingerprint: Any) -> list[RowTask]:
+    """Every row of the matrix, in the order they are reported, with its resume key.
+
+    The key hashes everything that determines the row's cells: the latents' provenance (``fingerprint``), the
+    encoders, the space, the seed, the decoder's encoder and the decoder and anchor settings.
+    """
+    return [
+        RowTask(space, seed, src, record_hash({
+            "fingerprint": fingerprint, "encoders": list(labels), "space": space.model_dump(), "seed": seed,
+            "decoder_encoder": src, "decoder": decoder.model_dump(), "anchors": anchors.model_dump(),
+        }))
+        for seed in seeds for space in spaces for src in labels
+    ]
+
+
+def compute_row(task: RowTask, lat: Mapping[str, tuple[torch.Tensor, torch.Tensor]], y_train: np.ndarray,
+                y_test: np.ndarray, anchor_record: Mapping[str, Any], *, decoder: DecoderConfig,
+                groups: Mapping[str, str] | None = None, progress: bool | None = None,
+                absolute_decoders: dict[tuple[str, int], Any] | None = None) -> list[dict[str, Any]]:
+    """The cells of one row: a decoder trained on ``task.src``'s space, scored on every encoder's space.
+
+    ``absolute_decoders`` memoises the decoder trained on a source's absolute latents (shared by the
+    ``absolute`` and every ``translate:`` space of a seed); training is seeded, so a memo changes no value.
+    """
+    from stitch.experiment.decoders import create_decoder
+
+    space, seed, src = task.space, task.seed, task.src
+    groups = dict(groups or {})
+    idx = torch.as_tensor(anchor_record["indices"], dtype=torch.long)
+    anchor_lat = {k: tr[idx] for k, (tr, _) in lat.items()}
+    relative = space.kind in ("relative", "product")
+    projectors = {k: _projector(space, anchor_lat[k]) for k in lat} if relative else None
+
+    def rep(k: str, split: int) -> torch.Tensor:
+        z = lat[k][split]
+        return projectors[k](z) if projectors is not None else z
+
+    memo_key = (src, seed)
+    model = absolute_decoders.get(memo_key) if absolute_decoders is not None and not relative else None
+    if model is None:
+        agg, agg_opts = _decoder_aggregation(space)
+        model = create_decoder(decoder.kind, seed=seed, aggregation=agg, aggregation_options=agg_opts,
+                               progress=progress, **decoder.model_dump(exclude={"kind"})).fit(rep(src, 0), y_train)
+        if absolute_decoders is not None and not relative:
+            absolute_decoders[memo_key] = model
+    row = []
+    for tgt in lat:
+        extra: dict[str, Any] = {}
+        if space.kind == "translate":
+            z, extra = _translate(space, anchor_lat[tgt], anchor_lat[src], lat[tgt][1], seed)
+        else:
+            z = rep(tgt, 1)
+        if tuple(z.shape[1:]) == model.input_shape_:
+            scores = model.evaluate(z, y_test)
+        else:  # absolute spaces of different widths: nothing to decode, not a failure to report
+            scores = dict.fromkeys(model.metrics)
+            extra["skipped"] = f"{tgt} latents have shape {tuple(z.shape[1:])}, the decoder takes {model.input_shape_}"
+        row.append({
+            "space": space.display, "space_spec": space.name, "space_options": dict(space.options),
+            "seed": seed, "anchor_seed": anchor_record["seed"], "decoder_seed": seed,
+            "decoder_encoder": src, "test_encoder": tgt, "stitched": src != tgt,
+            "decoder_group": groups.get(src, src), "test_group": groups.get(tgt, tgt),
+            "epochs_trained": len(model.history_), **scores, **extra,
+        })
+    return row
+
+
+def stitching_matrix(
+    latents: Mapping[str, tuple[Any, Any]],
+    y_train: Any,
+    y_test: Any,
+    spaces: Sequence[SpaceConfig | str],
+    *,
+    decoder: DecoderConfig | None = None,
+    anchors: AnchorConfig | None = None,
+    seeds: Sequence[int] = (0,),
+    groups: Mapping[str, str] | None = None,
+    train_ids: Sequence[str] | None = None,
+    store: CellStore | None = None,
+    fingerprint: Any = None,
+    progress: bool | None = None,
+    on_row: Callable[[int, int, RowTask], None] | None = None,
+    engine: Any = None,
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Train a decoder on every encoder's space and score it on every encoder's space, per space and seed.
+
+    Args:
+        latents: encoder label -> ``(train latents, test latents)``, rows aligned across encoders
+            (the same samples in the same order).
+        y_train, y_test: labels ``(n,)`` (classification) or flattened inputs ``(n, d_in)`` (reconstruction).
+        spaces: space specs (``"absolute"``, ``"relative:cosine"``, ...).
+        decoder: decoder settings; anchors: anchor settings (run seed ``s`` uses ``anchors.seed + s``).
+        seeds: run seeds (decoder initialisation and anchor choice).
+        groups: encoder label -> architecture group (for same- vs cross-group summaries).
+        train_ids: sample ids of the training rows (recorded for the anchors).
+        store: resume store; rows found there are not recomputed.
+        fingerprint: identity of the latents' provenance, part of every row's resume key.
+        on_row: called as ``on_row(done, total, task)`` before each row (progress lines).
+        engine: where rows run: ``None`` (here, in order) or an engine of :mod:`stitch.engine`, which runs the
+            rows not in ``store`` as tasks and adds each to ``store`` as it finishes.
+
+    Returns ``(cells, anchors_by_seed)``: one dict per (space, seed, decoder encoder, test encoder) with the
+    metrics, and for each seed the anchor indices (and ids) into the training rows.
+
+    Shapes:
+        latents[e]: ``((n_train, d_e), (n_test, d_e))``; every encoder may have its own ``d_e``.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(300, 8, generator=g); y = (x[:, 0] > 0).long()
+        >>> q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))
+        >>> lat = {"A": (x[:200], x[200:]), "B": (x[:200] @ q, x[200:] @ q)}
+        >>> cells, _ = stitching_matrix(lat, y[:200], y[200:], ["relative:cosine"],
+        ...                             decoder=DecoderConfig(kind="linear", epochs=30, lr=1e-2),
+        ...                             anchors=AnchorConfig(n=32))
+        >>> len(cells), all(c["accuracy"] > 0.8 for c in cells)
+        (4, True)
+    """
+    from stitch.utils.progress import progress_bar
+
+    decoder = decoder or DecoderConfig()
+    anchors = anchors or AnchorConfig()
+    spaces = [s if isinstance(s, SpaceConfig) else SpaceConfig.model_validate(s) for s in spaces]
+    lat, y_train, y_test = prepare_latents(latents, y_train, y_test)
+    classification = decoder.kind != "reconstruction"
+    store = store if store is not None else CellStore(None)
+    anchors_by_seed = {seed: select_run_anchors(lat, y_train, anchors, seed, classification=classification,
+                                                train_ids=train_ids) for seed in seeds}
+    tasks = plan_rows(list(lat), spaces, seeds, decoder=decoder, anchors=anchors, fingerprint=fingerprint)
+    if engine is not None:
+        pending = [t for t in tasks if store.get(t.key) is None]
+        engine.stitch_rows(pending, lat, y_train, y_test, anchors_by_seed, decoder=decoder, groups=groups,
+                           store=store, progress=progress)
+        return [c for t in tasks for c in store.get(t.key)], anchors_by_seed
+    memo: dict[tuple[str, int], Any] = {}
+    cells: list[dict[str, Any]] = []
+    with progress_bar(len(tasks), "stitching matrix", enabled=progress, unit="decoder") as bar:
+        for done, task in enumerate(tasks):
+            row = store.get(task.key)
+            if row is None:
+                if on_row is not None:
+                    on_row(done, len(tasks), task)
+                row = compute_row(task, lat, y_train, y_test, anchors_by_seed[task.seed], decoder=decoder,
+                                  groups=groups, progress=progress, absolute_decoders=memo)
+                store.add(task.key, row)
+            cells.extend(row)
+            bar.update(1)
+    return cells, anchors_by_seed

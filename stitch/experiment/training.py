@@ -1,0 +1,315 @@
+"""Train an encoder from scratch with a linear head, for a given seed, and save it as a named encoder.
+
+Offline there are few pretrained models, and the stitching papers compare encoders that differ only by
+their training seed. :func:`train_encoder` trains any adapter's ``torch.nn.Module`` (timm, PyG, the
+from-scratch text encoders: anything with ``module``, ``_prepare`` and a differentiable ``forward``)
+plus a linear classification head on a labelled :class:`~stitch.data.Dataset`, and writes a trained-encoder
+file (:mod:`stitch.encoder.checkpoint`: weights, provenance, sha256) that ``trained:<path>`` loads back.
+
+Everything random is seeded by ``seed``: the module's initialisation (the encoder is built with
+``seed=seed``), the head, and the shuffling of mini-batches (a dedicated ``torch.Generator``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stitch.encoder.checkpoint import TRAINED_PREFIX, write_trained
+from stitch.utils.checks import check_positive_int
+from stitch.utils.provenance import library_versions, utc_now
+
+if TYPE_CHECKING:
+    import torch
+
+    from stitch.data import Dataset
+    from stitch.encoder import Encoder
+
+__all__ = ["TrainResult", "train_encoder"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_encoder` produced.
+
+    Attributes:
+        path: the safetensors file (load it with ``stitch.create_encoder(f"trained:{path}")``).
+        encoder: name of the base encoder that was trained.
+        seed: the training seed.
+        metrics: ``train_accuracy``, ``val_accuracy`` (if a val split exists), ``test_accuracy`` (if a test
+            split exists), ``best_epoch``, ``epochs_run``, ``seconds``.
+        sha256: of the written file.
+    """
+
+    path: Path
+    encoder: str
+    seed: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    sha256: str = ""
+
+    @property
+    def name(self) -> str:
+        """The registry name of the trained encoder: ``trained:<path>``."""
+        return f"trained:{self.path}"
+
+    def load(self, **options: Any) -> Encoder:
+        """The trained encoder (``stitch.create_encoder(self.name)``)."""
+        from stitch.plugins import create_encoder
+
+        return create_encoder(self.name, **options)
+
+
+def _take(items: Any, idx: np.ndarray) -> Any:
+    if isinstance(items, list):
+        return [items[i] for i in idx]
+    return items[idx]
+
+
+def _trainable(encoder: str | Encoder, seed: int, encoder_options: dict[str, Any] | None
+               ) -> tuple[Any, str, dict[str, Any]]:
+    """``(encoder, base name, options)``: built with ``seed`` when given by name, checked to be trainable."""
+    if isinstance(encoder, str):
+        from stitch.plugins import create_encoder
+
+        options = {**(encoder_options or {}), "seed": seed}
+        try:
+            enc = create_encoder(encoder, **options)
+        except TypeError as exc:
+            if "seed" not in str(exc):
+                raise
+            raise TypeError(f"encoder {encoder!r} cannot be trained from scratch: it takes no 'seed' option (its "
+                            "weights are pretrained); trainable encoders are timm:*, pyg:*, text-bag") from None
+        base_name = encoder
+    else:
+        if encoder_options:
+            raise ValueError("encoder_options only apply when encoder is a name; this encoder is already built")
+        enc, base_name = encoder, encoder.name
+        options = dict(getattr(getattr(enc, "spec", None), "options", {}))
+    for attr in ("module", "_prepare", "forward"):
+        if not hasattr(type(enc), attr):  # on the class: `module` is a property that would build the model
+            raise TypeError(
+                f"encoder {base_name!r} ({type(enc).__name__}) cannot be trained: it has no {attr!r}; trainable "
+                "encoders expose module, _prepare(inputs) and a differentiable forward(batch)"
+            )
+    return enc, base_name, options
+
+
+class _Parts:
+    """The dataset's train / val / test parts, prepared once for ``enc.forward``; ``logits(part)`` in eval mode."""
+
+    def __init__(self, enc: Any, dataset: Dataset, splits: dict[str, str | None]) -> None:
+        import torch
+
+        self.enc = enc
+        self.transductive = dataset.transductive
+        labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.long)
+        self.rows = {part: dataset.indices(split) for part, split in splits.items() if split is not None}
+        self.labels = {part: labels[idx] for part, idx in self.rows.items()}
+        if self.transductive:
+            self.graph = enc._prepare(dataset.inputs)
+        else:
+            self.items = {part: enc._prepare(dataset.split_inputs(splits[part])) for part in self.rows}
+
+    def __contains__(self, part: str) -> bool:
+        return part in self.rows
+
+    def forward(self, part: str, idx: np.ndarray | None, head: torch.nn.Module) -> torch.Tensor:
+        """Logits of ``part`` (rows ``idx`` of it for inductive data; the whole graph's rows when transductive)."""
+        import torch
+
+        if self.transductive:
+            logits = head(self.enc.forward(self.graph))[torch.as_tensor(self.rows[part])]
+            return logits if idx is None else logits[torch.as_tensor(idx)]
+        items = self.items[part]
+        return head(self.enc.forward(items if idx is None else _take(items, idx)))
+
+    def accuracy(self, part: str, head: torch.nn.Module, batch_size: int) -> float:
+        import torch
+
+        self.enc.module.eval()
+        with torch.no_grad():
+            if self.transductive:
+                logits = self.forward(part, None, head)
+            else:
+                n = len(self.items[part])
+                logits = torch.cat([self.forward(part, np.arange(s, min(s + batch_size, n)), head)
+                                    for s in range(0, n, batch_size)])
+        return float((logits.argmax(1).cpu() == self.labels[part]).double().mean())
+
+
+def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed: int, epochs: int, lr: float,
+         weight_decay: float, batch_size: int, patience: int | None, progress: bool | None,
+         label: str) -> tuple[int, int]:
+    """AdamW on cross-entropy with early stopping on val accuracy; restores the best epoch. ``(best, run)``."""
+    import torch
+
+    from stitch.utils.progress import progress_bar
+
+    device = next(module.parameters()).device
+    params = [p for p in module.parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    y_train = parts.labels["train"].to(device)
+
+    def step(idx: np.ndarray | None) -> torch.Tensor:
+        opt.zero_grad()
+        target = y_train if idx is None else y_train[torch.as_tensor(idx)]
+        loss = loss_fn(parts.forward("train", idx, head), target)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    best, best_epoch, best_state, epochs_run = -float("inf"), 0, None, 0
+    with torch.random.fork_rng(devices=[]), progress_bar(epochs, f"train {label}", enabled=progress,
+                                                         unit="epoch") as bar:
+        torch.manual_seed(seed + 2)  # dropout / stochastic depth inside the module
+        for epoch in range(epochs):
+            module.train()
+            head.train()
+            if parts.transductive:
+                loss = step(None)
+            else:
+                order = torch.randperm(len(parts.labels["train"]), generator=gen).numpy()
+                for s in range(0, len(order), batch_size):
+                    idx = order[s : s + batch_size]
+                    if len(idx) < 2 and len(order) > 1:
+                        continue  # a 1-sample batch breaks batch norm
+                    loss = step(idx)
+            epochs_run = epoch + 1
+            bar.update(1)
+            score = parts.accuracy("val", head, batch_size) if "val" in parts else -float(loss)
+            if score > best or best_state is None:
+                best, best_epoch = score, epoch
+                best_state = (copy.deepcopy(module.state_dict()), copy.deepcopy(head.state_dict()))
+            elif patience is not None and epoch - best_epoch >= patience:
+                break
+    module.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
+    module.eval()
+    return best_epoch + 1, epochs_run
+
+
+def train_encoder(
+    encoder: str | Encoder,
+    dataset: Dataset,
+    *,
+    out: str | os.PathLike[str],
+    seed: int = 0,
+    split: str = "train",
+    val_split: str | None = "val",
+    test_split: str | None = "test",
+    epochs: int = 30,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 64,
+    patience: int | None = 5,
+    encoder_options: dict[str, Any] | None = None,
+    num_threads: int | None = None,
+    progress: bool | None = None,
+    recipe: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``encoder``'s module and a linear head on ``dataset[split]``; save the best weights.
+
+    Args:
+        encoder: an encoder name (built with ``seed=seed`` plus ``encoder_options``) or an encoder
+            instance exposing ``module``, ``_prepare`` and ``forward`` (its current weights are the start).
+        dataset: labelled dataset; transductive datasets (one graph) train full-batch on the split's nodes.
+        out: where to write the safetensors file (its provenance goes to ``<out>.json``).
+        seed: seeds initialisation, head and shuffling; recorded in the file.
+        split / val_split / test_split: splits to train on, to early-stop on (best val accuracy; skipped
+            when the split is absent) and to report accuracy on.
+        epochs, lr, weight_decay, batch_size: AdamW training schedule.
+        patience: stop after this many epochs without val improvement (``None``: run all ``epochs``); the
+            epochs actually run are in ``metrics["epochs_run"]``.
+        encoder_options: options for building ``encoder`` when it is a name.
+        num_threads: torch CPU threads during training (restored afterwards); ``1`` is often fastest for
+            small models on a busy machine, where threads wait on each other.
+        progress: show a progress bar over epochs (default: on a TTY).
+        recipe: an identity of everything that produced this file (an experiment's hash), recorded so a
+            later run can tell whether the file is still what it would train.
+
+    Returns:
+        :class:`TrainResult` with the file path, the accuracies and the file's sha256.
+
+    Shapes:
+        the head maps ``(b, dim)`` latents to ``(b, dataset.num_classes)`` logits.
+
+    Example:
+        >>> import tempfile, stitch
+        >>> ds = stitch.load_dataset("digits")
+        >>> res = train_encoder("timm:resnet10t", ds, out=tempfile.mkdtemp() + "/r.safetensors",
+        ...                     encoder_options={"image_size": 16}, epochs=1)  # doctest: +SKIP
+        >>> stitch.create_encoder(res.name).encode(ds.split_inputs("test")).shape  # doctest: +SKIP
+        torch.Size([360, 512])
+    """
+    import torch
+
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
+    try:
+        enc, base_name, options = _trainable(encoder, seed, encoder_options)
+        if getattr(enc, "modality", dataset.modality) != dataset.modality:
+            raise ValueError(f"encoder {base_name!r} takes {enc.modality} inputs but dataset {dataset.name!r} is "
+                             f"{dataset.modality}")
+        if len(dataset.indices(split)) == 0:
+            raise ValueError(f"split {split!r} of dataset {dataset.name!r} is empty; nothing to train on")
+        splits = {"train": split, "val": val_split if val_split in dataset.splits else None,
+                  "test": test_split if test_split in dataset.splits else None}
+        parts = _Parts(enc, dataset, splits)
+        module = enc.module  # after _prepare: some modules size themselves from the data (GNN in_channels)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)  # the head is seeded apart from the module: same run either way
+            head = torch.nn.Linear(enc.dim, dataset.num_classes).to(next(module.parameters()).device)
+        start = time.perf_counter()
+        best_epoch, epochs_run = _fit(parts, module, head, seed=seed, epochs=epochs, lr=lr,
+                                      weight_decay=weight_decay, batch_size=batch_size, patience=patience,
+                                      progress=progress, label=base_name)
+        metrics: dict[str, float] = {"train_accuracy": parts.accuracy("train", head, batch_size),
+                                     "best_epoch": best_epoch, "epochs_run": epochs_run}
+        for part in ("val", "test"):
+            if part in parts:
+                metrics[f"{part}_accuracy"] = parts.accuracy(part, head, batch_size)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
+    finally:
+        torch.set_num_threads(previous)
+    provenance = _provenance(enc, base_name, options, dataset, seed, splits, metrics, recipe,
+                             training={"epochs": epochs, "lr": lr, "weight_decay": weight_decay,
+                                       "batch_size": batch_size, "patience": patience, "optimizer": "AdamW"})
+    tensors = {f"{TRAINED_PREFIX}{k}": v for k, v in module.state_dict().items()}
+    tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
+    out = Path(out).expanduser()
+    digest = write_trained(out, tensors, provenance)
+    return TrainResult(path=out, encoder=base_name, seed=seed, metrics=metrics, sha256=digest)
+
+
+def _provenance(enc: Any, base_name: str, options: dict[str, Any], dataset: Dataset, seed: int,
+                splits: dict[str, str | None], metrics: dict[str, float], recipe: dict[str, Any] | None,
+                training: dict[str, Any]) -> dict[str, Any]:
+    # the built encoder's options are complete (defaults, values inferred from the data such as in_channels)
+    built = getattr(getattr(enc, "spec", None), "options", {})
+    runtime = ("checkpoint", "batch_size", "device")
+    return {
+        "base_encoder": base_name,
+        "options": {k: v for k, v in {**options, **built}.items() if k not in runtime},
+        "modality": dataset.modality,
+        "seed": seed,
+        "dataset": {"name": dataset.name, "content_sha256": dataset.content_hash(), "split": splits["train"],
+                    "val_split": splits["val"], "class_names": list(dataset.class_names)},
+        "training": training,
+        "recipe": recipe,
+        "metrics": metrics,
+        "versions": library_versions(),
+        "created": utc_now(),
+    }
