@@ -122,10 +122,17 @@ def test_unknown_model_suggests_close_names():
         stitch.create_encoder("timm:resnet10")
 
 
-def test_images_to_tensor_layouts():
-    assert images_to_tensor(np.zeros((2, 5, 6), np.uint8)).shape == (2, 1, 5, 6)
-    assert images_to_tensor(np.zeros((2, 5, 6, 3), np.uint8)).shape == (2, 3, 5, 6)
-    assert images_to_tensor(torch.zeros(2, 3, 5, 6)).shape == (2, 3, 5, 6)
+def test_images_to_tensor_layouts_put_each_pixel_where_it_belongs():
+    # distinct values per (image, row, column, channel): a transposed or mixed-up axis cannot go unnoticed
+    hwc = np.arange(2 * 5 * 6 * 3, dtype=np.uint8).reshape(2, 5, 6, 3)
+    chw = torch.from_numpy(hwc).permute(0, 3, 1, 2)
+    assert torch.equal(images_to_tensor(hwc), chw)
+    assert torch.equal(images_to_tensor(chw.contiguous()), chw)
+    assert torch.equal(images_to_tensor(list(hwc)), chw)  # a list of (h, w, c) images
+    assert torch.equal(images_to_tensor([np.moveaxis(im, -1, 0) for im in hwc]), chw)  # a list of (c, h, w)
+    gray = hwc[..., 0]
+    assert torch.equal(images_to_tensor(gray), torch.from_numpy(gray)[:, None])
+    assert images_to_tensor(gray).dtype == torch.uint8 and images_to_tensor(gray / 255.0).dtype == torch.float64
 
 
 def test_checks_out_with_the_contract_kit_on_digits():

@@ -35,8 +35,16 @@ def _examples() -> list[doctest.DocTest]:
 
 @pytest.mark.parametrize("example", _examples(), ids=lambda t: t.name)
 def test_docstring_example(example: doctest.DocTest) -> None:
+    import torch
+
+    from stitch.utils import names
+
+    loader, threads = names._loader, torch.get_num_threads()
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     out: list[str] = []
     runner.run(example, out=out.append, clear_globs=True)
     if runner.failures:
         pytest.fail("".join(out), pytrace=False)
+    # an example must leave no global state behind: later tests would depend on the order they run in
+    assert names._loader is loader, "the example replaced the plugin loader"
+    assert torch.get_num_threads() == threads, "the example changed torch's thread count"

@@ -52,20 +52,29 @@ def _metric(**kw: Any) -> Metric:
 
 CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
     # -- checks -------------------------------------------------------------------------------------
-    ("object-array", lambda: as_matrix(np.array([[1, None]], dtype=object)), TypeError,
-     r"x must be a numeric array, got a numpy array of dtype=object"),
+    ("object-array", lambda: as_matrix(np.array([[1, {"a": 1}]], dtype=object)), TypeError,
+     r"x must be a numeric array, got a numpy array of dtype=object whose elements are not all numbers \(float\(\) "
+     r"argument must be a string or a real number, not 'dict'\)"),
+    ("sparse", lambda: as_matrix(__import__("scipy.sparse").sparse.eye(3).tocsr()), TypeError,
+     r"x is a scipy sparse matrix; sparse input is not supported: pass x.toarray\(\)"),
     ("strings", lambda: as_matrix([["a", "b"]]), TypeError,
      r"x must be a 2-D torch.Tensor or numpy array of shape \(n, d\), got list that cannot be converted "
      r"\(elements of dtype <U1 are not numbers\)"),
     ("ragged", lambda: as_matrix([[1.0], [1.0, 2.0]]), TypeError, r"got list that cannot be converted"),
     ("1-D", lambda: as_matrix(torch.ones(3)), ValueError,
-     r"x must be 2-D with shape \(n_samples, n_features\), got shape \(3,\); reshape it, e.g. x.reshape"),
-    ("complex", lambda: as_matrix(torch.ones(2, 2, dtype=torch.complex64)), TypeError,
-     r"x must be real-valued, got dtype torch.complex64"),
+     r"x must be 2-D with shape \(n_samples, n_features\), got shape \(3,\); Reshape your data, e.g. "
+     r"x.reshape\(len\(x\), -1\) \(or .reshape\(1, -1\) for a single sample\)"),
+    ("complex", lambda: as_matrix(torch.ones(2, 2, dtype=torch.complex64)), ValueError,
+     r"x is complex \(torch.complex64\): Complex data not supported; pass real-valued latents"),
+    ("complex-numpy", lambda: as_matrix(np.ones((2, 2), dtype=np.complex128)), ValueError,
+     r"x is complex \(complex128\): Complex data not supported"),
+    ("meta", lambda: as_matrix(torch.ones(2, 2, device="meta")), ValueError,
+     r"x is on the 'meta' device \(a shape without data\); pass a tensor holding values"),
     ("bool", lambda: as_matrix(torch.ones(2, 2, dtype=torch.bool)), TypeError,
      r"x must be real-valued, got dtype torch.bool"),
     ("empty-cols", lambda: as_matrix(torch.ones(3, 0)), ValueError,
-     r"x is empty \(shape \(3, 0\)\); expected at least one sample and one feature"),
+     r"x is empty: 0 feature\(s\) \(shape=\(3, 0\)\) while a minimum of 1 is required; expected at least one "
+     r"sample and one feature"),
     ("positive-int", lambda: check_positive_int(True, "k"), ValueError, r"k must be a positive integer, got True"),
     # -- files ---------------------------------------------------------------------------------------
     ("atomic-mode", lambda: _io.atomic_open("/tmp/never-written", "a").__enter__(), ValueError,

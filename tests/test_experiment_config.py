@@ -116,6 +116,13 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
-def test_shipped_examples_validate(path: Path) -> None:
+def test_shipped_examples_pass_every_check_the_run_makes(path: Path, shared_data: Path, monkeypatch) -> None:
+    from stitch.experiment import check_experiment
+
     cfg = load_experiment(path)
-    assert len(cfg.encoders) >= 2 and cfg.spaces
+    if cfg.resolved_models_root() is None:
+        monkeypatch.setenv("STITCH_MODELS", str(shared_data.parent / "models"))
+    plan, dataset = check_experiment(cfg, data_root=shared_data)  # names, data, splits, anchors against the data
+    assert plan.n_cells == len(cfg.spaces) * len(cfg.seeds) * len(cfg.encoders) ** 2
+    assert plan.n_anchors <= plan.n_train and len(cfg.encoders) >= 2
+    assert len({e.display for e in cfg.encoders}) == len(cfg.encoders) and dataset.name.startswith(cfg.dataset.name)

@@ -143,7 +143,7 @@ def test_errors() -> None:
         ProductSpace([]).fit(anchors)
     with pytest.raises(ValueError, match="similarities must be a non-empty list"):
         ProductSpace("cosine").fit(anchors)
-    with pytest.raises(ValueError, match="dimension mismatch: x has 3 features but anchors has 6"):
+    with pytest.raises(ValueError, match="X has 3 features, but ProductSpace is expecting 6 features as input"):
         ProductSpace().fit(anchors).transform(x[:, :3])
     with pytest.raises(ValueError, match=r"expects a stacked relative representation of shape \(n, 4, 8\)"):
         create_aggregation("mlp_sum", 4, 8)(torch.randn(3, 8))

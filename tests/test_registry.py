@@ -540,3 +540,107 @@ def test_hook_wrappers_are_refused_for_registration_hooks():
         registry.register_plugin(Wrapper(), "wrap")
     with pytest.raises(UnknownNameError):
         stitch.get_encoder_spec("wrapped")
+
+
+# -- what plugin authors naturally register -------------------------------------------------------------
+class Doubler(BaseEncoder):
+    """Doubles lists of floats."""
+
+    spec = scale_spec("doubler")
+
+    def __init__(self, *, batch_size: int = 64) -> None:
+        super().__init__(type(self).spec, batch_size=batch_size)
+
+    def _load(self) -> None:
+        pass
+
+    def _prepare(self, inputs):
+        return Scale._prepare(self, inputs)
+
+    def _encode_batch(self, batch):
+        return torch.tensor(batch)[:, None] * torch.tensor([2.0, 2.0, 2.0])
+
+
+class PlainEncoder:
+    """A protocol-only encoder with class attributes (no spec)."""
+
+    name, modality, dim = "plain-enc", "tabular", 3
+
+    def encode(self, inputs, *, batch_size=64, progress=None):
+        return torch.ones(len(inputs), 3)
+
+
+def test_register_takes_an_instance_a_class_or_spec_and_factory():
+    instance = PlainEncoder()
+
+    class Natural:
+        @hookimpl
+        def stitch_register_encoders(self, register):
+            register(instance)  # as simonw/llm plugins register model instances
+            register(Doubler)  # a class: its spec attribute describes it, the class is the factory
+            register(scale_spec("pair"), lambda: Scale(scale_spec("pair")))
+
+    record = registry.register_plugin(Natural(), "natural")
+    assert record.registered == {"encoders": 3} and record.notes == ()
+    assert stitch.list_encoders() == ["doubler", "pair", "plain-enc"]
+    assert stitch.create_encoder("plain-enc") is instance
+    spec = stitch.get_encoder_spec("plain-enc")
+    assert (spec.dim, spec.description, spec.plugin) == (3, "A protocol-only encoder with class attributes (no spec).",
+                                                         "natural")
+    with pytest.raises(TypeError, match=r"encoder 'plain-enc' was registered as a ready-made instance and takes no "
+                                        r"options; got \['batch_size'\]"):
+        stitch.create_encoder("plain-enc", batch_size=2)
+    assert stitch.create_encoder("doubler", batch_size=2).encode([1.0]).tolist() == [[2.0, 2.0, 2.0]]
+
+
+def test_a_plugin_name_that_collides_with_a_builtin_never_shadows_it_and_is_reported():
+    class Shadow:
+        @hookimpl
+        def stitch_register_similarities(self, register):
+            register("cosine", lambda x, a: torch.zeros(len(x), len(a)), invariances=())
+
+    with pytest.warns(registry.PluginLoadWarning, match=r"plugin 'shadow': registers similarities name 'cosine', "
+                                                        r"which is built in: the built-in keeps the bare name; this "
+                                                        r"plugin's is reachable as 'shadow:cosine'"):
+        record = registry.register_plugin(Shadow(), "shadow")
+    assert len(record.notes) == 1
+    x = torch.eye(3)
+    assert torch.equal(stitch.relative_projection(x, x, "cosine"), x)  # still the built-in
+    assert torch.equal(stitch.relative_projection(x, x, "shadow:cosine"), torch.zeros(3, 3))
+    assert registry.clashes()["similarities"] == {"cosine": ["builtin", "shadow"]}
+
+
+def test_a_name_registered_twice_by_one_plugin_is_reported():
+    class Twice:
+        @hookimpl
+        def stitch_register_encoders(self, register):
+            register(scale_spec("twice"), lambda: Scale(scale_spec("twice")))
+            register(scale_spec("twice"), lambda: Scale(scale_spec("twice")))
+
+    with pytest.warns(registry.PluginLoadWarning, match=r"registers encoders name 'twice' twice; the last "
+                                                        r"registration is kept"):
+        record = registry.register_plugin(Twice(), "twice")
+    assert record.ok and record.registered == {"encoders": 2}
+
+
+def test_a_plugin_printing_while_it_registers_writes_to_stderr(capsys):
+    class Chatty:
+        @hookimpl
+        def stitch_register_encoders(self, register):
+            print("hello from a plugin")
+            register(scale_spec("chatty"), lambda: None)
+
+    registry.register_plugin(Chatty(), "chatty")
+    out, err = capsys.readouterr()
+    assert out == "" and err == "hello from a plugin\n"
+
+
+def test_builtin_names_resolve_without_loading_plugins():
+    from stitch.registry.manager import HOST
+
+    registry.reset_plugins()
+    assert stitch.get_similarity("cosine").name == "cosine" and stitch.get_metric("procrustes").kind == "distance"
+    assert HOST.loaded is False
+    with pytest.raises(UnknownNameError):
+        stitch.get_similarity("no-such-similarity")  # a miss loads the plugins, then says what is known
+    assert HOST.loaded is True

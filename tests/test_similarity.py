@@ -309,11 +309,13 @@ def test_estimator_matches_functional_and_records_params() -> None:
 # -- errors -------------------------------------------------------------------------------------------------------
 def test_errors_are_clear() -> None:
     x, anchors = _data(12)
-    with pytest.raises(ValueError, match="dimension mismatch: x has 12 features but anchors has 5"):
+    with pytest.raises(ValueError, match=r"X has 12 features, but RelativeProjection is expecting 5 features as input "
+                                         r"\(the width of its anchors\); x and anchors must come from the same latent "
+                                         r"space"):
         relative_projection(x, anchors[:, :5])
-    with pytest.raises(ValueError, match=r"x is empty \(shape \(0, 12\)\)"):
+    with pytest.raises(ValueError, match=r"x is empty: 0 sample\(s\) \(shape=\(0, 12\)\)"):
         relative_projection(x[:0], anchors)
-    with pytest.raises(ValueError, match=r"anchors is empty \(shape \(0, 12\)\)"):
+    with pytest.raises(ValueError, match=r"anchors is empty: 0 sample\(s\) \(shape=\(0, 12\)\)"):
         relative_projection(x, anchors[:0])
     bad = x.clone()
     bad[4, 1] = float("nan")

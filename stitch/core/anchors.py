@@ -266,7 +266,7 @@ def _balanced(
         cost = torch.cdist(x64, centroids) ** 2
         scale = float(cost.mean()) or 1.0
         plan = torch.from_numpy(ot.sinkhorn(a, b, (cost / scale).numpy(), reg, numItermax=1000, warn=False))
-        mass = plan.sum(0).clamp(min=1e-300)
+        mass = plan.sum(0).clamp(min=torch.finfo(plan.dtype).tiny)
         centroids = (plan.T @ x64) / mass[:, None]
     return _nearest_unique(x, centroids)
 

@@ -126,7 +126,7 @@ class ProductSpace(Estimator):
         """
         check_fitted(self, ["projections_"])
         x = as_matrix(x, "x")
-        check_same_dim(x, self.projections_[0].anchors_)
+        check_same_dim(x, self.projections_[0].anchors_, estimator=type(self).__name__)
         dtype = compute_dtype(x, self.projections_[0].anchors_)
         projections = self.projections_
         if dtype != projections[0].anchors_.dtype:  # float64 samples, float32 anchors: refit in float64

@@ -202,7 +202,7 @@ class RelativeProjection(Estimator):
         """
         check_fitted(self, ["state_"])
         x = as_matrix(x, "x")
-        check_same_dim(x, self.anchors_)
+        check_same_dim(x, self.anchors_, estimator=type(self).__name__)
         dtype = compute_dtype(x, self.anchors_)
         if dtype != self.anchors_.dtype:
             # x in float64 but anchors fitted in float32: refit in float64 rather than lose precision.

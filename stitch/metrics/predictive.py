@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from stitch.utils.checks import check_positive_int
+from stitch.utils.numerics import TINY
 from stitch.metrics._base import as_numpy_labels, prepare_pair
 
 __all__ = ["linear_r2", "stitching_score"]
@@ -56,7 +57,7 @@ def linear_r2(x: Any, y: Any, *, alpha: float = 1e-6, n_folds: int = 5, seed: in
         xc = xt - mx
         gram = xc.T @ xc
         ridge = alpha * torch.trace(gram) / x.shape[1]
-        gram.diagonal().add_(ridge if ridge > 0 else 1e-12 * float(torch.trace(gram)))
+        gram.diagonal().add_(ridge if ridge > 0 else TINY * float(torch.trace(gram)))
         w = torch.linalg.solve(gram, xc.T @ (yt - my))
         resid = y[test] - ((x[test] - mx) @ w + my)
         sse += float((resid * resid).sum())

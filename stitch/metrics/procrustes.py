@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from stitch.metrics._base import prepare_pair, row_blocks
+from stitch.utils.numerics import TINY
 
 __all__ = ["procrustes", "permutation_match"]
 
@@ -86,7 +87,7 @@ def permutation_match(x: Any, y: Any) -> float:
 def _column_norms(z: torch.Tensor, name: str) -> torch.Tensor:
     zc = z.to(torch.float64) - z.sum(0, dtype=torch.float64) / len(z)
     norms = torch.sqrt((zc * zc).sum(0))
-    dead = (norms <= 1e-12 * max(1.0, float(norms.max()))).nonzero().flatten()
+    dead = (norms <= TINY * max(1.0, float(norms.max()))).nonzero().flatten()
     if len(dead):
         raise ValueError(
             f"permutation_match: {name} has {len(dead)} constant unit(s) (first: column {int(dead[0])}); "

@@ -51,8 +51,10 @@ def as_matrix(
 ) -> torch.Tensor:
     """Validate and convert ``x`` to a floating 2-D tensor of shape ``(n, d)``.
 
-    Numpy arrays and nested lists are accepted. Integer and half-precision inputs become float32,
-    float64 stays float64 unless ``dtype`` forces one. NaN/Inf rows raise with the first bad row index.
+    Numpy arrays and nested lists are accepted (object arrays of numbers too). Integer and half-precision
+    inputs become float32, float64 stays float64 unless ``dtype`` forces one. NaN/Inf rows raise with the
+    first bad row index; sparse matrices, complex and boolean data raise. Messages contain the phrases
+    scikit-learn's estimator checks look for ("Reshape your data", "Complex data not supported", ...).
 
     Shapes:
         x: ``(n, d)``  ->  ``(n, d)``
@@ -61,10 +63,19 @@ def as_matrix(
         >>> as_matrix([[1, 2], [3, 4]]).dtype
         torch.float32
     """
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy sparse matrix; sparse input is not supported: pass {name}.toarray()")
     if isinstance(x, np.ndarray):
         if x.dtype == object:
-            raise TypeError(f"{name} must be a numeric array, got a numpy array of dtype=object")
-        x = torch.from_numpy(np.ascontiguousarray(x))
+            try:
+                x = x.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be a numeric array, got a numpy array of dtype=object whose elements "
+                                f"are not all numbers ({exc})") from None
+        if np.iscomplexobj(x):
+            raise ValueError(f"{name} is complex ({x.dtype}): Complex data not supported; pass real-valued latents")
+        # torch cannot share a read-only buffer (a memory-mapped file, a broadcast view): copy that one
+        x = torch.from_numpy(np.ascontiguousarray(x) if x.flags.writeable else np.array(x))
     elif not isinstance(x, torch.Tensor):
         try:
             # No forced dtype: integer lists follow the integer rule below (float32), Python floats stay float64.
@@ -80,9 +91,12 @@ def as_matrix(
     if x.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D with shape (n_samples, n_features), got shape {tuple(x.shape)}; "
-            "reshape it, e.g. x.reshape(len(x), -1)"
+            f"Reshape your data, e.g. {name.split()[0]}.reshape(len({name.split()[0]}), -1) (or .reshape(1, -1) "
+            "for a single sample)"
         )
-    if x.is_complex() or x.dtype == torch.bool:
+    if x.is_complex():
+        raise ValueError(f"{name} is complex ({x.dtype}): Complex data not supported; pass real-valued latents")
+    if x.dtype == torch.bool:
         raise TypeError(f"{name} must be real-valued, got dtype {x.dtype}")
     if x.is_meta:
         raise ValueError(f"{name} is on the 'meta' device (a shape without data); pass a tensor holding values")
@@ -91,7 +105,9 @@ def as_matrix(
     elif not x.is_floating_point() or x.dtype in _LOW_PRECISION:
         x = x.to(torch.float32)
     if not allow_empty and (x.shape[0] == 0 or x.shape[1] == 0):
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); expected at least one sample and one feature")
+        what = "sample" if x.shape[0] == 0 else "feature"
+        raise ValueError(f"{name} is empty: 0 {what}(s) (shape={tuple(x.shape)}) while a minimum of 1 is required; "
+                         "expected at least one sample and one feature")
     if finite:
         check_finite(x, name)
     return x
@@ -117,17 +133,27 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
         )
 
 
-def check_same_dim(x: torch.Tensor, other: torch.Tensor, names: tuple[str, str] = ("x", "anchors")) -> None:
+def check_same_dim(x: torch.Tensor, other: torch.Tensor, names: tuple[str, str] = ("x", "anchors"),
+                   estimator: str = "") -> None:
     """Raise if the feature dimensions of two ``(n, d)`` matrices differ.
+
+    With ``estimator`` (the class whose fitted width ``other`` is), the message uses scikit-learn's wording
+    ("X has 3 features, but E is expecting 4 features as input"), which its estimator checks look for.
 
     Example:
         >>> check_same_dim(torch.zeros(2, 3), torch.zeros(5, 3))
     """
-    if x.shape[1] != other.shape[1]:
+    if x.shape[1] == other.shape[1]:
+        return
+    if estimator:
         raise ValueError(
-            f"dimension mismatch: {names[0]} has {x.shape[1]} features but {names[1]} has {other.shape[1]}; "
-            f"both must come from the same latent space"
+            f"X has {x.shape[1]} features, but {estimator} is expecting {other.shape[1]} features as input (the width "
+            f"of its {names[1]}); {names[0]} and {names[1]} must come from the same latent space"
         )
+    raise ValueError(
+        f"dimension mismatch: {names[0]} has {x.shape[1]} features but {names[1]} has {other.shape[1]}; "
+        f"both must come from the same latent space"
+    )
 
 
 def check_paired(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y")) -> None:
