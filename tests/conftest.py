@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,3 +40,30 @@ def one_thread() -> Iterator[None]:
     with threadpool_limits(1):  # numpy's BLAS too (scipy, sklearn, POT)
         yield
     torch.set_num_threads(before)
+
+
+def _make_dist(site: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """Write an installed-looking distribution (``*.dist-info`` + modules) into ``site``, a sys.path entry."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    eps = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[stitch]\n{eps}\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def make_dist():
+    """``make_dist(site, dist, version, entry_points, modules)``: write a fake installed distribution into ``site``."""
+    return _make_dist
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory on ``sys.path`` for fake installed distributions (see ``make_dist``)."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    return path

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +22,6 @@ from stitch.errors import AmbiguousNameError, PluginError, UnknownNameError
 FAKE_PREFIX = "fakeplug_"
 
 
-def make_dist(site: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-    """Write an installed-looking distribution (``*.dist-info`` + modules) into ``site``, a sys.path entry."""
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    eps = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[stitch]\n{eps}\n")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-    importlib.invalidate_caches()
-
-
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     for var in ("STITCH_PLUGINS", "STITCH_STRICT_PLUGINS"):
@@ -47,14 +33,6 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     registry.reset_plugins()
     for name in [m for m in sys.modules if m.startswith(FAKE_PREFIX)]:
         del sys.modules[name]
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    return path
 
 
 # -- an in-process toy plugin ------------------------------------------------------------------------
@@ -413,7 +391,7 @@ def stitch_register_encoders(register):
 
 
 @pytest.fixture
-def fake_plugins(site: Path) -> Path:
+def fake_plugins(site: Path, make_dist) -> Path:
     make_dist(
         site, "stitch-fake", "1.2.3",
         {"good": f"{FAKE_PREFIX}good", "noimport": f"{FAKE_PREFIX}missing", "half": f"{FAKE_PREFIX}half"},
@@ -478,7 +456,7 @@ def test_only_named_plugins_load_and_unknown_names_are_reported(fake_plugins, mo
     assert records["json"].error.startswith("STITCH_PLUGINS names 'json' but no installed plugin has that name")
 
 
-def test_two_distributions_with_one_plugin_name_keep_the_first_on_sys_path(site, tmp_path, monkeypatch):
+def test_two_distributions_with_one_plugin_name_keep_the_first_on_sys_path(site, tmp_path, monkeypatch, make_dist):
     later = tmp_path / "later-site"
     later.mkdir()
     monkeypatch.syspath_prepend(str(site))  # keep `site` ahead of `later`

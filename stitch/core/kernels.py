@@ -136,7 +136,11 @@ def median_bandwidth(anchors: torch.Tensor) -> float:
 
 
 def prepare_rbf(anchors: torch.Tensor) -> dict[str, Any]:
-    """The Euclidean state plus ``gamma = 1 / (2 sigma^2)`` from the median anchor distance."""
+    """The Euclidean state plus ``gamma = 1 / (2 sigma^2)`` from the median anchor distance.
+
+    The bandwidth is a statistic of the anchors held constant under differentiation (a median has no useful
+    gradient): gradients flow through the distances.
+    """
     state = prepare_euclidean(anchors)
     state["gamma"] = 1.0 / (2.0 * median_bandwidth(anchors) ** 2)
     return state
@@ -151,6 +155,9 @@ def apply_rbf(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) 
 def ledoit_wolf(centered: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Ledoit-Wolf shrunk covariance of already-centred rows and the shrinkage used (float64 in, float64 out).
 
+    The shrunk covariance is differentiable in the rows (the shrinkage intensity included), so a Mahalanobis
+    relative layer trains end to end.
+
     Example:
         >>> cov, shrinkage = ledoit_wolf(torch.randn(50, 3, dtype=torch.float64))
         >>> cov.shape, 0.0 <= shrinkage <= 1.0
@@ -158,25 +165,40 @@ def ledoit_wolf(centered: torch.Tensor) -> tuple[torch.Tensor, float]:
     """
     n, d = centered.shape
     cov = centered.T @ centered / n
-    mu = float(torch.trace(cov)) / d
+    mu = torch.trace(cov) / d
     eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
-    delta = float(((cov - mu * eye) ** 2).sum()) / d
+    delta = ((cov - mu * eye) ** 2).sum() / d
     # beta: how noisy cov is as an estimate, from the spread of the rank-one terms x x^T around it.
-    beta = (float(((centered**2).sum(1) ** 2).sum()) - n * float((cov**2).sum())) / (n * n * d)
-    shrinkage = 1.0 if delta <= 0 else min(max(beta, 0.0), delta) / delta
-    return (1 - shrinkage) * cov + shrinkage * mu * eye, shrinkage
+    beta = (((centered**2).sum(1) ** 2).sum() - n * (cov**2).sum()) / (n * n * d)
+    if float(delta.detach()) <= 0:
+        shrinkage = torch.ones((), dtype=cov.dtype, device=cov.device)
+    else:
+        shrinkage = torch.minimum(beta.clamp(min=0.0), delta) / delta
+    return (1 - shrinkage) * cov + shrinkage * mu * eye, float(shrinkage.detach())
 
 
 def prepare_mahalanobis(anchors: torch.Tensor) -> dict[str, Any]:
-    """Whitening ``S^{-1/2}`` of the anchors' shrunk covariance, then the Euclidean state of whitened anchors."""
+    """A whitening ``W`` with ``W W^T = S^{-1}`` for the anchors' shrunk covariance ``S``, then the Euclidean state
+    of the whitened anchors.
+
+    ``W`` is the inverse transpose of the Cholesky factor of ``S`` (any factor gives the same distances); unlike
+    an eigendecomposition its gradient stays finite when eigenvalues coincide (full shrinkage gives ``S = mu I``).
+    A singular ``S`` (no shrinkage, fewer anchors than dimensions) falls back to the eigenvalue route with a floor.
+    """
     a64 = anchors.double()
     mean = a64.mean(0)
     cov, shrinkage = ledoit_wolf(a64 - mean)
-    if float(torch.trace(cov)) <= 0:  # a single anchor (or identical ones): no spread to whiten by
-        cov = torch.eye(anchors.shape[1], dtype=torch.float64, device=anchors.device)
-    evals, evecs = torch.linalg.eigh(cov)
-    floor = float(evals.max().detach()) * TINY
-    whiten = ((evecs * evals.clamp(min=floor).rsqrt()) @ evecs.T).to(anchors.dtype)
+    eye = torch.eye(anchors.shape[1], dtype=torch.float64, device=anchors.device)
+    if float(torch.trace(cov).detach()) <= 0:  # a single anchor (or identical ones): no spread to whiten by
+        cov = eye
+    factor, info = torch.linalg.cholesky_ex(cov)
+    if int(info) == 0:
+        whiten = torch.linalg.solve_triangular(factor, eye, upper=False).T
+    else:
+        evals, evecs = torch.linalg.eigh(cov)
+        floor = float(evals.max().detach()) * TINY
+        whiten = (evecs * evals.clamp(min=floor).rsqrt()) @ evecs.T
+    whiten = whiten.to(anchors.dtype)
     state = prepare_euclidean((anchors - mean.to(anchors.dtype)) @ whiten)
     state.update(whiten=whiten, mean=mean.to(anchors.dtype), shrinkage=shrinkage)
     return state

@@ -22,8 +22,8 @@ linf        ``-max_k |x_k - a_k|`` (Chebyshev)             signed permutation, t
 rbf         ``exp(-|x - a|^2 / (2 sigma^2))``, ``sigma`` = orthogonal, isotropic scaling, translation
             median non-zero pairwise anchor distance
             (lower median; 1 if < 2 distinct anchors)
-mahalanobis ``-|W (x - a)|_2`` with ``W = S^{-1/2}``, ``S`` orthogonal, isotropic scaling, translation
-            the anchors' covariance shrunk towards
+mahalanobis ``-|(x - a) W|_2`` with ``W W^T = S^{-1}``,  orthogonal, isotropic scaling, translation
+            ``S`` the anchors' covariance shrunk towards
             ``tr(S)/d * I`` by the Ledoit-Wolf rule
 =========== ============================================== ===========================================
 

@@ -391,10 +391,17 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
         't'
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"experiment file {str(path)!r} is a directory; pass the path of a .toml, .yaml or .json "
+                          "file (see examples/)")
     if not path.is_file():
         raise FileNotFoundError(f"experiment file {str(path)!r} not found")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"experiment file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save it as UTF-8") from None
     try:
         if suffix == ".toml":
             try:

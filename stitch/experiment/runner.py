@@ -17,8 +17,8 @@ classes — before any training; ``stitch run --check`` calls exactly it. :func:
 
 Torch's CPU threads are set for the run: training and decoders use ``threads`` (the file's, default 1 —
 small models gain nothing from more, on a shared machine extra threads wait on each other and run many
-times slower, and a fixed count keeps results identical run to run); encoding uses the machine's idle cores
-(its results are cached, and large pretrained models do gain from threads).
+times slower, and a fixed count keeps results identical run to run); encoding keeps torch's default (the
+machine's cores: large pretrained models do gain from threads, and the result is cached).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from stitch.utils.deprecation import renamed_kwargs
 from stitch.utils.files import slug
 from stitch.utils.progress import phase
 
-__all__ = ["ExperimentPlan", "check_experiment", "run_experiment", "init_seed", "idle_threads", "torch_threads"]
+__all__ = ["ExperimentPlan", "check_experiment", "run_experiment", "init_seed", "torch_threads"]
 
 
 def init_seed(encoder_name: str, seed: int) -> int:
@@ -57,21 +57,6 @@ def init_seed(encoder_name: str, seed: int) -> int:
     """
     digest = hashlib.sha256(f"{encoder_name}\x1f{int(seed)}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def idle_threads() -> int:
-    """Torch threads for a run on this machine: the cores available to this process minus the current load.
-
-    Example:
-        >>> idle_threads() >= 1
-        True
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        load = 0.0
-    return max(1, min(cores, int(round(cores - load))))
 
 
 @contextlib.contextmanager
@@ -245,9 +230,10 @@ def _build_encoder(enc: Any, cfg: ExperimentConfig, dataset: Any, out_dir: Path,
         train_encoder(enc.name, dataset, out=path, seed=recipe["init_seed"], split=cfg.dataset.train_split,
                       epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, patience=t.patience,
                       encoder_options=enc.options, progress=progress, recipe={"key": key, **recipe}, **t.options)
+    # what produced the weights, not how long it took: results.json is identical for a resumed run
+    metrics = {k: v for k, v in read_provenance(path).get("metrics", {}).items() if k != "seconds"}
     info = {"name": enc.name, "options": enc.options, "trained": str(path), "run_seed": enc.train.seed,
-            "init_seed": recipe["init_seed"], "recipe": key, "reused": reuse,
-            "training": read_provenance(path).get("metrics", {})}
+            "init_seed": recipe["init_seed"], "recipe": key, "training": metrics}
     return create_encoder(f"trained:{path}"), info
 
 
@@ -271,7 +257,7 @@ def run_experiment(
         data_root: directory holding the dataset's files (overrides ``dataset.data_root`` / ``data_root``).
         cache_root: latent cache directory (default ``$STITCH_CACHE``).
         threads: torch CPU threads for training and decoders (default: the config's ``threads``, else 1;
-            encoding uses the idle cores).
+            encoding keeps torch's default).
         progress: phase lines and progress bars on stderr (``None``: when stderr is a terminal).
         report: write ``results.json``, ``results.csv``, figures and ``report.md``.
         engine: where encoding and matrix rows run: ``None`` (this process) or an engine of
@@ -292,6 +278,7 @@ def run_experiment(
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
+    encode_threads = torch.get_num_threads()
     with torch_threads(n_threads):
         classification = cfg.decoder.kind != "reconstruction"
         train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
@@ -312,7 +299,7 @@ def run_experiment(
                                                                     cache=cache, progress=progress)[enc_cfg.display]
                                                  for split in (train_split, test_split))
             else:
-                with torch_threads(idle_threads()):
+                with torch_threads(encode_threads):
                     latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),
                                                 cache.encode(encoder, dataset, test_split, **kw))
             fingerprints[enc_cfg.display] = cache.key(encoder, dataset, None)

@@ -155,8 +155,9 @@ def prepare_pair(x: Any, y: Any, *, min_samples: int = 2, metric: str = "metric"
         >>> x.shape, y.shape
         (torch.Size([2, 2]), torch.Size([2, 1]))
     """
-    x = as_matrix(x, "x")
-    y = as_matrix(y, "y")
+    # a measure is a number, not a layer: inputs that carry autograd history are read as plain values
+    x = as_matrix(x, "x").detach()
+    y = as_matrix(y, "y").detach()
     check_paired(x, y)
     n = x.shape[0]
     if n < min_samples:

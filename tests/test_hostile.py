@@ -1,0 +1,359 @@
+"""Hostile and careless inputs: nothing unsafe is ever loaded, nothing stale is ever served, no plugin breaks
+the CLI, no half-written entry is ever read. Every case found by the review of issue 10 is pinned here."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import stitch
+import stitch.registry as registry
+from stitch.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Payload:
+    """Pickles to a call of ``os.system`` (only ever ``pickle.dumps``-ed here, never loaded unrestricted)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+# -- wrong outcomes ---------------------------------------------------------------------------------------
+def test_a_planted_processed_pickle_is_never_loaded(shared_data, tmp_path, monkeypatch):
+    # PyG's Planetoid would load <root>/Cora/processed/data.pt (retrying with weights_only=False); the old cache
+    # kept one too. Plant a payload in both places: loading Cora must neither run it nor read it.
+    raw = tmp_path / "data" / "planetoid" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for f in (shared_data / "planetoid" / "Cora" / "raw").iterdir():
+        (raw / f.name).write_bytes(f.read_bytes())
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(f"touch {marker}"))
+    monkeypatch.setenv("STITCH_CACHE", str(tmp_path / "cache"))
+    for processed in (raw.parent / "processed", tmp_path / "cache" / "datasets" / "planetoid" / "0" / "Cora" /
+                      "processed"):
+        processed.mkdir(parents=True)
+        (processed / "data.pt").write_bytes(payload)
+    ds = stitch.load_dataset("cora", data_root=tmp_path / "data")
+    assert ds.metadata["raw_sha256_verified"] is True and ds.inputs.num_nodes == 2708
+    assert not marker.exists()
+
+
+def test_rewritten_file_latents_with_the_same_size_and_mtime_are_not_served_stale(tmp_path):
+    from stitch.adapters.precomputed import PrecomputedEncoder, save_precomputed
+    from stitch.adapters.datasets import load_arrays
+
+    ids = [f"s{i}" for i in range(6)]
+    ds = load_arrays(inputs=np.zeros((6, 1)), labels=[0, 1] * 3, ids=ids, splits={"all": np.arange(6)})
+    path = tmp_path / "z.safetensors"
+    save_precomputed(path, ids, torch.ones(6, 2))
+    stat = path.stat()
+    cache = stitch.LatentCache(tmp_path / "cache")
+    assert torch.equal(cache.encode(PrecomputedEncoder(path), ds, "all"), torch.ones(6, 2))
+    save_precomputed(path, ids, torch.full((6, 2), 2.0))  # same shape, so the same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert torch.equal(cache.encode(PrecomputedEncoder(path), ds, "all"), torch.full((6, 2), 2.0))
+
+
+def _tiny_experiment(out: Path, **train) -> dict:
+    return {"name": "stale", "out": str(out), "seeds": [0], "dataset": {"name": "digits"},
+            "spaces": ["relative:cosine"], "anchors": {"n": 20},
+            "encoders": [{"name": "timm:test_resnet", "label": "ResNet",
+                          "options": {"image_size": 8, "in_chans": 1, "crop_pct": 1.0},
+                          "train": {"epochs": 1, **train}},
+                         {"name": "timm:test_resnet", "label": "ResNet-other",
+                          "options": {"image_size": 8, "in_chans": 1, "crop_pct": 1.0},
+                          "train": {"epochs": 1, "seed": 1}}],
+            "decoder": {"kind": "linear", "epochs": 2}}
+
+
+@pytest.mark.slow
+def test_a_changed_training_config_trains_again_and_the_same_one_is_reused(tmp_path, monkeypatch):
+    import stitch.experiment.training as training
+
+    calls = []
+    real = training.train_encoder
+    monkeypatch.setattr(training, "train_encoder", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    first = stitch.run_experiment(_tiny_experiment(tmp_path), progress=False)
+    assert len(calls) == 2
+    second = stitch.run_experiment(_tiny_experiment(tmp_path, lr=0.01), progress=False)  # another lr
+    assert len(calls) == 3  # only the changed encoder is trained again, into a new file
+    files = sorted(p.name for p in (tmp_path / "encoders").glob("*.safetensors"))
+    assert len(files) == 3 and all(p.startswith(("ResNet-", "ResNet-other-")) for p in files)
+    assert first.encoder_info["ResNet"]["recipe"] != second.encoder_info["ResNet"]["recipe"]
+    assert first.encoder_info["ResNet-other"] == second.encoder_info["ResNet-other"]
+    recorded = json.loads((tmp_path / "results.json").read_text())
+    assert recorded["config"]["encoders"][0]["train"]["lr"] == 0.01  # the record matches what produced it
+    stitch.run_experiment(_tiny_experiment(tmp_path, lr=0.01), progress=False)
+    assert len(calls) == 3  # the same recipe is reused
+
+
+PLUGINS = {
+    "exits": "import sys\nsys.exit(3)\n",
+    "prints": """
+from stitch import hookimpl
+print("hello from an import")
+
+@hookimpl
+def stitch_register_anchor_strategies(register):
+    print("hello from a hook")
+    register("first-rows", lambda x, n, **kw: list(range(n)))
+""",
+    "twice": """
+from stitch import hookimpl
+
+@hookimpl
+def stitch_register_metrics(register):
+    register("dup_metric", lambda x, y: 0.0)
+    register("dup_metric", lambda x, y: 1.0)
+""",
+    "slow": """
+import time
+from stitch import hookimpl
+IMPORTS = [time.sleep(2.2)]
+
+@hookimpl
+def stitch_register_similarities(register):
+    register("slowsim", lambda x, a: x @ a.T)
+""",
+    "raises_base": """
+from stitch import hookimpl
+
+@hookimpl
+def stitch_register_encoders(register):
+    raise SystemExit("no")
+""",
+}
+
+
+@pytest.fixture
+def hostile_plugins(site, make_dist, monkeypatch):
+    make_dist(site, "stitch-hostile", "0.1", {name: f"hostile_{name}" for name in PLUGINS},
+              {f"hostile_{name}": src for name, src in PLUGINS.items()})
+    monkeypatch.setenv("STITCH_PLUGINS", ",".join(PLUGINS))
+    monkeypatch.delenv("STITCH_DISABLE_PLUGINS", raising=False)
+    registry.reset_plugins()
+    yield
+    registry.reset_plugins()
+    for name in PLUGINS:
+        sys.modules.pop(f"hostile_{name}", None)
+
+
+@pytest.mark.slow
+def test_no_plugin_breaks_the_cli(hostile_plugins, capsys):
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["plugins"]) == 0
+    elapsed = time.perf_counter() - start
+    out, err = capsys.readouterr()
+    report = json.loads(out)  # nothing a plugin printed reached stdout
+    assert "hello from an import" in err and "hello from a hook" in err
+    records = {p["name"]: p for p in report["plugins"]}
+    assert records["exits"]["status"] == "broken" and records["exits"]["error"] == (
+        "import of 'hostile_exits' called sys.exit(3)")
+    assert records["raises_base"]["error"] == "hook stitch_register_encoders called sys.exit('no')"
+    assert records["prints"]["status"] == "ok"
+    assert records["twice"]["status"] == "ok" and records["twice"]["notes"] == [
+        "registers metrics name 'dup_metric' twice; the last registration is kept"]
+    [slow_note] = records["slow"]["notes"]
+    assert slow_note.startswith("import took 2.") and records["slow"]["import_seconds"] >= 2.2
+    assert elapsed < 2.2 * 2  # the slow plugin was imported once
+    assert caught == [] or all(issubclass(w.category, registry.PluginLoadWarning) for w in caught)
+    # every other command still works, and a broken plugin cannot change its exit code
+    assert main(["similarities", "list", "--json"]) == 0
+    names = [r["name"] for r in json.loads(capsys.readouterr().out)]
+    assert "cosine" in names and "slowsim" in names
+    assert main(["plugins", "--strict"]) == 1
+
+
+# -- silent NaN / Inf and contradictory inputs -----------------------------------------------------------------
+def test_non_finite_inputs_and_overflow_raise_instead_of_returning_nan_or_inf():
+    r = torch.randn(4, 3)
+    r[0, 0] = float("nan")
+    for method in ("standardize", "l2", "softmax"):
+        with pytest.raises(ValueError, match=r"r \(relative representation\) contains NaN or Inf in 1 row\(s\), first "
+                                             r"at row 0"):
+            stitch.normalize_relative(r, method)
+    big = torch.full((3, 4), 1e20)
+    with pytest.raises(ValueError, match=r"similarity 'dot' overflowed to Inf/NaN on inputs of magnitude up to 1e\+20 "
+                                         r"\(dtype torch.float32\); rescale the latents"):
+        stitch.relative_projection(big, big, "dot")
+    assert torch.isfinite(stitch.relative_projection(big.double(), big.double(), "dot")).all()  # float64 holds it
+    x = torch.randn(10, 3)
+    with pytest.raises(ValueError, match=r"known pairs \(0, 1\) and \(0, 2\) give source row 0 two partners; a "
+                                         r"matching is one-to-one"):
+        stitch.match_anchors(x, x, known=[(0, 1), (0, 2)])
+    with pytest.raises(ValueError, match=r"known pairs \(0, 1\) and \(3, 1\) give target row 1 two partners"):
+        stitch.match_anchors(x, x, known=[(0, 1), (3, 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy divide warning escapes: a clear error comes first
+        with pytest.raises(ValueError, match=r"reg \(entropic regularisation, relative to the cost scale\) must be "
+                                             r"> 0, got 0"):
+            stitch.match_anchors(x, x, known=[(0, 0)], reg=0)
+
+
+def test_library_errors_are_ours_not_torchs():
+    with pytest.raises(TypeError, match=r"r \(relative representation\) must be a 2-D torch.Tensor or numpy array"):
+        stitch.normalize_relative([["a"]], "l2")
+    assert stitch.normalize_relative([[3, 4]], "l2").tolist() == [[0.6000000238418579, 0.800000011920929]]
+    assert stitch.normalize_relative(torch.tensor([[3, 4]]), "l2").dtype == torch.float32  # ints are computed too
+    with pytest.raises(ValueError, match=r"r \(relative representation\) is on the 'meta' device"):
+        stitch.normalize_relative(torch.ones(2, 2, device="meta"), "l2")
+    with pytest.raises(TypeError, match=r"anchor strategy 'kmeans' got invalid options \['foo', 'labels', 'seed'\] "
+                                        r"\(got an unexpected keyword argument 'foo'\); it accepts: x, n, labels, seed, "
+                                        r"n_init, max_iter"):
+        stitch.select_anchors(torch.randn(20, 2), 3, "kmeans", foo=1)
+
+
+# -- gradients flow through relative layers --------------------------------------------------------------------
+def _naive(name: str, x: torch.Tensor, a: torch.Tensor, gamma: float) -> torch.Tensor:
+    diff = x[:, None, :] - a[None, :, :]
+    if name == "cosine":
+        return torch.nn.functional.normalize(x, dim=1) @ torch.nn.functional.normalize(a, dim=1).T
+    if name == "dot":
+        return x @ a.T
+    if name == "euclidean":
+        return -diff.pow(2).sum(-1).sqrt()
+    if name == "l1":
+        return -diff.abs().sum(-1)
+    if name == "linf":
+        return -diff.abs().max(-1).values
+    return torch.exp(-gamma * diff.pow(2).sum(-1))  # rbf, its bandwidth a constant of the anchors
+
+
+@pytest.mark.parametrize("name", ["cosine", "dot", "euclidean", "l1", "linf", "rbf"])
+def test_gradients_match_the_naive_formula(name):
+    from stitch.core.kernels import median_bandwidth
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    gamma = 1.0 / (2.0 * median_bandwidth(a.detach()) ** 2)
+    ours = torch.autograd.grad((stitch.relative_projection(x, a, name) * w).sum(), (x, a))
+    naive = torch.autograd.grad((_naive(name, x, a, gamma) * w).sum(), (x, a))
+    for got, want in zip(ours, naive):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("center", [None, "mean", "standardize"])
+@pytest.mark.parametrize("name", ["mahalanobis", "euclidean", "cosine", "l1"])
+def test_gradients_pass_the_numerical_gradient_check(name, center):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, a: stitch.relative_projection(x, a, name, center=center,
+                                                                           normalization="l2"), (x, a))
+
+
+def test_product_space_and_metrics_accept_inputs_that_require_grad():
+    x = torch.randn(40, 6, requires_grad=True)
+    y = x.detach() * 2
+    out = stitch.ProductSpace(["cosine", "l1"]).fit(x[:8]).transform(x)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    for name in ("retrieval_mrr", "relrep_cosine", "permutation_match", "gromov_wasserstein", "linear_cka"):
+        assert np.isfinite(stitch.get_metric(name)(x, y))
+
+
+# -- careless command lines ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("make", "pattern"), [
+    (lambda d: ["run", str(d)], r"stitch: error: invalid experiment|stitch: error: experiment file '.*' is a directory"),
+    (lambda d: ["run", str(d / "latin1.toml")], r"stitch: error: experiment file '.*latin1.toml' is not UTF-8 text"),
+    (lambda d: ["run", str(ROOT / "examples" / "digits.toml"), "--check", "--data", str(d / "missing")],
+     r"stitch: error: data directory '.*missing' does not exist"),
+])
+def test_careless_command_lines_get_one_clear_line(tmp_path, capsys, make, pattern):
+    (tmp_path / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    assert main(make(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and __import__("re").match(pattern, err), err
+
+
+def test_check_runs_every_rule_the_run_runs(tmp_path, capsys):
+    base = (ROOT / "examples" / "digits.toml").read_text()
+    cases = {
+        "dataset": (base.replace('name = "digits"', 'name = "digitz"'), "dataset.name: unknown dataset 'digitz'"),
+        "encoder": (base.replace('name = "timm:test_resnet"', 'name = "timm:test_resnett"', 1),
+                    "encoders[0].name: unknown timm model 'test_resnett'"),
+        "anchors": (base.replace("n = 64", "n = 5000"), "anchors.n: 5000 anchors cannot be chosen among the 1078"),
+        "stratified": (base.replace('strategy = "random"', 'strategy = "stratified"').replace("n = 64", "n = 65"),
+                       "anchors.n: strategy 'stratified' draws the same number of anchors from each of the 10 "
+                       "classes"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        assert main(["run", str(path), "--check"]) == 2, name
+        assert message in capsys.readouterr().err, name
+
+
+# -- concurrency and interruption ------------------------------------------------------------------------------
+def _encode_in_process(root: str, barrier) -> str:
+    import warnings as w
+
+    from stitch.adapters.datasets import load_arrays
+    from stitch.adapters.text import HashBagEncoder
+
+    ds = load_arrays(inputs=[f"question number {i}" for i in range(200)], labels=[i % 3 for i in range(200)],
+                     modality="text", splits={"all": np.arange(200)})
+    cache = stitch.LatentCache(root)
+    barrier.wait()  # every writer starts at once
+    with w.catch_warnings():
+        w.simplefilter("error")
+        z = cache.encode(HashBagEncoder(dim=16), ds, "all")
+    return z.numpy().tobytes().hex()[:64]
+
+
+def test_concurrent_writers_leave_one_verified_entry(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Manager().Barrier(3)
+    with ctx.Pool(3) as pool:
+        results = pool.starmap(_encode_in_process, [(str(tmp_path), barrier)] * 3)
+    assert len(set(results)) == 1
+    cache = stitch.LatentCache(tmp_path)
+    assert len(cache.list()) == 1 and [p.name for p in cache.directory.iterdir() if p.name.startswith(".")] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the entry reads back verified
+        _encode_in_process(str(tmp_path), type("B", (), {"wait": lambda self: None})())
+
+
+@pytest.mark.slow
+def test_kill_minus_9_at_several_moments_then_resume_gives_the_uninterrupted_result(tmp_path):
+    env = {**os.environ, "STITCH_CACHE": str(tmp_path / "cache")}
+    reference = tmp_path / "reference"
+    command = [sys.executable, "-m", "stitch.cli", "demo", "--quick", "--no-progress"]
+    subprocess.run([*command, "--out", str(reference)], env=env, check=True, capture_output=True, timeout=300)
+    env["STITCH_CACHE"] = str(tmp_path / "cache-killed")  # the killed run starts from nothing, cache included
+    killed = tmp_path / "killed"
+    for delay in (2.0, 4.0, 6.0):
+        proc = subprocess.Popen([*command, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run([*command, "--out", str(killed)], env=env, check=True, capture_output=True, timeout=300)
+    lines = (killed / "cells.jsonl").read_text().splitlines()
+    keys = [json.loads(line)["key"] for line in lines if line.startswith("{") and line.endswith("}")]
+    assert len(keys) == len(set(keys))  # no row written twice
+    want = json.loads((reference / "results.json").read_text().replace(str(reference), "OUT"))
+    got = json.loads((killed / "results.json").read_text().replace(str(killed), "OUT"))
+    assert got == want
