@@ -296,14 +296,18 @@ class HFTextEncoder(BaseEncoder):
 
 
 def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:
-    """Load a checkpoint's state dict into a model built from its config (strict but for non-persistent buffers)."""
+    """Load a checkpoint's state dict into a model built from its config, strictly but for two exceptions.
+
+    Allowed: non-persistent buffers (``position_ids``, rebuilt by the model) and a missing ``pooler``
+    (sentence-transformers exports drop it; the latent is a pooled hidden layer, never the pooler's output).
+    """
     prefix = f"{getattr(model, 'base_model_prefix', '')}."
     if prefix != "." and all(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items()}
     result = model.load_state_dict(state, strict=False)
     persistent = set(model.state_dict())
     buffers = {name for name, _ in model.named_buffers()} - persistent  # e.g. position_ids, rebuilt by the model
-    missing = sorted(set(result.missing_keys) - buffers)
+    missing = sorted(k for k in set(result.missing_keys) - buffers if not k.startswith("pooler."))
     unexpected = sorted(set(result.unexpected_keys) - buffers)
     if missing or unexpected:
         raise ValueError(f"the weights of {ref!r} do not fit its config: {len(missing)} missing (e.g. {missing[:3]}), "

@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "EncoderSpec": "stitch.encoder",
     "BaseEncoder": "stitch.encoder",
     "LatentCache": "stitch.encoder.cache",
+    "encode": "stitch.encoder.cache",
     "Dataset": "stitch.data",
     "hookimpl": "stitch.plugins",
     "create_encoder": "stitch.plugins",
@@ -93,12 +94,18 @@ _LAZY: dict[str, str] = {
     "PluginError": "stitch.errors",
 }
 
+# sub-packages reachable as attributes without an import (``stitch.metrics.linear_cka(x, y)``)
+_SUBPACKAGES = ("adapters", "audits", "cli", "core", "data", "encoder", "engine", "errors", "experiment", "metrics",
+                "plugins", "registry", "testing", "utils")
+
 __all__ = sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
+        if name in _SUBPACKAGES:
+            return importlib.import_module(f"stitch.{name}")
         raise AttributeError(f"module 'stitch' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # cache: later lookups skip __getattr__
@@ -140,7 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from stitch.data import Dataset
     from stitch.encoder import BaseEncoder, Encoder, EncoderSpec
-    from stitch.encoder.cache import LatentCache
+    from stitch.encoder.cache import LatentCache, encode
     from stitch.errors import AmbiguousNameError, ConfigError, NotFittedError, PluginError, UnknownNameError
     from stitch.experiment import check_experiment, load_experiment, run_experiment
     from stitch.experiment.decoders import (

@@ -26,7 +26,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
 from stitch.utils.provenance import default_cache_root, library_versions, utc_now
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from stitch.data import Dataset
     from stitch.encoder.base import Encoder
 
-__all__ = ["LatentCache", "CacheEntry", "encoder_fingerprint", "LATENTS_FORMAT"]
+__all__ = ["LatentCache", "CacheEntry", "EncodedSplit", "encode", "encoder_fingerprint", "LATENTS_FORMAT"]
 
 #: ``metadata["format"]`` of a cache entry.
 LATENTS_FORMAT = "latent-stitch-latents/2"
@@ -329,3 +329,63 @@ def _read_header(path: Path) -> tuple[dict[str, str], list[int]]:
 
 def _ids_hash(dataset: Dataset, split: str | None) -> str:
     return hashlib.sha256("\x1f".join(dataset.split_ids(split)).encode()).hexdigest()
+
+
+class EncodedSplit(NamedTuple):
+    """What :func:`encode` returns: the latents of a split with their labels and sample ids, row by row.
+
+    Unpacks as ``latents, labels, ids``.
+    """
+
+    latents: torch.Tensor
+    labels: Any
+    ids: list[str]
+
+
+def encode(
+    encoder: Any,
+    dataset: Any,
+    split: str | None = None,
+    *,
+    cache: LatentCache | str | os.PathLike[str] | bool | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> EncodedSplit:
+    """Encode ``dataset[split]`` with ``encoder`` through the latent cache: latents, labels and ids together.
+
+    Args:
+        encoder: an :class:`~stitch.Encoder` or a registered name (``"minilm"``, ``"timm:resnet18"``).
+        dataset: a :class:`~stitch.Dataset` or a registered name (loaded from ``data_root``).
+        split: ``"train"``, ``"test"``, ... (``None``: every sample).
+        cache: a :class:`LatentCache`, its root directory, ``None`` (the default cache) or ``False`` (no caching).
+
+    Shapes:
+        latents: ``(n_split, dim)`` float32; labels: ``(n_split,)``; ids: ``n_split`` strings.
+
+    Example:
+        >>> import stitch
+        >>> train = stitch.encode("text-bag", "trec", "train", data_root="../shared/data", cache=False)  # doctest: +SKIP
+        >>> train.latents.shape, train.labels.shape  # doctest: +SKIP
+        (torch.Size([4907, 128]), (4907,))
+    """
+    if isinstance(encoder, str):
+        from stitch.plugins import create_encoder
+
+        encoder = create_encoder(encoder)
+    if isinstance(dataset, str):
+        from stitch.plugins import load_dataset
+
+        dataset = load_dataset(dataset, data_root=data_root)
+    if cache is False:
+        rows = dataset.indices(split)
+        z = LatentCache(None)._compute(encoder, dataset, None if dataset.transductive else split,
+                                       batch_size=batch_size, progress=progress)
+        if dataset.transductive:
+            import torch
+
+            z = z[torch.as_tensor(rows, dtype=torch.long)]
+    else:
+        store = cache if isinstance(cache, LatentCache) else LatentCache(None if cache in (None, True) else cache)
+        z = store.encode(encoder, dataset, split, batch_size=batch_size, progress=progress)
+    return EncodedSplit(z, dataset.split_labels(split), dataset.split_ids(split))
