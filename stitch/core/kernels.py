@@ -11,12 +11,12 @@ All functions are module-level, so a fitted projection pickles (joblib, multipro
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from stitch.core.pairwise import pairwise_distances
 from stitch.utils.numerics import TINY
 
 __all__ = ["BUILTIN_KERNELS", "Kernel", "needs_grad"]
@@ -215,24 +215,14 @@ def prepare_identity(anchors: torch.Tensor) -> dict[str, Any]:
     return {"anchors": anchors}
 
 
-def _cdist(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None, p: float) -> torch.Tensor:
-    d = torch.cdist(x, state["anchors"], p=p)
-    if _state_grad(x, state):
-        return d.neg()
-    d.neg_()
-    if out is not None:
-        return out.copy_(d)
-    return d
-
-
 def apply_l1(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) -> torch.Tensor:
-    """``-|x - a|_1``."""
-    return _cdist(x, state, out, 1.0)
+    """``-|x - a|_1`` (the blocked kernel of :mod:`stitch.core.pairwise`)."""
+    return pairwise_distances(x, state["anchors"], "l1", out)
 
 
 def apply_linf(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) -> torch.Tensor:
-    """``-max_k |x_k - a_k|``."""
-    return _cdist(x, state, out, math.inf)
+    """``-max_k |x_k - a_k|`` (the blocked kernel of :mod:`stitch.core.pairwise`)."""
+    return pairwise_distances(x, state["anchors"], "linf", out)
 
 
 # -- the table of built-ins ----------------------------------------------------------------------------------------
