@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stitch.encoder import BaseEncoder, EncoderSpec
+from stitch.encoder.base import resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -83,7 +84,9 @@ class TorchEncoder(BaseEncoder, abc.ABC):
         checkpoint: local safetensors file with the module's weights (or a ``train_encoder`` output).
         seed: seed of the random initialisation (recorded in the fingerprint).
         batch_size: default batch size of ``encode``.
-        device: where the module runs (outputs always come back on the CPU).
+        device: where the module runs: ``"auto"`` (the GPU when torch sees one, else the CPU), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see :func:`~stitch.encoder.base.resolve_device`); outputs always
+            come back on the CPU.
 
     Shapes:
         encode / forward: a batch of ``b`` prepared inputs  ->  ``(b, dim)``
@@ -106,7 +109,7 @@ class TorchEncoder(BaseEncoder, abc.ABC):
     _init_libraries: tuple[str, ...] = ("torch",)
 
     def __init__(self, spec: EncoderSpec, *, checkpoint: str | os.PathLike[str] | None = None, seed: int = 0,
-                 batch_size: int = 64, device: str = "cpu") -> None:
+                 batch_size: int = 64, device: str = "auto") -> None:
         super().__init__(spec, batch_size=batch_size)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
@@ -117,6 +120,7 @@ class TorchEncoder(BaseEncoder, abc.ABC):
             )
         self.seed = seed
         self.device = device
+        self._device = resolve_device(device)
         self._module: torch.nn.Module | None = None
         self._weights_sha256: str | None = None  # of the checkpoint bytes loaded, set by _load
 
@@ -138,7 +142,7 @@ class TorchEncoder(BaseEncoder, abc.ABC):
             self._weights_sha256 = load_state_into(module, self.checkpoint, ignore=self._checkpoint_ignore(module))
         else:
             self._weights_sha256 = self._load_pretrained(module)
-        self._module = module.to(self.device).eval()
+        self._module = module.to(self._device).eval()
 
     @abc.abstractmethod
     def _build_module(self) -> torch.nn.Module:

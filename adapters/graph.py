@@ -122,7 +122,7 @@ class GNNEncoder(TorchEncoder):
     def __init__(self, arch: str = "gcn", *, in_channels: int | None = None, hidden_channels: int = 64,
                  out_channels: int | None = None, num_layers: int = 2, dropout: float = 0.5, pool: str = "mean",
                  seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 64,
-                 device: str = "cpu") -> None:
+                 device: str = "auto") -> None:
         from stitch.utils.checks import check_choice, check_positive_int
 
         self.arch = check_choice(arch, ARCHITECTURES, "graph architecture")
@@ -228,11 +228,11 @@ class GNNEncoder(TorchEncoder):
 
         module = self.module
         if isinstance(batch, list):
-            b = Batch.from_data_list(batch).to(self.device)
+            b = Batch.from_data_list(batch).to(self._device)
             nodes = module(b.x, b.edge_index)
             pooling = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}[self.pool]
             return pooling(nodes, b.batch, size=len(batch))
-        g = batch.to(self.device)
+        g = batch.to(self._device)
         return module(g.x, g.edge_index)
 
     def _weights_identity(self) -> dict[str, Any]:

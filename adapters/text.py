@@ -30,6 +30,7 @@ import pluggy
 
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import BaseEncoder, EncoderSpec
+from stitch.encoder.base import resolve_device
 from stitch.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -156,7 +157,8 @@ class HFTextEncoder(BaseEncoder):
         normalize: L2-normalise each latent.
         max_length: truncation length; default the smaller of the tokenizer's and the model's maximum.
         revision: hub revision (ignored for local directories).
-        batch_size, device: batching and where the model runs (outputs come back on the CPU).
+        batch_size, device: batching and where the model runs (``"auto"``: the GPU when there is one; outputs
+            come back on the CPU).
         name: registry name (default ``hf:<model>``).
         expected_sha256: the weights file's published sha256 (checked in the read that loads it).
 
@@ -171,7 +173,7 @@ class HFTextEncoder(BaseEncoder):
 
     def __init__(self, model: str | os.PathLike[str], *, pooling: str = "mean", layer: int = -1,
                  normalize: bool = False, max_length: int | None = None, revision: str | None = None,
-                 batch_size: int = 32, device: str = "cpu", name: str | None = None, dim: int | None = None,
+                 batch_size: int = 32, device: str = "auto", name: str | None = None, dim: int | None = None,
                  weights: str | None = None, license: str = "see the model card",
                  description: str | None = None, expected_sha256: str | None = None) -> None:
         from stitch.utils.checks import check_choice
@@ -187,6 +189,7 @@ class HFTextEncoder(BaseEncoder):
         self.max_length = max_length
         self.revision = revision
         self.device = device
+        self._device = resolve_device(device)
         self.local = Path(self.model_ref).expanduser().is_dir()
         options = {"model": self.model_ref, "pooling": pooling, "layer": layer, "normalize": self.normalize,
                    "max_length": max_length, "revision": revision}
@@ -239,7 +242,7 @@ class HFTextEncoder(BaseEncoder):
                           "transformers model (config.json, tokenizer files, weights)") from None
         _load_hf_state(self._model, self._state, self.model_ref)
         self._state = None  # the model holds the weights now
-        self._model.to(self.device).eval()
+        self._model.to(self._device).eval()
         n_hidden = int(getattr(self._model.config, "num_hidden_layers", 0)) + 1
         if not -n_hidden <= self.layer < n_hidden:
             raise ValueError(
@@ -281,7 +284,7 @@ class HFTextEncoder(BaseEncoder):
             for i, row in zip(long, cut):
                 ids[i] = row
         enc = self._tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-        enc = {k: v.to(self.device) for k, v in enc.items()}
+        enc = {k: v.to(self._device) for k, v in enc.items()}
         out = self._model(**enc, output_hidden_states=self.layer != -1)
         hidden = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]
         z = pool(hidden, enc["attention_mask"], self.pooling)
@@ -419,7 +422,7 @@ class HashBagEncoder(TorchEncoder):
 
     def __init__(self, *, dim: int = 128, buckets: int = 1 << 14, embed_dim: int = 64, ngrams: int = 2,
                  seed: int = 0, checkpoint: str | os.PathLike[str] | None = None, batch_size: int = 256,
-                 device: str = "cpu") -> None:
+                 device: str = "auto") -> None:
         from stitch.utils.checks import check_positive_int
 
         self.buckets = check_positive_int(buckets, "buckets")
@@ -459,8 +462,8 @@ class HashBagEncoder(TorchEncoder):
         """
         import torch
 
-        flat = torch.tensor([i for ids in batch for i in ids], dtype=torch.long, device=self.device)
-        offsets = torch.tensor([0] + [len(ids) for ids in batch[:-1]], dtype=torch.long).cumsum(0).to(self.device)
+        flat = torch.tensor([i for ids in batch for i in ids], dtype=torch.long, device=self._device)
+        offsets = torch.tensor([0] + [len(ids) for ids in batch[:-1]], dtype=torch.long).cumsum(0).to(self._device)
         module = self.module
         return torch.tanh(module["proj"](module["bag"](flat, offsets)))
 

@@ -204,7 +204,7 @@ class TimmEncoder(TorchEncoder):
 
     def __init__(self, model_name: str, *, pretrained: bool = False, checkpoint: str | os.PathLike[str] | None = None,
                  seed: int = 0, image_size: int | tuple[int, int] | None = None, crop_pct: float | None = None,
-                 batch_size: int = 64, device: str = "cpu", **model_kwargs: Any) -> None:
+                 batch_size: int = 64, device: str = "auto", **model_kwargs: Any) -> None:
         if pretrained and checkpoint is not None:
             raise ValueError("pass either pretrained=True (hub weights) or checkpoint=PATH (local weights), not both")
         if crop_pct is not None and not 0 < float(crop_pct) <= 1:
@@ -329,7 +329,7 @@ class TimmEncoder(TorchEncoder):
         Shapes:
             batch: ``(b, in_chans, h, w)``  ->  ``(b, num_features)``
         """
-        return self.module(batch.to(self.device))
+        return self.module(batch.to(self._device))
 
     # -- identity -------------------------------------------------------------------------------------
     def _weights_identity(self) -> dict[str, Any]:

@@ -49,18 +49,15 @@ def main() -> None:
     import stitch
     from stitch.utils.plots import markdown_table
 
-    digits = stitch.get_dataset("digits")
-    rows = []
+    digits = stitch.load_dataset("digits")
+    trec = stitch.load_dataset("trec", data_root=args.data)
+    cora = stitch.load_dataset("cora", data_root=args.data)
+    cases = [("timm:resnet18 (img 32)", lambda: stitch.create_encoder("timm:resnet18", image_size=32), digits, "train"),
+             ("text-bag", lambda: stitch.create_encoder("text-bag"), trec, "train"),
+             ("minilm", lambda: stitch.create_encoder("minilm"), trec, "test"),
+             ("pyg:gcn", lambda: stitch.create_encoder("pyg:gcn"), cora, "test")]
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        rows.append(_case("timm:resnet18 (img 32)", lambda: stitch.get_encoder("timm:resnet18", image_size=32),
-                          digits, "train", root))
-        rows.append(_case("text-bag", lambda: stitch.get_encoder("text-bag"), stitch.get_dataset(
-            "trec", root=args.data), "train", root))
-        rows.append(_case("minilm", lambda: stitch.get_encoder("minilm"), stitch.get_dataset("trec", root=args.data),
-                          "test", root))
-        rows.append(_case("pyg:gcn", lambda: stitch.get_encoder("pyg:gcn"), stitch.get_dataset("cora", root=args.data),
-                          "test", root))
+        rows = [_case(name, make, ds, split, Path(tmp)) for name, make, ds, split in cases]
     print(markdown_table(["encoder", "data", "latents", "cold s", "warm s", "cold / warm"], rows, floatfmt=".3f"))
     worst = min(r[-1] for r in rows)
     print(f"\nslowest speed-up: {worst:.1f}x (target >= 10x)")

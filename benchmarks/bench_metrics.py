@@ -1,207 +1,168 @@
-"""Speed and agreement of ``stitch.metrics`` against installed peer libraries, measured in one run.
+"""Similarity measures against naive references and peer libraries, interleaved in one process.
 
-Each (metric, implementation, n) runs in its own subprocess on the same seeded data (X ~ N(0, 1) of shape
-(n, d); Y = tanh(X W) + noise), so a peer that runs out of memory or time fails alone, and peak memory
-(max RSS) is measured per job. Peers that build n x n matrices are skipped, with the reason, when their
-estimated footprint exceeds the memory available.
+Run: ``python benchmarks/bench_metrics.py`` (about 4 minutes on 2 cores; ``--section cka|knn|mrr`` for one
+table; ``--full`` for n = 100,000). Inputs: X ~ N(0, 1) of shape (n, 768), Y = tanh(X W) + noise, float32.
 
-Peers (PyPI), installed apart from the project so they cannot disturb it::
+Tables:
 
-    pip install --no-deps --target /tmp/peers ckatorch pytorch-cka torch-cka rsatoolbox \\
-        seaborn pandas h5py scikit-image imageio lazy_loader tifffile tzdata
-    python benchmarks/bench_metrics.py --peers /tmp/peers            # n = 20,000 and 100,000, d = 768
-    python benchmarks/bench_metrics.py --peers /tmp/peers --quick    # n = 2,000 and 5,000, d = 256
+* ``cka`` (n = 20,000): ``stitch.metrics.linear_cka`` and ``debiased_cka`` against the naive float64
+  reference (centre in float64, three full cross-products) and against ``ckatorch`` when installed and when
+  its ``n x n`` Gram matrices fit in memory.
+* ``knn`` (n = 10,000, k = 10): ``mutual_knn`` with its default backend (faiss when installed) and with the
+  blocked torch backend, against faiss ``IndexFlatL2`` exact search of both spaces plus the same Jaccard (the
+  floor for an exact euclidean mutual k-NN) and scikit-learn's brute-force ``NearestNeighbors``.
+* ``mrr`` (n = 20,000, 300 anchors, a noisier Y): ``retrieval_mrr`` (float32 blocks, float64 recheck of near ties)
+  against the float64 block loop it replaced.
 
-(``netrep`` is not on PyPI and ``similarity-repository`` depends on it through a git URL, so neither installs
-from PyPI.) Definitions compared: linear CKA (ckatorch, biased HSIC); debiased CKA (ckatorch unbiased=True,
-pytorch-cka ``cka_from_features``: both Song et al.'s estimator; torch-cka's ``_HSIC`` does not zero the Gram
-diagonals, a different estimator, so its difference is reported, not expected to vanish); RBF CKA
-(ckatorch, same median rule); RSA (rsatoolbox: Spearman on Euclidean RDMs — rsatoolbox squares distances,
-which leaves ranks unchanged — and Pearson on correlation-distance RDMs); mutual k-NN Jaccard (no peer
-on PyPI; scikit-learn's chunked brute-force ``NearestNeighbors`` stands in as the k-NN baseline).
+Peers are installed apart from the project so they cannot disturb it, and found through ``--peers``::
+
+    pip install --no-deps --target /tmp/peers ckatorch
+    python benchmarks/bench_metrics.py --peers /tmp/peers
+
+``value`` is each method's result; ``abs diff`` its distance to the baseline's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import resource
-import subprocess
 import sys
-import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+import numpy as np
+import torch
 
-# metric -> implementations ("ours" first), each with the bytes per n^2 it allocates (0: O(n d) memory),
-# measured as (max RSS - baseline) / n^2 at n = 5,000; used to skip jobs that cannot fit.
-JOBS: dict[str, list[tuple[str, float]]] = {
-    "linear_cka": [("ours", 0), ("ckatorch", 44)],
-    "debiased_cka": [("ours", 0), ("ckatorch", 44), ("pytorch-cka", 24), ("torch-cka", 40)],
-    "rbf_cka": [("ours", 28), ("ckatorch", 44)],
-    "rsa_spearman": [("ours", 43), ("rsatoolbox", 51)],
-    "rsa_pearson_corr": [("ours", 24), ("rsatoolbox", 36)],
-    "mutual_knn": [("ours", 0), ("sklearn", 0)],
-}
-# Gram/RDM metrics are O(n^2) by definition, ours included: run them only up to this n.
-QUADRATIC_MAX_N = 20_000
-# torch-cka multiplies two n x n matrices (O(n^3)); beyond this n it would run for hours.
-CUBIC_MAX_N = 5_000
+import _harness
 
 
-def _data(n: int, d: int, seed: int = 0):  # type: ignore[no-untyped-def]
-    import torch
-
+def _data(n: int, d: int, seed: int = 0, noise: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)
     w = torch.randn(d, d, generator=g) / math.sqrt(d)
-    y = torch.tanh(x @ w) + 0.5 * torch.randn(n, d, generator=g)
-    return x, y
+    return x, torch.tanh(x @ w) + noise * torch.randn(n, d, generator=g)
 
 
-def _run(metric: str, impl: str, x, y) -> float:  # type: ignore[no-untyped-def]
+def naive_linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    xc, yc = x.double() - x.double().mean(0), y.double() - y.double().mean(0)
+    return float((xc.T @ yc).square().sum() / ((xc.T @ xc).norm() * (yc.T @ yc).norm()))
+
+
+def _jaccard(nx: np.ndarray, ny: np.ndarray, k: int) -> float:
+    m = (nx[:, :, None] == ny[:, None, :]).any(-1).sum(-1).astype(np.float64)
+    return float(np.mean(m / (2 * k - m)))
+
+
+def faiss_mutual_knn(x: torch.Tensor, y: torch.Tensor, k: int) -> float:
+    import faiss
+
+    faiss.omp_set_num_threads(torch.get_num_threads())
+    found = []
+    for z in (x, y):
+        z = (z - z.mean(0)).numpy()
+        index = faiss.IndexFlatL2(z.shape[1])
+        index.add(z)
+        found.append(index.search(z, k + 1)[1][:, 1:])
+    return _jaccard(found[0], found[1], k)
+
+
+def sklearn_mutual_knn(x: torch.Tensor, y: torch.Tensor, k: int) -> float:
+    from sklearn.neighbors import NearestNeighbors
+
+    nx, ny = (NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z.numpy()).kneighbors(return_distance=False)
+              for z in (x, y))
+    return _jaccard(nx, ny, k)
+
+
+def naive_float64_mrr(x: torch.Tensor, y: torch.Tensor, n_anchors: int) -> float:
+    from stitch.metrics.neighbors import relative_pair
+
+    rx, ry = relative_pair(x, y, n_anchors=n_anchors)
+    rx, ry = (r.double() / r.double().norm(dim=1, keepdim=True) for r in (rx, ry))
+    total = 0.0
+    for s in range(0, len(rx), 2048):
+        sims = rx[s : s + 2048] @ ry.T
+        own = sims[torch.arange(len(sims)), torch.arange(len(sims)) + s]
+        total += float((1.0 / (1 + (sims > own[:, None]).sum(1)).double()).sum())
+    return total / len(rx)
+
+
+def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
     from stitch import metrics as M
 
-    if impl == "ours":
-        if metric == "rsa_pearson_corr":
-            return M.rsa_pearson(x, y, rdm_metric="correlation")
-        return {"linear_cka": M.linear_cka, "debiased_cka": M.debiased_cka, "rbf_cka": M.rbf_cka,
-                "rsa_spearman": M.rsa_spearman, "mutual_knn": lambda a, b: M.mutual_knn(a, b, k=10)}[metric](x, y)
-    if impl == "ckatorch":
-        from ckatorch import cka_base
+    if args.section == "cka":
+        x, y = _data(args.n, 768)
+        cases: dict[str, Callable[[], Any]] = {
+            "naive float64": lambda: naive_linear_cka(x, y),
+            "stitch linear_cka": lambda: M.linear_cka(x, y),
+            "stitch debiased_cka (another estimator)": lambda: M.debiased_cka(x, y),
+        }
+        if _fits_grams(args.n, copies=6):
+            try:
+                from ckatorch import cka_base
 
-        kernel = "rbf" if metric == "rbf_cka" else "linear"
-        return float(cka_base(x, y, kernel=kernel, unbiased=metric == "debiased_cka"))
-    if impl == "pytorch-cka":
-        from cka.cka import cka_from_features
+                cases["peer: ckatorch cka_base"] = lambda: float(cka_base(x, y, kernel="linear"))
+            except ImportError:
+                pass
+        return cases
+    if args.section == "knn":
+        x, y = _data(args.n, 768)
+        cases = {}
+        try:
+            import faiss  # noqa: F401
 
-        return float(cka_from_features(x.double(), y.double()).squeeze())
-    if impl == "torch-cka":
-        from torch_cka.cka import CKA
-
-        hsic = CKA._HSIC
-        probe = object.__new__(CKA)
-        probe.device = "cpu"
-        k, l = x @ x.T, y @ y.T  # float32: its estimator builds float32 ones vectors
-        return hsic(probe, k, l) / math.sqrt(hsic(probe, k, k) * hsic(probe, l, l))
-    if impl == "rsatoolbox":
-        import rsatoolbox
-
-        method, cmp = ("euclidean", "spearman") if metric == "rsa_spearman" else ("correlation", "corr")
-        rx = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x.double().numpy()), method=method)
-        ry = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(y.double().numpy()), method=method)
-        return float(rsatoolbox.rdm.compare(rx, ry, method=cmp)[0, 0])
-    if impl == "sklearn":
-        import numpy as np
-        from sklearn.neighbors import NearestNeighbors
-
-        k = 10
-        nx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x.numpy()).kneighbors(
-            return_distance=False)[:, :k]
-        ny = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(y.numpy()).kneighbors(
-            return_distance=False)[:, :k]
-        m = (nx[:, :, None] == ny[:, None, :]).any(-1).sum(-1).astype(np.float64)
-        return float(np.mean(m / (2 * k - m)))
-    raise ValueError(f"unknown implementation {impl!r}")
+            cases["peer: faiss IndexFlatL2"] = lambda: faiss_mutual_knn(x, y, 10)
+            cases["stitch mutual_knn (faiss)"] = lambda: M.mutual_knn(x, y, k=10)
+        except ImportError:
+            pass
+        cases["stitch mutual_knn (torch)"] = lambda: M.mutual_knn(x, y, k=10, backend="torch")
+        if not args.full:
+            cases["peer: sklearn brute"] = lambda: sklearn_mutual_knn(x, y, 10)
+        return cases
+    x, y = _data(args.n, 768, noise=4.0)  # noisy enough that own matches are not always ranked first
+    return {
+        "float64 blocks (before)": lambda: naive_float64_mrr(x, y, 300),
+        "stitch retrieval_mrr": lambda: M.retrieval_mrr(x, y, n_anchors=300),
+    }
 
 
-def worker(metric: str, impl: str, n: int, d: int) -> None:
-    """Run one job and print a JSON line (time excludes data generation and imports; best of <= 3)."""
-    x, y = _data(n, d)
-    _run(metric, impl, x[:64], y[:64])  # imports and first-call initialisation
-    # Best of up to 3 runs for quick jobs: a busy machine adds noise, never speed.
-    elapsed = math.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        value = _run(metric, impl, x, y)
-        elapsed = min(elapsed, time.perf_counter() - t)
-        if elapsed > 5:
-            break
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(json.dumps({"value": value, "seconds": elapsed, "max_rss_gib": rss}))
+def _fits_grams(n: int, copies: int) -> bool:
+    import os
+
+    avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return copies * 4 * n * n < 0.6 * avail
 
 
-def _available_gib() -> float:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    return math.inf
+def values(results: dict[str, Any], _times: Any = None) -> dict[str, dict[str, str]]:
+    got = {name: float(v) for name, v in results.items()}
+    base = next(iter(got.values()))
+    return {name: {"value": f"{v:.10f}", "abs diff": f"{abs(v - base):.1e}"} for name, v in got.items()}
 
 
-def _skip_reason(metric: str, impl: str, per_n2: float, n: int) -> str | None:
-    if per_n2 and n > QUADRATIC_MAX_N:
-        return f"O(n^2) matrices: ~{per_n2 * n * n / 2**30:.0f} GiB"
-    if impl == "torch-cka" and n > CUBIC_MAX_N:
-        return "O(n^3) Gram product: hours"
-    need = per_n2 * n * n / 2**30
-    if need > 0.5 * _available_gib():  # the machine is shared: leave half of what is free
-        return f"needs ~{need:.0f} GiB, {_available_gib():.0f} GiB free"
-    return None
+SIZES = {"cka": (20_000, 100_000), "knn": (10_000, 100_000), "mrr": (20_000, 100_000)}
+TITLES = {"cka": "Linear CKA, d=768", "knn": "Mutual k-NN (k=10, euclidean), d=768",
+          "mrr": "Retrieval MRR over cosine relative representations (300 anchors), d=768"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--peers", help="directory the peers were pip-installed into (--target)")
-    parser.add_argument("--quick", action="store_true", help="small sizes (n = 2,000 and 5,000, d = 256)")
-    parser.add_argument("--sizes", help="comma-separated n values (default 20000,100000)")
-    parser.add_argument("--d", type=int, help="latent width (default 768)")
-    parser.add_argument("--metrics", help="comma-separated subset of " + ", ".join(JOBS))
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per job (default 900)")
-    parser.add_argument("--worker", nargs=4, metavar=("METRIC", "IMPL", "N", "D"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    p = _harness.parser(__doc__)
+    p.add_argument("--section", choices=[*SIZES, "all"], default="all")
+    p.add_argument("--n", type=int, default=None, help="samples (default per table; --full: 100,000)")
+    p.add_argument("--peers", help="directory the peers were pip-installed into (--target)")
+    args = p.parse_args()
     if args.peers:
-        sys.path.insert(0, args.peers)
-    if args.worker:
-        metric, impl, n, d = args.worker
-        worker(metric, impl, int(n), int(d))
-        return
-    default_sizes = [2000, 5000] if args.quick else [20_000, 100_000]
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else default_sizes
-    d = args.d or (256 if args.quick else 768)
-    metrics = args.metrics.split(",") if args.metrics else list(JOBS)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [args.peers, str(ROOT)]))}
-    print("| metric | n | d | ours s | peer | peer s | peer/ours | max abs diff | ours GiB | peer GiB |")
-    print("| --- " * 10 + "|")
-    for n in sizes:
-        for metric in metrics:
-            results: dict[str, dict[str, float] | str] = {}
-            for impl, per_n2 in JOBS[metric]:
-                reason = _skip_reason(metric, impl, per_n2, n)
-                if reason:
-                    results[impl] = f"skipped ({reason})"
-                    continue
-                cmd = [sys.executable, __file__, "--worker", metric, impl, str(n), str(d)]
-                if args.peers:
-                    cmd += ["--peers", args.peers]
-                try:
-                    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-                except subprocess.TimeoutExpired:
-                    results[impl] = f"timeout (> {args.timeout:.0f} s)"
-                    continue
-                if proc.returncode != 0:
-                    last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-                    oom = proc.returncode in (-9, 137)
-                    results[impl] = "out of memory (killed)" if oom else f"failed: {last[:80]}"
-                    continue
-                results[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
-            ours = results.get("ours")
-            for impl, _ in JOBS[metric][1:]:
-                peer = results[impl]
-                o = ours if isinstance(ours, dict) else None
-                if isinstance(peer, dict) and o:
-                    row = [f"{o['seconds']:.2f}", impl, f"{peer['seconds']:.2f}",
-                           f"{peer['seconds'] / o['seconds']:.1f}x", f"{abs(peer['value'] - o['value']):.1e}",
-                           f"{o['max_rss_gib']:.1f}", f"{peer['max_rss_gib']:.1f}"]
-                else:
-                    row = [f"{o['seconds']:.2f}" if o else str(ours), impl,
-                           peer if isinstance(peer, str) else f"{peer['seconds']:.2f}", "-", "-",
-                           f"{o['max_rss_gib']:.1f}" if o else "-",
-                           "-" if isinstance(peer, str) else f"{peer['max_rss_gib']:.1f}"]
-                print(f"| {metric} | {n} | {d} | " + " | ".join(row) + " |", flush=True)
+        sys.path.append(args.peers)
+    sections = list(SIZES) if args.section == "all" else [args.section]
+    for section in sections:
+        sub = argparse.Namespace(**{**vars(args), "section": section,
+                                    "n": args.n or SIZES[section][1 if args.full else 0]})
+        argv = [f"--section={section}", f"--n={sub.n}", f"--rounds={args.rounds}"]
+        argv += [f"--threads={args.threads}"] if args.threads else []
+        argv += [f"--peers={args.peers}"] if args.peers else []
+        argv += ["--full"] if args.full else []
+        _harness.main(__file__, sub, build, argv=argv, title=f"{TITLES[section]}, n={sub.n}",
+                      extra=values, budget_s=120)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

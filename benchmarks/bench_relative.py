@@ -1,133 +1,122 @@
-"""Relative projection speed and memory: stitch vs a bare GEMM and vs the naive reference.
+"""Relative projections against a bare GEMM of the same shape, and against the naive torch / faiss ways.
 
-Run: ``python benchmarks/bench_relative.py`` (about 3 minutes on 2 CPU cores at the default size;
-``--n 5000`` for a quick look, ``--device cuda`` on a GPU machine).
+Run: ``python benchmarks/bench_relative.py`` (N=50,000, D=768, A=1,280 float32: about 10 minutes on 2 cores,
+most of it in the slow peers, which run once (that run is their timing); ``--no-memory`` halves it;
+``--full`` for N=200,000; ``--device cuda`` on a GPU machine).
 
-Rows:
+Rows (all ``(N, A)`` float32 results from the same inputs):
 
-* ``bare GEMM``: ``x @ anchors.T`` of the same shape, the floor for any cosine projection.
-* ``cosine`` / ``euclidean``: :func:`stitch.relative_projection` (normalise + one GEMM; norms + one GEMM).
-* ``naive cosine``: ``F.normalize(x) @ F.normalize(anchors).T`` in one piece.
-* ``product x4``: ``ProductSpace(["cosine", "euclidean", "l1", "linf"], normalization=None)`` (concat).
-* ``naive product x4``: ``F.normalize`` + ``torch.cdist`` (p = 2, 1, inf), concatenated.
+* ``bare GEMM``: ``x @ anchors.T``, the floor for any cosine projection (the baseline of every ratio).
+* ``cosine`` / ``euclidean`` / ``l1`` / ``linf``: :func:`stitch.relative_projection`.
+* ``product x4``: ``ProductSpace(["cosine", "euclidean", "l1", "linf"], normalization=None)`` (concatenated).
+* peers: ``torch.cdist`` with p = 1 / inf (what stitch used before), the naive four-function product built
+  from ``F.normalize`` and ``cdist``, and ``faiss.pairwise_distances`` (METRIC_L1 / METRIC_Linf) when
+  faiss is installed.
 
-Time is the best of ``--repeats`` runs. Memory is measured honestly per method in a fresh subprocess:
-on CPU the growth of the process's peak resident set (``resource.getrusage().ru_maxrss``) during the
-first run, after the inputs exist, minus the output's own size ("extra" = temporaries beyond inputs and
-output); on CUDA ``torch.cuda.max_memory_allocated`` the same way. tracemalloc would not see torch's
-allocations, so it is not used.
+``max rel err`` is the largest ``|value - exact| / max|exact|`` over the first 2,000 rows against a float64
+computation of the definition.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
+import math
 import sys
-import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-METHODS = ["bare GEMM", "cosine", "naive cosine", "euclidean", "product x4", "naive product x4"]
+import _harness
 
 
-def _inputs(n: int, d: int, a: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, d, generator=g).to(device)
-    anchors = x[torch.randperm(n, generator=g)[:a]].clone()
-    return x, anchors
+    x = torch.randn(args.n, args.d, generator=g)
+    anchors = x[torch.randperm(args.n, generator=g)[: args.a]].clone()
+    return x.to(args.device), anchors.to(args.device)
 
 
-def _method(name: str):  # noqa: ANN202 - returns a closure over (x, anchors)
+def _faiss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    try:
+        import faiss
+    except ImportError:
+        return None
+    metric = faiss.METRIC_L1 if kind == "l1" else faiss.METRIC_Linf
+
+    def run(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        faiss.omp_set_num_threads(torch.get_num_threads())
+        return torch.from_numpy(faiss.pairwise_distances(x.numpy(), a.numpy(), metric)).neg_()
+
+    return run
+
+
+def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
     import stitch
 
-    if name == "bare GEMM":
-        return lambda x, a: x @ a.T
-    if name == "cosine":
-        return lambda x, a: stitch.relative_projection(x, a, "cosine")
-    if name == "naive cosine":
-        return lambda x, a: F.normalize(x, dim=1) @ F.normalize(a, dim=1).T
-    if name == "euclidean":
-        return lambda x, a: stitch.relative_projection(x, a, "euclidean")
-    if name == "product x4":
-        space = stitch.ProductSpace(["cosine", "euclidean", "l1", "linf"], normalization=None)
-        return lambda x, a: space.fit(a).transform(x)
-    if name == "naive product x4":
-        return lambda x, a: torch.cat(
+    x, a = _inputs(args)
+    space = stitch.ProductSpace(["cosine", "euclidean", "l1", "linf"], normalization=None).fit(a)
+    cases: dict[str, Callable[[], Any]] = {
+        "bare GEMM": lambda: x @ a.T,
+        "cosine": lambda: stitch.relative_projection(x, a, "cosine"),
+        "euclidean": lambda: stitch.relative_projection(x, a, "euclidean"),
+        "l1": lambda: stitch.relative_projection(x, a, "l1"),
+        "linf": lambda: stitch.relative_projection(x, a, "linf"),
+        "product x4": lambda: space.transform(x),
+        "peer: cdist l1": lambda: torch.cdist(x, a, p=1).neg_(),
+        "peer: cdist linf": lambda: torch.cdist(x, a, p=math.inf).neg_(),
+        "peer: naive product x4": lambda: torch.cat(
             [F.normalize(x, dim=1) @ F.normalize(a, dim=1).T, -torch.cdist(x, a), -torch.cdist(x, a, p=1),
-             -torch.cdist(x, a, p=float("inf"))], dim=1)
-    raise ValueError(name)
+             -torch.cdist(x, a, p=math.inf)], dim=1),
+    }
+    if args.device == "cpu":
+        for kind in ("l1", "linf"):
+            fn = _faiss(kind)
+            if fn is not None:
+                cases[f"peer: faiss {kind}"] = lambda fn=fn: fn(x, a)
+    return cases
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _peak_bytes(device: str) -> int:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-def run_one(name: str, n: int, d: int, a: int, repeats: int, device: str) -> dict[str, float]:
-    """Time and measure one method in this (fresh) process."""
-    x, anchors = _inputs(n, d, a, device)
-    fn = _method(name)
-    _sync(device)
-    before = _peak_bytes(device)
-    start = time.perf_counter()
-    out = fn(x, anchors)
-    _sync(device)
-    times = [time.perf_counter() - start]
-    extra = _peak_bytes(device) - before - out.numel() * out.element_size()
-    result = (out.shape[0], out.shape[1])
-    del out
-    for _ in range(repeats - 1):
-        start = time.perf_counter()
-        fn(x, anchors)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return {"time": min(times), "extra_mib": max(extra, 0) / 2**20, "shape": result}
+def accuracy(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Largest error of each method on the first 2,000 rows, relative to the exact values' scale."""
+    x, a = _inputs(args)
+    xs, ad = x[:2000].double(), a.double()
+    exact = {
+        "cosine": F.normalize(xs, dim=1) @ F.normalize(ad, dim=1).T,
+        "euclidean": -torch.cdist(xs, ad),
+        # the definition, 50 rows at a time so the (rows, A, D) float64 broadcast stays near 400 MB
+        "l1": torch.cat([-(xs[s : s + 50, None] - ad[None]).abs().sum(-1) for s in range(0, len(xs), 50)]),
+        "linf": torch.cat([-(xs[s : s + 50, None] - ad[None]).abs().amax(-1) for s in range(0, len(xs), 50)]),
+    }
+    exact["product x4"] = torch.cat([exact[k] for k in ("cosine", "euclidean", "l1", "linf")], dim=1)
+    which = {"peer: cdist l1": "l1", "peer: cdist linf": "linf", "peer: faiss l1": "l1", "peer: faiss linf": "linf",
+             "peer: naive product x4": "product x4", **{k: k for k in exact}}
+    out = {}
+    for name, result in results.items():
+        ref = exact.get(which.get(name, ""))
+        if ref is None:
+            continue
+        got = result[:2000].double().cpu()
+        out[name] = {"max rel err": f"{float((got - ref).abs().max() / ref.abs().max()):.1e}"}
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=50_000)
-    parser.add_argument("--d", type=int, default=768)
-    parser.add_argument("--a", type=int, default=1_280)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(run_one(args.one, args.n, args.d, args.a, args.repeats, args.device)))
-        return
-    rows = {}
-    for name in METHODS:
-        repeats = 1 if "product" in name else args.repeats  # the cdist products take tens of seconds each
-        cmd = [sys.executable, __file__, "--one", name, "--n", str(args.n), "--d", str(args.d), "--a", str(args.a),
-               "--repeats", str(repeats), "--device", args.device]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"  measured {name}: {rows[name]['time']:.3f} s", file=sys.stderr, flush=True)
-    gemm, naive = rows["bare GEMM"]["time"], rows["naive product x4"]["time"]
-    threads = torch.get_num_threads() if args.device == "cpu" else torch.cuda.get_device_name()
-    print(f"\nN={args.n}, D={args.d}, A={args.a}, float32, device={args.device} ({threads} threads/device), "
-          f"best of {args.repeats} (products: 1 run)\n")
-    print(f"| {'method':<18} | {'shape':>14} | {'time (s)':>9} | {'vs bare GEMM':>12} | {'vs naive x4':>11} "
-          f"| {'peak extra (MiB)':>16} |")
-    print(f"|{'-' * 20}|{'-' * 16}|{'-' * 11}|{'-' * 14}|{'-' * 13}|{'-' * 18}|")
-    for name, r in rows.items():
-        vs_naive = f"{r['time'] / naive:.2f}x" if "product" in name else ""
-        shape = "x".join(map(str, r["shape"]))
-        print(f"| {name:<18} | {shape:>14} | {r['time']:>9.3f} | {r['time'] / gemm:>11.2f}x | {vs_naive:>11} "
-              f"| {r['extra_mib']:>16.1f} |")
-    ratio = rows["cosine"]["time"] / gemm
-    print(f"\ncosine projection / bare GEMM = {ratio:.2f}x (target <= 1.3x): {'OK' if ratio <= 1.3 else 'MISSED'}")
+    p = _harness.parser(__doc__)
+    p.add_argument("--n", type=int, default=None, help="rows (default 50,000; --full: 200,000)")
+    p.add_argument("--d", type=int, default=768)
+    p.add_argument("--a", type=int, default=1280)
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    args.n = args.n or (200_000 if args.full else 50_000)
+    argv = [f"--n={args.n}", f"--d={args.d}", f"--a={args.a}", f"--device={args.device}", f"--rounds={args.rounds}"]
+    if args.threads:
+        argv.append(f"--threads={args.threads}")
+    _harness.main(__file__, args, build, argv=argv,
+                  title=f"Relative projections, N={args.n}, D={args.d}, A={args.a}, float32, {args.device}",
+                  extra=lambda results, _: accuracy(args, results), budget_s=20)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

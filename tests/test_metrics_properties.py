@@ -23,6 +23,9 @@ OPTIONS = {"gromov_wasserstein": {"max_samples": 200}, "retrieval_mrr": {"n_anch
 # Identity reaches the declared best except where the definition itself prevents it: k-NN relations are
 # not symmetric (cycle_knn), and a held-out classifier rarely scores exactly 1 (stitching_score).
 IDENTITY_NOT_AT_BOUND = {"cycle_knn", "stitching_score"}
+# Pairing gap required: joint_rank_jaccard multiplies two k-NN overlaps, so its values are small by construction
+# (a 10x drop here is 0.035).
+PAIRING_GAP = {"joint_rank_jaccard": 0.02}
 DISCRETE = {"mutual_knn", "cycle_knn", "retrieval_mrr", "stitching_score", "rsa_spearman"}
 
 
@@ -101,7 +104,7 @@ def test_breaking_the_pairing_drops_toward_chance(name: str, data: dict[str, tor
     perm = torch.randperm(N, generator=torch.Generator().manual_seed(2))
     paired, shuffled = call(name, x, y, lab), call(name, x, y[perm], lab)
     gap = paired - shuffled if m.kind == "score" else shuffled - paired
-    assert gap > 0.05, f"{name}: paired {paired}, one side shuffled {shuffled}"
+    assert gap > PAIRING_GAP.get(name, 0.05), f"{name}: paired {paired}, one side shuffled {shuffled}"
     if m.chance is not None:
         chance = m.chance(N, {**m.defaults, **OPTIONS.get(name, {})})
         assert abs(shuffled - chance) < abs(paired - chance)

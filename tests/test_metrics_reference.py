@@ -297,3 +297,92 @@ def test_gromov_wasserstein_is_zero_for_isometric_spaces_and_matches_pot() -> No
     p = ot.unif(40)
     ref = ot.gromov.gromov_wasserstein2(norm_dist(x), norm_dist(y), p, p, "square_loss", G0=np.eye(40) / 40)
     assert M.gromov_wasserstein(x, y) == pytest.approx(float(ref), abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_centred_products_match_the_float64_definition_across_blocks(dtype: torch.dtype) -> None:
+    # Widths above the 256-column Gram tile check the mirrored lower triangle; rows=300 forces 4 row blocks
+    # (one ragged), and an offset of 50 makes centring in the input precision matter.
+    from stitch.metrics._base import centred_products
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(1000, 300, generator=g, dtype=torch.float64) + 50).to(dtype)
+    y = (torch.randn(1000, 7, generator=g, dtype=torch.float64) - 20).to(dtype)
+    xc, yc = x.double() - x.double().mean(0), y.double() - y.double().mean(0)
+    p = centred_products(x, y, grams=True, row_norms=True, col_norms=True, rows=300)
+    tol = 1000 * torch.finfo(dtype).eps  # one block's rounding, relative to the entries' scale
+    for got, ref in ((p.xy, xc.T @ yc), (p.xx, xc.T @ xc), (p.yy, yc.T @ yc), (p.rx, (xc * xc).sum(1)),
+                     (p.ry, (yc * yc).sum(1)), (p.cx, (xc * xc).sum(0)), (p.cy, (yc * yc).sum(0))):
+        assert got.dtype == torch.float64
+        torch.testing.assert_close(got, ref, rtol=0, atol=tol * ref.abs().max().item())
+    assert torch.equal(p.xx, p.xx.T)
+
+
+def test_linear_cka_float32_fast_path_agrees_with_a_float64_reference() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3000, 96, generator=g)
+    y = x @ torch.randn(96, 64, generator=g) + 0.5 * torch.randn(3000, 64, generator=g)
+    xc, yc = x.double() - x.double().mean(0), y.double() - y.double().mean(0)
+    ref = float((xc.T @ yc).square().sum() / ((xc.T @ xc).norm() * (yc.T @ yc).norm()))
+    assert abs(M.linear_cka(x, y, method="feature") - ref) < 1e-6
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_every_knn_backend_finds_sklearns_neighbour_sets(metric: str) -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    from stitch.utils.extras import extra_available
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(400, 24, generator=g, dtype=torch.float64)
+    ref = NearestNeighbors(n_neighbors=8, metric=metric, algorithm="brute").fit(x.numpy()).kneighbors(
+        return_distance=False)
+    backends = ["torch", "faiss"] if extra_available("fast") else ["torch"]
+    for backend in backends:
+        for dtype in (torch.float64, torch.float32):
+            got = M.knn_indices(x.to(dtype), 8, metric=metric, backend=backend).numpy()
+            np.testing.assert_array_equal(np.sort(got, 1), np.sort(ref, 1), err_msg=f"{backend} {dtype}")
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_knn_excludes_the_sample_itself_even_among_exact_duplicates(backend: str) -> None:
+    from stitch.utils.extras import extra_available
+
+    if backend == "faiss" and not extra_available("fast"):
+        pytest.skip("faiss is not installed")
+    x = torch.tensor([[0.0, 0.0]] * 4 + [[5.0, 5.0], [9.0, 9.0]])
+    got = M.knn_indices(x, 3, backend=backend)
+    for i in range(4):
+        assert i not in got[i].tolist() and sorted(got[i].tolist()) == sorted(set(range(4)) - {i})
+
+
+def test_knn_backend_is_checked() -> None:
+    with pytest.raises(ValueError, match="k-NN backend"):
+        M.knn_indices(torch.randn(5, 2), 1, backend="annoy")
+
+
+def test_retrieval_mrr_in_float32_counts_ranks_like_an_exact_float64_loop_even_at_near_ties() -> None:
+    # Rows 1..24 of y are row 0 plus a perturbation far below float32 resolution: for query 0 their
+    # similarity differs from the own match only in float64, so a float32-only count would get it wrong.
+    def exact_mrr(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        rx, ry = M.neighbors.relative_pair(x, y, n_anchors=12, seed=1)
+        ux, uy = rx / rx.norm(dim=1, keepdim=True), ry / ry.norm(dim=1, keepdim=True)
+        out = []
+        for sims in (ux @ uy.T, ux.float() @ uy.float().T):
+            ranks = 1 + (sims > sims.diagonal()[:, None]).sum(1)
+            out.append(float((1.0 / ranks.double()).mean()))
+        return out[0], out[1]
+
+    g = torch.Generator().manual_seed(6)
+    float32_only_was_wrong = 0
+    for trial in range(5):
+        x = torch.randn(120, 16, generator=g, dtype=torch.float64)
+        y = x @ torch.randn(16, 16, generator=g, dtype=torch.float64) + 0.3 * torch.randn(
+            120, 16, generator=g, dtype=torch.float64)
+        # 24 near copies: more than the fused kernel records per row (NEAR_PER_ROW), so its rescan runs too
+        y[1:25] = y[0] + 1e-11 * torch.randn(24, 16, generator=g, dtype=torch.float64)
+        ref, float32_only = exact_mrr(x, y)
+        float32_only_was_wrong += abs(float32_only - ref) > 1e-9
+        assert M.retrieval_mrr(x, y, n_anchors=12, seed=1) == pytest.approx(ref, abs=1e-12)
+        assert M.retrieval_mrr(x, y, n_anchors=12, seed=1, block=7) == pytest.approx(ref, abs=1e-12)
+    assert float32_only_was_wrong  # the recheck is what makes the difference

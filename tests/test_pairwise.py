@@ -89,3 +89,22 @@ def test_follows_torch_thread_count() -> None:
         assert numba.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_euclidean_scores_are_exact_at_near_duplicates_and_overflow_is_caught(fused: bool, monkeypatch) -> None:
+    import stitch
+
+    if not fused:  # the torch path (CUDA tensors, no numba) must give the same answers
+        monkeypatch.setattr(pairwise, "available", lambda: False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 64, generator=g) * 50 + 1000  # large norms: the GEMM form cancels badly
+    anchors = torch.cat([x[:10], x[10:20] + 1e-3])  # exact copies and near-duplicates of samples
+    got = stitch.relative_projection(x, anchors, "euclidean")
+    ref = -torch.cdist(x.double(), anchors.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    assert torch.equal(got[torch.arange(10), torch.arange(10)], torch.zeros(10))  # a sample to itself: exactly 0
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match=r"similarity 'euclidean' overflowed to Inf/NaN"):
+        stitch.relative_projection(torch.full((3, 4), 1e19), torch.full((2, 4), -1e19), "euclidean")
+    with pytest.raises(ValueError, match=r"similarity 'cosine' overflowed to Inf/NaN"):
+        stitch.relative_projection(torch.full((3, 4), 3e38), torch.ones(2, 4), "cosine")

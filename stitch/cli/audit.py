@@ -33,6 +33,7 @@ from stitch.cli.engine import add_engine_flags, engine_from_args
 _KEYS = {
     "encoders", "dataset", "split", "metrics", "n", "seed", "permutations", "bootstrap", "confidence", "out",
     "layers", "metric_options", "cache", "data_root", "color_range", "order", "sanity",
+    "sanity_train",
 }
 
 
@@ -69,6 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output directory")
     p.add_argument("--sanity", action="store_true", default=None,
                    help="run the grounding tests and rank the metrics by how well they track function")
+    p.add_argument("--sanity-train", metavar="ENCODER", default=None,
+                   help="also run the label-randomisation test, training this architecture from scratch "
+                        "(e.g. text-bag; 6 short trainings)")
     p.add_argument("--color-range", choices=("data", "declared"), default=None,
                    help="heatmap colours fitted to the values (default) or spanning each metric's declared range")
     p.add_argument("--order", choices=("cluster", "given"), default=None,
@@ -183,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
     if pick("sanity", False):
         from stitch.audits.sanity import run_sanity
 
-        res.sanity = run_sanity(res, encoders=encoders, dataset=dataset, layers=layers, **common)
+        res.sanity = run_sanity(res, encoders=encoders, dataset=dataset, layers=layers,
+                                train=pick("sanity_train"), **common)
     res.save(out, color_range=pick("color_range", "data"), order=pick("order", "cluster"))
     print(f"audited {len(res.rows)} x {len(res.cols)} models on {res.config['n_samples']} samples, "
           f"{len(res.metrics)} metrics -> {out}/report.md", file=sys.stderr)

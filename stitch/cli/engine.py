@@ -8,16 +8,16 @@ from typing import Any
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--engine`` and ``--ray-address`` to a command."""
-    parser.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="where the work runs: this process (default) or a Ray cluster (pip install "
-                        "latent-stitch[ray])")
+    parser.add_argument("--engine", choices=("local", "ray"), default=None,
+                        help="where the work runs: this process (default; an experiment file's [engine] table "
+                        "may say otherwise) or a Ray cluster (pip install latent-stitch[ray])")
     parser.add_argument("--ray-address", metavar="ADDR", default=None,
                         help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs)")
 
 
 def engine_from_args(args: argparse.Namespace) -> Any:
-    """``None`` for the local engine, else the engine the flags name (started or joined now)."""
-    if getattr(args, "engine", "local") == "local":
+    """``None`` for the local engine (or no flag), else the engine the flags name (started or joined now)."""
+    if getattr(args, "engine", None) in (None, "local"):
         return None
     from stitch.engine import create_engine
 

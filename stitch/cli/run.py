@@ -60,7 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.experiment}: {plan}; output: {args.out or cfg.output_dir}")
         return 0
     result = run_experiment(cfg, out=args.out, data_root=args.data, cache_root=args.cache, threads=args.threads,
-                            progress=False if args.no_progress else None, engine=engine_from_args(args))
+                            progress=False if args.no_progress else None,
+                            engine="local" if args.engine == "local" else engine_from_args(args))
     print(format_summary(result))
     print(f"\nreport: {result.output_dir / 'report.md'}")
     return 0

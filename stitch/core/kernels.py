@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stitch.core.pairwise import pairwise_distances
+from stitch.core.pairwise import pairwise_distances, screen_squared_distances
 from stitch.utils.numerics import TINY
 
-__all__ = ["BUILTIN_KERNELS", "Kernel", "needs_grad"]
+__all__ = ["BUILTIN_KERNELS", "SELF_CHECKED", "Kernel", "ScoreOverflow", "needs_grad"]
 
 
 def needs_grad(*tensors: Any) -> bool:
@@ -54,8 +54,12 @@ def prepare_cosine(anchors: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def apply_cosine(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) -> torch.Tensor:
-    """``<x, a> / (|x| |a|)``; a zero vector scores 0."""
-    return _mm(_unit(x), state["anchors_t"], out)
+    """``<x, a> / (|x| |a|)``; a zero vector scores 0. Raises :class:`ScoreOverflow` if a norm overflows."""
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    # scores lie in [-1, 1] once the norms are finite: checking (n,) norms replaces a pass over (n, a) scores
+    if not bool(torch.isfinite(norms).all()):
+        raise ScoreOverflow("row norms overflowed")
+    return _mm(x / norms.clamp_min(TINY), state["anchors_t"], out)
 
 
 def prepare_dot(anchors: torch.Tensor) -> dict[str, Any]:
@@ -82,12 +86,21 @@ def prepare_euclidean(anchors: torch.Tensor) -> dict[str, Any]:
     return {"anchors": a, "augmented_t": augmented.T.contiguous(), "sq": sq, "shift": shift}
 
 
-def squared_distances(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) -> torch.Tensor:
-    """``|x - a|^2`` for every row and anchor, from a :func:`prepare_euclidean` state (never negative)."""
+class ScoreOverflow(ValueError):
+    """Raised by a built-in kernel whose scores overflowed to Inf/NaN (the projection names the similarity)."""
+
+
+def squared_distances(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None, *,
+                      root: bool = False) -> torch.Tensor:
+    """``|x - a|^2`` for every row and anchor, from a :func:`prepare_euclidean` state (never negative).
+
+    With ``root`` the result is ``-|x - a|`` instead (the Euclidean score), finished in the same pass.
+    Raises :class:`ScoreOverflow` when the values overflow.
+    """
     if _state_grad(x, state):
         xs = x - state["shift"]
-        d2 = (xs * xs).sum(1, keepdim=True) + state["sq"] - 2.0 * (xs @ state["anchors"].T)
-        return d2.clamp_min(0.0)
+        d2 = ((xs * xs).sum(1, keepdim=True) + state["sq"] - 2.0 * (xs @ state["anchors"].T)).clamp_min(0.0)
+        return -d2.clamp_min(torch.finfo(d2.dtype).tiny).sqrt() if root else d2
     n, d = x.shape
     x_aug = torch.empty(n, d + 2, dtype=x.dtype, device=x.device)
     xs = torch.sub(x, state["shift"], out=x_aug[:, :d])
@@ -97,27 +110,36 @@ def squared_distances(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor 
     x_aug[:, d + 1] = x_sq
     d2 = _mm(x_aug, state["augmented_t"], out)
     # Where cancellation ate most of the digits (near-duplicates, tiny negatives), recompute the difference
-    # directly: a sample's distance to itself becomes exactly 0 and nothing stays negative. Every other entry
-    # exceeds the threshold, so one read-only screen replaces both the search and a clamp in the common case.
+    # directly: a sample's distance to itself becomes exactly 0 and nothing stays negative.
     rel = 1e-3 if x.dtype != torch.float64 else 1e-7
+    a = state["anchors"]
+    screened = screen_squared_distances(d2, x_sq, state["sq"], rel, root=root)
+    if screened is not None:  # one fused pass (numba): overflow count, near pairs marked NaN, roots taken
+        bad, near_rows = screened
+        if bad:
+            raise ScoreOverflow(f"{bad} squared distances overflowed")
+        if len(near_rows):
+            rows, cols = torch.nonzero(torch.isnan(d2[near_rows]), as_tuple=True)
+            rows = near_rows[rows]
+            exact = ((xs[rows].double() - a[cols].double()) ** 2).sum(1)
+            d2[rows, cols] = (-exact.sqrt() if root else exact).to(d2.dtype)
+        return d2
+    if not bool(torch.isfinite(d2.amax())):  # NaN propagates through amax, as Inf does
+        raise ScoreOverflow("squared distances overflowed")
     bound = rel * float(x_sq.max() + state["sq"].max())
     if float(d2.min()) <= bound:
         rows, cols = torch.nonzero(d2 <= bound, as_tuple=True)  # candidates, then the per-pair test
         keep = d2[rows, cols] <= rel * (x_sq[rows] + state["sq"][cols])
         rows, cols = rows[keep], cols[keep]
-        a = state["anchors"]
         for start in range(0, rows.numel(), 16384):
             r, c = rows[start : start + 16384], cols[start : start + 16384]
             d2[r, c] = ((xs[r].double() - a[c].double()) ** 2).sum(1).to(d2.dtype)
-    return d2
+    return d2.sqrt_().neg_() if root else d2
 
 
 def apply_euclidean(x: torch.Tensor, state: dict[str, Any], out: torch.Tensor | None) -> torch.Tensor:
     """``-|x - a|_2``."""
-    d2 = squared_distances(x, state, out)
-    if d2.requires_grad:  # d sqrt / d d2 is infinite at 0 (a sample equal to an anchor): floor it at tiny
-        return -d2.clamp_min(torch.finfo(d2.dtype).tiny).sqrt()
-    return d2.sqrt_().neg_()
+    return squared_distances(x, state, out, root=True)
 
 
 def median_bandwidth(anchors: torch.Tensor) -> float:
@@ -242,6 +264,9 @@ class Kernel:
     def __call__(self, x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         return self.apply(x, self.prepare(anchors), None)
 
+
+#: kernels whose ``apply`` raises :class:`ScoreOverflow` itself (the projection skips its own pass over the scores)
+SELF_CHECKED = frozenset({"cosine", "euclidean", "rbf", "mahalanobis"})
 
 #: name -> (prepare, apply, invariances without centering, homogeneous, aliases, description)
 BUILTIN_KERNELS: dict[str, tuple[Any, Any, frozenset[str], bool, tuple[str, ...], str]] = {

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from stitch.core.invariances import check_center
-from stitch.core.kernels import needs_grad
+from stitch.core.kernels import ScoreOverflow, needs_grad
 from stitch.core.normalization import check_normalization, normalize_relative, standardize_stats
 from stitch.core.similarity import Similarity, resolve_similarity
 from stitch.utils.checks import as_matrix, check_fitted, check_positive_int, check_same_dim, compute_dtype
@@ -180,13 +180,18 @@ class RelativeProjection(Estimator):
         return out
 
     def _chunk(self, xc: torch.Tensor, view: torch.Tensor | None, normalize: bool) -> torch.Tensor:
-        result = self.sim_.score(xc, self.state_, view)
-        if not bool(torch.isfinite(result.sum())) and not bool(torch.isfinite(result).all()):
+        try:
+            result = self.sim_.score(xc, self.state_, view)
+        except ScoreOverflow:
+            result = None
+        # built-in kernels check their own scores on the way (ScoreOverflow); others pay one pass here
+        if result is None or (not self.sim_.checks_overflow and not bool(torch.isfinite(result.sum()))
+                              and not bool(torch.isfinite(result).all())):
             raise ValueError(
                 f"similarity {self.sim_.name!r} overflowed to Inf/NaN on inputs of magnitude up to "
                 f"{float(xc.detach().abs().max()):.3g} (dtype {xc.dtype}); rescale the latents (e.g. "
                 "center='standardize' or normalization) or pass float64 inputs"
-            )
+            ) from None
         if normalize:
             # every normalisation is row-wise or uses fitted column statistics, so chunks are exact
             result = normalize_relative(

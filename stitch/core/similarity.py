@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from stitch.core.invariances import CENTERINGS, check_center, closure, derive_invariances
-from stitch.core.kernels import BUILTIN_KERNELS, Kernel
+from stitch.core.kernels import BUILTIN_KERNELS, SELF_CHECKED, Kernel
 from stitch.core.normalization import SCALE_FREE_NORMALIZATIONS, check_normalization
 from stitch.utils.names import BUILTIN, NameTable, describe
 
@@ -65,7 +65,7 @@ class Similarity:
     Without them ``fn`` is called per chunk. ``fn`` must return "higher = more similar" scores.
     ``homogeneous`` declares ``fn(s x, s a) = s^p fn(x, a)`` for ``s > 0``: a scale-free output
     normalisation (:data:`~stitch.core.normalization.SCALE_FREE_NORMALIZATIONS`) then adds
-    ``isotropic_scaling`` to the invariances.
+    ``isotropic_scaling`` to the invariances. ``checks_overflow``: ``apply`` detects Inf/NaN scores itself.
 
     Example:
         >>> import torch
@@ -84,6 +84,7 @@ class Similarity:
     prepare: Callable[[torch.Tensor], Any] | None = None
     apply: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor] | None = None
     homogeneous: bool = False
+    checks_overflow: bool = False
 
     def fit_state(self, anchors: torch.Tensor) -> Any:
         """What :meth:`score` needs from the (centred) anchors, computed once."""
@@ -126,6 +127,7 @@ def register_similarity(
     prepare: Callable[[torch.Tensor], Any] | None = None,
     apply: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor] | None = None,
     homogeneous: bool = False,
+    checks_overflow: bool = False,
 ) -> Similarity:
     """Register a similarity function ``fn(x, anchors) -> (n, a)`` (higher = more similar).
 
@@ -138,6 +140,8 @@ def register_similarity(
         homogeneous: ``fn(s x, s a) = s^p fn(x, a)`` for every ``s > 0`` (true of distances and the dot
             product); scale-free output normalisations then make the projection isotropic-scale invariant.
         prepare, apply: optional fast path (see :class:`Similarity`).
+        checks_overflow: ``apply`` raises :class:`~stitch.core.kernels.ScoreOverflow` itself when its scores
+            overflow, so the projection skips its own pass over the scores.
 
     Shapes:
         fn: x ``(n, d)``, anchors ``(a, d)`` -> ``(n, a)``
@@ -169,6 +173,7 @@ def register_similarity(
         prepare=prepare,
         apply=apply,
         homogeneous=bool(homogeneous),
+        checks_overflow=bool(checks_overflow),
     )
     SIMILARITIES.register(name, sim, source=source, aliases=aliases, description=sim.description)
     return sim
@@ -236,4 +241,5 @@ def resolve_similarity(similarity: str | Similarity | Callable[..., torch.Tensor
 
 for _name, (_prepare, _apply, _inv, _homogeneous, _aliases, _desc) in BUILTIN_KERNELS.items():
     register_similarity(_name, Kernel(_prepare, _apply), invariances=_inv, description=_desc, aliases=_aliases,
-                        prepare=_prepare, apply=_apply, homogeneous=_homogeneous)
+                        prepare=_prepare, apply=_apply, homogeneous=_homogeneous,
+                        checks_overflow=_name in SELF_CHECKED)

@@ -119,8 +119,8 @@ class Procrustes(Translator):
         self.scale = scale
 
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype)
-        self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype)
+        self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+        self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
         xc, yc = x - self.mean_in_, y - self.mean_out_
         self.rotation_, s = orthogonal_procrustes(xc, yc)
         norm = float((xc**2).sum())
@@ -144,7 +144,7 @@ class Linear(Translator):
 
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.coef_ = min_norm_lstsq(x, y)
-        self.intercept_ = torch.zeros(y.shape[1], dtype=y.dtype)
+        self.intercept_ = torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
 
 
 class Affine(Translator):

@@ -18,10 +18,47 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["EncoderSpec", "Encoder", "BaseEncoder", "MODALITIES"]
+__all__ = ["EncoderSpec", "Encoder", "BaseEncoder", "MODALITIES", "resolve_device"]
 
 #: Modalities the built-in adapters use; plugins may declare their own.
 MODALITIES = ("image", "text", "graph", "tabular")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device an encoder runs on: ``"auto"`` is ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"mps"`` are checked against what this machine has, so a
+    missing GPU is reported when the encoder is made, not at the first batch.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+        >>> resolve_device("auto") in ("cpu", "cuda")
+        True
+    """
+    import torch
+
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        index = device[5:]
+        if index and not index.isdigit():
+            raise ValueError(f"device {device!r} is not a CUDA device name; use 'cuda' or 'cuda:N'")
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU here; use device='auto' "
+                             "(the GPU when there is one, else the CPU) or 'cpu'")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' was asked for but this machine has no Apple GPU; use 'auto' or 'cpu'")
+        return device
+    raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
 
 @dataclass(frozen=True)

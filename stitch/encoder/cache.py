@@ -26,6 +26,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
@@ -169,8 +170,12 @@ class LatentCache:
         *,
         batch_size: int | None = None,
         progress: bool | None = None,
+        run: Callable[..., torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Latents of ``dataset[split]`` from the cache, encoding (and storing) them on a miss.
+
+        ``run(encoder, inputs, batch_size=..., progress=...)`` replaces ``encoder.encode`` for the miss (an
+        engine encoding elsewhere, :mod:`stitch.engine`); the entry is keyed, checked and written the same way.
 
         Shapes:
             returns ``(n_split, dim)`` float32, one row per ``dataset.split_ids(split)``, in that order.
@@ -187,7 +192,7 @@ class LatentCache:
         z = self.read(key, dataset, encoded_split, encoder)
         if z is None:
             self.misses += 1
-            z = self._compute(encoder, dataset, encoded_split, batch_size=batch_size, progress=progress)
+            z = self._compute(encoder, dataset, encoded_split, batch_size=batch_size, progress=progress, run=run)
             self.write(key, z, fields, dataset, encoded_split)
         else:
             self.hits += 1
@@ -242,7 +247,7 @@ class LatentCache:
 
     # -- entries --------------------------------------------------------------------------------------
     def _compute(self, encoder: Any, dataset: Dataset, split: str | None, *, batch_size: int | None,
-                 progress: bool | None) -> torch.Tensor:
+                 progress: bool | None, run: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
         if getattr(encoder, "inputs_are_ids", False):
             # Transductive entries cover the whole graph, so an id-keyed encoder must serve every node too.
             inputs: Any = list(dataset.ids) if dataset.transductive else dataset.split_ids(split)
@@ -251,7 +256,7 @@ class LatentCache:
         kwargs: dict[str, Any] = {"progress": progress}
         if batch_size is not None:
             kwargs["batch_size"] = batch_size
-        z = encoder.encode(inputs, **kwargs)
+        z = encoder.encode(inputs, **kwargs) if run is None else run(encoder, inputs, **kwargs)
         n = _expected_rows(dataset, split)
         if z.ndim != 2 or z.shape[0] != n:
             raise RuntimeError(

@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stitch.engine.options import EngineOptions
 from stitch.errors import ConfigError
 
 __all__ = [
@@ -268,6 +269,7 @@ class ExperimentConfig(_Model):
     models_root: str | None = None
     threads: int | None = Field(None, ge=1)
     encode_batch_size: int = Field(256, ge=1)
+    engine: EngineOptions = Field(default_factory=EngineOptions)
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentConfig:

@@ -260,8 +260,9 @@ def run_experiment(
             encoding keeps torch's default).
         progress: phase lines and progress bars on stderr (``None``: when stderr is a terminal).
         report: write ``results.json``, ``results.csv``, figures and ``report.md``.
-        engine: where encoding and matrix rows run: ``None`` (this process) or an engine of
-            :mod:`stitch.engine` (``create_engine("ray")``); the numbers are the same either way.
+        engine: where encoding and matrix rows run: ``None`` (the file's ``[engine]`` table, by default this
+            process), ``"local"`` (this process, whatever the file says) or an engine of :mod:`stitch.engine`
+            (``create_engine("ray")``); the numbers are the same either way.
 
     Re-running the same experiment into the same directory reuses trained encoders, cached latents and
     finished matrix rows, so an interrupted run resumes where it stopped.
@@ -275,6 +276,12 @@ def run_experiment(
 
     cfg = _config(config)
     _, dataset = check_experiment(cfg, data_root=data_root)
+    if engine is None and cfg.engine.kind == "ray":
+        from stitch.engine import create_engine
+
+        engine = create_engine("ray", **cfg.engine.model_dump(exclude={"kind"}))
+    elif engine == "local":
+        engine = None
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
@@ -295,9 +302,9 @@ def run_experiment(
                   enabled=progress)
             kw = {"batch_size": cfg.encode_batch_size, "progress": progress}
             if engine is not None:
-                latents[enc_cfg.display] = tuple(engine.encode_many({enc_cfg.display: encoder}, dataset, split,
-                                                                    cache=cache, progress=progress)[enc_cfg.display]
-                                                 for split in (train_split, test_split))
+                latents[enc_cfg.display] = tuple(engine.encode_many(
+                    {enc_cfg.display: encoder}, dataset, split, cache=cache, progress=progress,
+                    batch_size=cfg.encode_batch_size)[enc_cfg.display] for split in (train_split, test_split))
             else:
                 with torch_threads(encode_threads):
                     latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),

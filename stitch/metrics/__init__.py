@@ -29,23 +29,35 @@ from typing import Any
 
 from stitch.utils.names import BUILTIN, NameTable
 from stitch.metrics._base import Metric
-from stitch.metrics.cca import canonical_correlations, mean_cca, pwcca, svcca
+from stitch.metrics.cca import canonical_correlations, eigenspace_overlap, mean_cca, pwcca, svcca
 from stitch.metrics.cka import StreamingCKA, debiased_cka, linear_cka, minibatch_cka, rbf_cka
 from stitch.metrics.gw import gromov_wasserstein
 from stitch.metrics.neighbors import (
     chance_for,
     cycle_knn,
     cycle_knn_chance,
+    joint_rank_jaccard,
     knn_indices,
     knn_jaccard_chance,
     mrr_chance,
     mutual_knn,
+    rank_similarity,
     relrep_cosine,
     retrieval_mrr,
+    second_order_cosine,
 )
-from stitch.metrics.predictive import linear_r2, stitching_score
-from stitch.metrics.procrustes import permutation_match, procrustes
-from stitch.metrics.rsa import rdm, rsa, rsa_pearson, rsa_spearman
+from stitch.metrics.predictive import gulp, linear_r2, stitching_score
+from stitch.metrics.procrustes import (
+    aligned_cosine,
+    bures_similarity,
+    permutation_match,
+    procrustes,
+    procrustes_euclidean,
+    shape_metric,
+    soft_correlation_match,
+)
+from stitch.metrics.rsa import distance_correlation, rdm, rsa, rsa_pearson, rsa_spearman, rsm_norm_difference
+from stitch.metrics.statistics import concentricity_difference, magnitude_difference, uniformity_difference
 
 __all__ = [
     "METRICS",
@@ -66,7 +78,22 @@ __all__ = [
     "pwcca",
     "canonical_correlations",
     "procrustes",
+    "procrustes_euclidean",
+    "bures_similarity",
+    "shape_metric",
+    "aligned_cosine",
     "permutation_match",
+    "soft_correlation_match",
+    "eigenspace_overlap",
+    "gulp",
+    "distance_correlation",
+    "rsm_norm_difference",
+    "second_order_cosine",
+    "rank_similarity",
+    "joint_rank_jaccard",
+    "magnitude_difference",
+    "concentricity_difference",
+    "uniformity_difference",
     "rdm",
     "rsa",
     "rsa_pearson",
@@ -212,9 +239,31 @@ def _register_builtins() -> None:
                      reference="Morcos et al., NeurIPS 2018")),
         (procrustes, dict(kind="distance", range=(0.0, math.pi / 2), symmetric=True, invariances=_SHAPE,
                           reference="Williams et al., NeurIPS 2021 (angular shape metric)")),
-        (permutation_match, dict(range=corr, symmetric=True,
+        (procrustes_euclidean, dict(kind="distance", range=(0.0, math.sqrt(2.0)), symmetric=True, invariances=_SHAPE,
+                                    reference="Ding et al., NeurIPS 2021 (orthogonal Procrustes on normalised data)")),
+        (bures_similarity, dict(range=unit, symmetric=True, invariances=_SHAPE,
+                                reference="Tang et al., NeurIPS 2020 (normalised Bures similarity)")),
+        (shape_metric, dict(kind="distance", range=(0.0, math.pi / 2), symmetric=True,
+                            invariances=("orthogonal", "translation"), defaults={"alpha": 0.5},
+                            reference="Williams et al., NeurIPS 2021 (partial whitening)")),
+        (aligned_cosine, dict(range=corr, symmetric=True, invariances=_SHAPE,
+                              reference="Hamilton et al., ACL 2016 (aligned cosine similarity)")),
+        (permutation_match, dict(range=corr, symmetric=True, aliases=("hard_correlation_match",),
                                  invariances=("permutation", "anisotropic_scaling", "translation"),
-                                 reference="Li et al., ICLR 2016 (Hungarian matching of units)")),
+                                 reference="Li et al., ICLR 2016 (Hungarian matching of units; hard correlation "
+                                           "match)")),
+        (soft_correlation_match, dict(range=corr, symmetric=True,
+                                      invariances=("permutation", "anisotropic_scaling", "translation"),
+                                      reference="Li et al., ICLR 2016 (soft correlation match)")),
+        (eigenspace_overlap, dict(range=unit, symmetric=True, invariances=("invertible_linear",),
+                                  reference="May et al., NeurIPS 2019 (eigenspace overlap score)")),
+        (gulp, dict(kind="distance", range=(0.0, math.inf), symmetric=True, invariances=("affine",),
+                    defaults={"lam": 0.0}, reference="Boix-Adsera et al., NeurIPS 2022 (GULP)")),
+        (distance_correlation, dict(range=unit, symmetric=True, invariances=_SHAPE,
+                                    reference="Szekely, Rizzo & Bakirov, Ann. Stat. 2007")),
+        (rsm_norm_difference, dict(kind="distance", range=(0.0, math.inf), symmetric=True,
+                                   invariances=("orthogonal", "translation"),
+                                   reference="Shahbazi et al., NeuroImage 2021 (RSM norm difference)")),
         (rsa_spearman, dict(range=corr, symmetric=True, invariances=_SHAPE, min_samples=3,
                             defaults={"rdm_metric": "euclidean"}, reference="Kriegeskorte et al., 2008")),
         (rsa_pearson, dict(range=corr, symmetric=True, invariances=_SHAPE, min_samples=3,
@@ -225,6 +274,19 @@ def _register_builtins() -> None:
         (cycle_knn, dict(range=unit, symmetric=False, invariances=_SHAPE, min_samples=3,
                          defaults={"k": 10, "metric": "euclidean"}, chance=lambda n, o: chance_for("cycle_knn", n, o),
                          reference="Huh et al., ICML 2024")),
+        (second_order_cosine, dict(range=corr, symmetric=True, invariances=_ANGLE, min_samples=3,
+                                   defaults={"k": 10}, reference="Hamilton et al., EMNLP 2016")),
+        (rank_similarity, dict(range=unit, symmetric=True, invariances=_ANGLE, min_samples=3,
+                               defaults={"k": 10, "metric": "cosine"}, reference="Wang et al., 2022")),
+        (joint_rank_jaccard, dict(range=unit, symmetric=True, invariances=_ANGLE, min_samples=3,
+                                  defaults={"k": 10, "metric": "cosine"}, reference="Wang et al., 2022")),
+        (magnitude_difference, dict(kind="distance", range=(0.0, math.inf), symmetric=True, paired=False,
+                                    invariances=("orthogonal",), reference="Wang et al., 2020; ReSi")),
+        (concentricity_difference, dict(kind="distance", range=(0.0, 2.0), symmetric=True, paired=False,
+                                        invariances=_ANGLE, reference="Wang et al., 2020; ReSi")),
+        (uniformity_difference, dict(kind="distance", range=(0.0, math.inf), symmetric=True, paired=False,
+                                     invariances=("orthogonal", "translation"), defaults={"t": 2.0},
+                                     reference="Wang & Isola, ICML 2020")),
         (retrieval_mrr, dict(range=unit, symmetric=False, invariances=_ANGLE, order_dependent=True,
                              defaults={"n_anchors": 300, "seed": 0}, chance=lambda n, o: mrr_chance(n),
                              reference="Moschella et al., ICLR 2023")),

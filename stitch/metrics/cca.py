@@ -13,7 +13,7 @@ import torch
 
 from stitch.metrics._base import centered, check_full_rank, prepare_pair
 
-__all__ = ["mean_cca", "svcca", "pwcca", "canonical_correlations"]
+__all__ = ["mean_cca", "svcca", "pwcca", "canonical_correlations", "eigenspace_overlap"]
 
 
 def canonical_correlations(x: Any, y: Any) -> torch.Tensor:
@@ -107,3 +107,30 @@ def pwcca(x: Any, y: Any) -> float:
     weights = (h.T @ xc).abs().sum(1)  # sum over neurons of |<h_i, x_j>|
     weights = weights / weights.sum()
     return float((weights * rho).sum())
+
+
+def _column_space(z: torch.Tensor) -> torch.Tensor:
+    # Orthonormal basis of the (uncentred) column space, rank by numpy's matrix_rank rule at the input precision.
+    u, s, _ = torch.linalg.svd(z.to(torch.float64), full_matrices=False)
+    tol = float(s[0]) * max(z.shape) * torch.finfo(z.dtype).eps
+    return u[:, : int((s > tol).sum())]
+
+
+def eigenspace_overlap(x: Any, y: Any) -> float:
+    """Eigenspace overlap score (May et al., NeurIPS 2019): ``||Ux^T Uy||_F^2 / max(d1, d2)``.
+
+    ``Ux``, ``Uy`` are orthonormal bases of the column spaces of the (uncentred) latents, as in ReSi: 1 when
+    one space spans the other, whatever invertible map relates them.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float in ``[0, 1]``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+        >>> round(eigenspace_overlap(x, x @ torch.randn(4, 4, generator=torch.Generator().manual_seed(1))), 6)
+        1.0
+    """
+    x, y = prepare_pair(x, y, metric="eigenspace_overlap")
+    ux, uy = _column_space(x), _column_space(y)
+    return float((ux.T @ uy).square().sum()) / max(x.shape[1], y.shape[1])

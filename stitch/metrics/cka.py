@@ -2,7 +2,8 @@
 
 * ``linear_cka``: biased HSIC with linear kernels. ``method="feature"`` computes
   ``||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` in O(n d^2) time and O(d^2) memory (rows are
-  streamed in blocks, accumulated in float64); ``method="gram"`` builds the centred ``n x n`` Gram
+  streamed in blocks: GEMMs in the input precision, accumulated in float64, see
+  :func:`~stitch.metrics._base.centred_products`); ``method="gram"`` builds the centred ``n x n`` Gram
   matrices (O(n^2 d)); ``"auto"`` picks the cheaper one.
 * ``rbf_cka``: Gaussian kernels, bandwidth ``sigma^2 = threshold^2 * median(squared pairwise distances)``
   taken over all ``n^2`` pairs including the zero diagonal, as in Kornblith et al.'s reference code.
@@ -21,35 +22,9 @@ from typing import Any
 import torch
 
 from stitch.utils.checks import check_choice, check_positive_int
-from stitch.metrics._base import centered, prepare_pair, row_blocks
+from stitch.metrics._base import CentredProducts, centered, centred_products, prepare_pair, row_blocks
 
 __all__ = ["linear_cka", "rbf_cka", "debiased_cka", "minibatch_cka", "StreamingCKA"]
-
-_BLOCK = 8192
-
-
-def _feature_sums(x: torch.Tensor, y: torch.Tensor, block: int = _BLOCK) -> dict[str, torch.Tensor]:
-    # Column means first (float64), then cross-products of centred row blocks: memory O(d^2 + block * d).
-    mx = x.sum(0, dtype=torch.float64) / len(x)
-    my = y.sum(0, dtype=torch.float64) / len(y)
-    d1, d2 = x.shape[1], y.shape[1]
-    out = {
-        "xy": torch.zeros(d1, d2, dtype=torch.float64),
-        "xx": torch.zeros(d1, d1, dtype=torch.float64),
-        "yy": torch.zeros(d2, d2, dtype=torch.float64),
-        "rx": torch.empty(len(x), dtype=torch.float64),
-        "ry": torch.empty(len(y), dtype=torch.float64),
-    }
-    for s in row_blocks(len(x), block):
-        xb = x[s : s + block].to(torch.float64) - mx
-        yb = y[s : s + block].to(torch.float64) - my
-        out["xy"] += xb.T @ yb
-        out["xx"] += xb.T @ xb
-        out["yy"] += yb.T @ yb
-        out["rx"][s : s + block] = (xb * xb).sum(1)
-        out["ry"][s : s + block] = (yb * yb).sum(1)
-    return out
-
 
 def _use_feature_form(n: int, d1: int, d2: int) -> bool:
     return d1 * d1 + d2 * d2 + d1 * d2 <= n * (d1 + d2)
@@ -88,9 +63,9 @@ def linear_cka(x: Any, y: Any, *, method: str = "auto") -> float:
     n, d1, d2 = len(x), x.shape[1], y.shape[1]
     if method == "gram" or (method == "auto" and not _use_feature_form(n, d1, d2)):
         return _cka_from_grams(_centered_gram(x), _centered_gram(y))
-    s = _feature_sums(x, y)
-    hxy = (s["xy"] ** 2).sum()
-    denom = torch.sqrt((s["xx"] ** 2).sum() * (s["yy"] ** 2).sum())
+    s = centred_products(x, y, grams=True)
+    hxy = (s.xy**2).sum()
+    denom = torch.sqrt((s.xx**2).sum() * (s.yy**2).sum())
     return float((hxy / denom).clamp(0.0, 1.0))
 
 
@@ -133,7 +108,7 @@ def _median(v: torch.Tensor) -> torch.Tensor:
     return lo if m % 2 else (lo + torch.kthvalue(v, m // 2 + 1).values) / 2
 
 
-def _unbiased_hsic_feature(s: dict[str, torch.Tensor], n: int) -> tuple[float, float, float]:
+def _unbiased_hsic_feature(s: CentredProducts, n: int) -> tuple[float, float, float]:
     # Song et al. (2012) eq. 5 with linear kernels on centred features (the estimator is
     # translation-invariant, so centring is free). With K~ = XX^T - diag(r): 1^T K~ 1 = -sum(r) and
     # K~ 1 = -r, so every term reduces to d x d products and the row norms r, s.
@@ -143,9 +118,9 @@ def _unbiased_hsic_feature(s: dict[str, torch.Tensor], n: int) -> tuple[float, f
         return float(val / (n * (n - 3)))
 
     return (
-        hsic((s["xy"] ** 2).sum(), s["rx"], s["ry"]),
-        hsic((s["xx"] ** 2).sum(), s["rx"], s["rx"]),
-        hsic((s["yy"] ** 2).sum(), s["ry"], s["ry"]),
+        hsic((s.xy**2).sum(), s.rx, s.ry),
+        hsic((s.xx**2).sum(), s.rx, s.rx),
+        hsic((s.yy**2).sum(), s.ry, s.ry),
     )
 
 
@@ -188,7 +163,7 @@ def debiased_cka(x: Any, y: Any, *, method: str = "auto") -> float:
         k, l = centered(x) @ centered(x).T, centered(y) @ centered(y).T
         stats = (_unbiased_hsic_gram(k, l), _unbiased_hsic_gram(k, k), _unbiased_hsic_gram(l, l))
     else:
-        stats = _unbiased_hsic_feature(_feature_sums(x, y), n)
+        stats = _unbiased_hsic_feature(centred_products(x, y, grams=True, row_norms=True), n)
     return _ratio(*stats, what="debiased_cka")
 
 
@@ -223,7 +198,7 @@ class StreamingCKA:
     def update(self, x: Any, y: Any) -> StreamingCKA:
         """Add one batch of paired rows."""
         x, y = prepare_pair(x, y, min_samples=4, metric="StreamingCKA batch")
-        for i, v in enumerate(_unbiased_hsic_feature(_feature_sums(x, y), len(x))):
+        for i, v in enumerate(_unbiased_hsic_feature(centred_products(x, y, grams=True, row_norms=True), len(x))):
             self.sums_[i] += v
         self.n_batches_ += 1
         return self

@@ -8,6 +8,10 @@
   their cosine relative representations to the same anchor samples (Moschella et al., ICLR 2023), each
   standardised with its own training-row statistics; a logistic regression fitted on ``x``'s relative
   representation of the training rows classifies ``y``'s relative representation of the held-out rows.
+* ``gulp``: the GULP distance (Boix-Adsera et al., NeurIPS 2022) between the best ridge predictors of
+  *every* linear target from either space: ``sqrt(tr(Pa^2) + tr(Pb^2) - 2 tr(Ra Cab Rb Cba))`` with
+  ``Ra = (Ca + lam I)^-1`` and ``Pa = Ca Ra`` on centred sides scaled to ``||X||_F^2 = n`` (as in ReSi);
+  ``lam = 0`` uses pseudo-inverses and is invariant to any invertible affine map.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import torch
 
 from stitch.utils.checks import check_positive_int
 from stitch.utils.numerics import TINY
-from stitch.metrics._base import as_numpy_labels, prepare_pair
+from stitch.metrics._base import as_numpy_labels, centred_products, prepare_pair
 
-__all__ = ["linear_r2", "stitching_score"]
+__all__ = ["linear_r2", "stitching_score", "gulp"]
 
 
 def _folds(n: int, n_folds: int, seed: int) -> list[torch.Tensor]:
@@ -104,3 +108,44 @@ def stitching_score(
 
     clf = LogisticRegression(max_iter=1000).fit(standardise(rx)[train], lab[train])
     return float((clf.predict(standardise(ry)[test]) == lab[test]).mean())
+
+
+def _ridge_inverse(cov: torch.Tensor, lam: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``((C + lam I)^-1, eigenvalues of C (C + lam I)^-1)``; with ``lam = 0`` the pseudo-inverse (numpy's rank rule)."""
+    evals, evecs = torch.linalg.eigh(cov)
+    evals = evals.clamp_min(0.0)
+    if lam > 0:
+        inv = 1.0 / (evals + lam)
+    else:
+        tol = float(evals.max()) * len(evals) * eps
+        inv = torch.where(evals > tol, 1.0 / evals.clamp_min(torch.finfo(evals.dtype).tiny), 0.0)
+    return (evecs * inv) @ evecs.T, evals * inv
+
+
+def gulp(x: Any, y: Any, *, lam: float = 0.0) -> float:
+    """GULP distance between the spaces' linear predictors (0 = every linear target is predicted alike).
+
+    Args:
+        lam: ridge penalty (``>= 0``); 0 compares the column spaces (CCA-like), larger values weigh the
+            high-variance directions more.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float ``>= 0``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(80, 4, generator=torch.Generator().manual_seed(0))
+        >>> gulp(x, x @ torch.randn(4, 4, generator=torch.Generator().manual_seed(1)) + 3) < 1e-6
+        True
+    """
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
+        raise ValueError(f"gulp lam must be a number >= 0 (the ridge penalty), got {lam!r}")
+    x, y = prepare_pair(x, y, metric="gulp")
+    p = centred_products(x, y, grams=True, col_norms=True)
+    fx, fy = float(p.cx.sum()), float(p.cy.sum())  # ||Xc||_F^2: scaling each side to ||X||_F^2 = n
+    eps = torch.finfo(x.dtype).eps
+    ra, pa = _ridge_inverse(p.xx / fx, float(lam), eps)
+    rb, pb = _ridge_inverse(p.yy / fy, float(lam), eps)
+    cab = p.xy / (fx * fy) ** 0.5
+    cross = float(((ra @ cab) * (cab @ rb)).sum())  # tr(Ra Cab Rb Cba)
+    return max(0.0, float(pa.square().sum() + pb.square().sum()) - 2.0 * cross) ** 0.5

@@ -12,9 +12,10 @@ from typing import Any
 import torch
 
 from stitch.utils.checks import check_choice
+from stitch.utils.numerics import rows_per_chunk
 from stitch.metrics._base import prepare_pair
 
-__all__ = ["rdm", "rsa", "rsa_pearson", "rsa_spearman"]
+__all__ = ["rdm", "rsa", "rsa_pearson", "rsa_spearman", "rsm_norm_difference", "distance_correlation"]
 
 RDM_METRICS = ("euclidean", "correlation", "cosine")
 
@@ -46,14 +47,14 @@ def rdm(x: Any, metric: str = "euclidean") -> torch.Tensor:
             raise ValueError(f"{metric} RDM undefined: row {row} has zero norm{after}")
         z = z / norms
     n = len(z)
-    out = torch.empty(n * (n - 1) // 2, dtype=torch.float64)
+    out = torch.empty(n * (n - 1) // 2, dtype=torch.float64, device=z.device)
     # Row blocks against the rows after them: the n x n matrix and its triu indices never exist.
-    block = max(1, 2**22 // max(n, 1))
+    block = rows_per_chunk(n, bytes_per_row=3 * 8 * max(n, 1))  # distances, the mask and the kept values
     pos = 0
     for s in range(0, n - 1, block):
         q, rest = z[s : s + block], z[s:]
         d = torch.cdist(q, rest) if metric == "euclidean" else 1.0 - q @ rest.T
-        keep = torch.arange(len(rest))[None, :] > torch.arange(len(q))[:, None]
+        keep = torch.arange(len(rest), device=z.device)[None, :] > torch.arange(len(q), device=z.device)[:, None]
         vals = d[keep]
         out[pos : pos + len(vals)] = vals
         pos += len(vals)
@@ -127,3 +128,66 @@ def rsa_pearson(x: Any, y: Any, *, rdm_metric: str = "euclidean") -> float:
         1.0
     """
     return rsa(x, y, method="pearson", rdm_metric=rdm_metric)
+
+
+def rsm_norm_difference(x: Any, y: Any) -> float:
+    """Frobenius norm of the difference of the two Euclidean distance matrices (Shahbazi et al., 2021).
+
+    Computed on the ``n (n - 1) / 2`` distinct pairs (times ``sqrt(2)`` for the full symmetric matrix). ReSi
+    reports the spectral norm of the same difference instead; both are metrics on RDMs.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float ``>= 0``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+        >>> q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))
+        >>> rsm_norm_difference(x, x @ q + 4) < 1e-4  # float32 rounding of the rotation
+        True
+    """
+    x, y = prepare_pair(x, y, min_samples=2, metric="rsm_norm_difference")
+    return float((rdm(x) - rdm(y)).norm()) * 2**0.5
+
+
+def _double_centred_stats(z: torch.Tensor) -> tuple[torch.Tensor, float]:
+    # Row means of the distance matrix and its grand mean, one blocked pass (the matrix is never held).
+    n = len(z)
+    step = rows_per_chunk(n, bytes_per_row=8 * n)
+    row_mean = torch.empty(n, dtype=torch.float64, device=z.device)
+    for s in range(0, n, step):
+        row_mean[s : s + step] = torch.cdist(z[s : s + step], z).mean(1)
+    return row_mean, float(row_mean.mean())
+
+
+def distance_correlation(x: Any, y: Any) -> float:
+    """Distance correlation (Szekely, Rizzo & Bakirov, 2007): 0 iff independent (in the population), 1 for similar shapes.
+
+    ``dCor^2 = dCov^2(x, y) / sqrt(dVar^2(x) dVar^2(y))`` from the double-centred Euclidean distance
+    matrices (V-statistics), streamed in row blocks: two passes over the pairs, no ``n x n`` matrix held.
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)``  ->  float in ``[0, 1]``
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+        >>> round(distance_correlation(x, -2 * x + 1), 6)
+        1.0
+    """
+    x, y = prepare_pair(x, y, min_samples=2, metric="distance_correlation")
+    # centred first: the distances are the same, and cdist's GEMM form cancels less
+    x, y = x.to(torch.float64) - x.to(torch.float64).mean(0), y.to(torch.float64) - y.to(torch.float64).mean(0)
+    n = len(x)
+    (rx, gx), (ry, gy) = _double_centred_stats(x), _double_centred_stats(y)
+    step = rows_per_chunk(n, bytes_per_row=4 * 8 * n)
+    xy = xx = yy = 0.0
+    for s in range(0, n, step):
+        a = torch.cdist(x[s : s + step], x) - rx[s : s + step, None] - rx[None, :] + gx
+        b = torch.cdist(y[s : s + step], y) - ry[s : s + step, None] - ry[None, :] + gy
+        xy += float((a * b).sum())
+        xx += float((a * a).sum())
+        yy += float((b * b).sum())
+    if xx <= 0 or yy <= 0:
+        raise ValueError("distance_correlation: one side has zero distance variance (all samples coincide)")
+    return float(max(0.0, xy) / (xx * yy) ** 0.5) ** 0.5

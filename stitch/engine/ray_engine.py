@@ -1,0 +1,204 @@
+"""The Ray engine: encoding on Ray Data actor pools, stitching rows and audit cells as Ray tasks.
+
+Nothing is lost when a worker dies: tasks retry (``max_retries``) and Ray Data restarts dead encoding
+actors and re-runs their batches; the driver is the only writer — a latent-cache entry is written once, atomically, from
+every shard after all arrived, and each finished stitching row or audit cell is recorded once under its key
+as it arrives — so a retried task can never write a result twice, and a killed driver resumes from what was
+recorded. Inputs go to the object store once: a split's inputs once per encoding, each encoder's latents
+once per matrix or audit (not once per task).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from stitch.engine.options import EngineOptions
+from stitch.utils.extras import require
+
+__all__ = ["RayEngine"]
+
+#: seconds to wait for a cluster address to answer before giving up (a reachable head answers in ms)
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    # ray.init retries an unreachable GCS for a minute or more; a plain TCP probe fails in seconds instead.
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r} is not host:port (e.g. 127.0.0.1:6379 or ray://head:10001)")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConnectionError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                              f"`ray start --head` there, or omit --ray-address for a local Ray") from None
+
+
+class _EncodeBatches:
+    """A Ray Data callable class: loads the encoder once per actor, encodes the batch starting at each row."""
+
+    def __init__(self, encoder: Any, inputs: list[Any], batch_size: int) -> None:
+        import ray
+
+        self.encoder = encoder
+        self.inputs = ray.get(inputs[0])  # wrapped in a list so Ray passes the reference, resolved here once
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        starts = batch["start"]
+        out = []
+        for s in starts:
+            part = self.inputs[int(s) : int(s) + self.batch_size]
+            # the same batches as a local encode (batch_size rows from multiples of batch_size): same numbers
+            out.append(self.encoder.encode(part, batch_size=self.batch_size, progress=False).numpy())
+        return {"start": starts, "z": np.array(out, dtype=object)}
+
+
+class RayEngine:
+    """Runs encoding, stitching rows and audit cells on Ray (joins ``options.address`` or starts a local Ray).
+
+    Example:
+        >>> RayEngine(EngineOptions(kind="ray", num_gpus=1e9))  # doctest: +SKIP
+        Traceback (most recent call last):
+        ValueError: the Ray cluster has no node with 1000000000.0 GPU(s) ...
+    """
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions(kind="ray")
+        self.ray = require("ray", what="the Ray engine (--engine ray)")
+        address = self.options.address or os.environ.get("RAY_ADDRESS")
+        if not self.ray.is_initialized():
+            if address:
+                _check_reachable(address)
+            self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                          ignore_reinit_error=True, configure_logging=False)
+        self._check_feasible()
+        # one progress bar (ours, fed by finished tasks), not Ray Data's per-operator bars and log lines
+        context = self.ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+    # -- resources ------------------------------------------------------------------------------------------------
+    def _check_feasible(self) -> None:
+        """Refuse, before any work, resources that no node of the cluster has (Ray would wait forever)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        need = {"CPU": self.options.num_cpus, "GPU": self.options.num_gpus}
+        for res, amount in need.items():
+            if amount and not any(n.get(res, 0.0) >= amount for n in nodes):
+                best = max((n.get(res, 0.0) for n in nodes), default=0.0)
+                raise ValueError(f"the Ray cluster has no node with {amount:g} {res}(s) for one task (the largest "
+                                 f"node has {best:g}); lower num_{res.lower()}s or add a node that has them")
+
+    def _remote(self, fn: Callable[..., Any]) -> Any:
+        return self.ray.remote(num_cpus=self.options.num_cpus, num_gpus=self.options.num_gpus,
+                               max_retries=self.options.max_retries)(fn)
+
+    def _as_finished(self, refs: Mapping[Any, Any], what: str, progress: bool | None) -> Any:
+        """Yield ``(key, result)`` as tasks finish, feeding one progress bar."""
+        from stitch.utils.progress import progress_bar
+
+        pending = {ref: key for key, ref in refs.items()}
+        with progress_bar(len(pending), what, enabled=progress, unit="task") as bar:
+            while pending:
+                done, _ = self.ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    yield pending.pop(ref), self.ray.get(ref)
+                    bar.update(1)
+
+    # -- encoding --------------------------------------------------------------------------------------------------
+    def _encode_on_ray(self, encoder: Any, inputs: Any, batch_size: int | None = None,
+                       progress: bool | None = None) -> torch.Tensor:
+        bs = int(batch_size or self.options.batch_size or getattr(encoder, "batch_size", 64))
+        n = len(inputs)
+        if n == 0:
+            return encoder.encode(inputs, batch_size=bs, progress=False)
+        if not isinstance(inputs, (list, tuple, np.ndarray, torch.Tensor)):
+            # one object (a transductive graph): encoded whole, by one task
+            task = self._remote(lambda enc, x: enc.encode(x, batch_size=bs, progress=False))
+            return self.ray.get(task.remote(encoder, inputs))
+        data = self.ray.data.from_items([{"start": s} for s in range(0, n, bs)])
+        out = data.map_batches(
+            _EncodeBatches, fn_constructor_kwargs={"encoder": encoder, "inputs": [self.ray.put(inputs)],
+                                                   "batch_size": bs},
+            batch_size=1, concurrency=self.options.concurrency, num_cpus=self.options.num_cpus,
+            num_gpus=self.options.num_gpus or None)  # Ray Data restarts dead pool actors and retries their batches
+        parts = sorted(out.take_all(), key=lambda row: int(row["start"]))
+        return torch.from_numpy(np.concatenate([np.asarray(p["z"], dtype=np.float32) for p in parts]))
+
+    def encode_many(self, encoders: Mapping[str, Any], dataset: Any, split: str | None, *, cache: Any = None,
+                    progress: bool | None = None, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+        """``{label: latents}`` of ``dataset[split]``: cache hits read here, misses encoded on Ray and cached.
+
+        Shapes:
+            each ``(n_split, dim)`` float32, the rows of ``dataset.split_ids(split)``
+        """
+        from stitch.encoder.cache import LatentCache
+        from stitch.utils.progress import phase
+
+        cache = cache if isinstance(cache, LatentCache) else LatentCache(cache)
+        out = {}
+        for i, (label, enc) in enumerate(encoders.items(), 1):
+            phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({split or 'all'})",
+                  enabled=progress)
+            out[label] = cache.encode(enc, dataset, split, batch_size=batch_size or self.options.batch_size,
+                                      progress=progress, run=self._encode_on_ray)
+        return out
+
+    # -- the stitching matrix --------------------------------------------------------------------------------------
+    def stitch_rows(self, pending: Sequence[Any], lat: Mapping[str, Any], y_train: Any, y_test: Any,
+                    anchors_by_seed: Mapping[int, Any], *, decoder: Any, groups: Any, store: Any,
+                    progress: bool | None = None) -> None:
+        """Compute every pending row as a task; each lands in ``store`` (``cells.jsonl``) as it finishes."""
+        from stitch.experiment.matrix import compute_row
+
+        if not pending:
+            return
+        lat_refs = {k: self.ray.put(v) for k, v in lat.items()}  # once per encoder
+        y_refs = [self.ray.put(y_train), self.ray.put(y_test)]
+
+        def row(task: Any, refs: dict[str, Any], ys: list[Any], anchors: Any) -> list[dict[str, Any]]:
+            import ray
+
+            torch.set_num_threads(1)  # as the local runner trains decoders: same numbers
+            latents = {k: ray.get(r) for k, r in refs.items()}
+            return compute_row(task, latents, ray.get(ys[0]), ray.get(ys[1]), anchors, decoder=decoder,
+                               groups=groups, progress=False)
+
+        remote = self._remote(row)
+        refs = {t.key: remote.remote(t, lat_refs, y_refs, anchors_by_seed[t.seed]) for t in pending}
+        for key, result in self._as_finished(refs, "stitching matrix (Ray)", progress):
+            store.add(key, result)
+
+    # -- audits ----------------------------------------------------------------------------------------------------
+    def audit_cells(self, tasks: Sequence[Any], row_t: Mapping[str, torch.Tensor], col_t: Mapping[str, torch.Tensor],
+                    kws: Mapping[str, dict[str, Any]], *, square: bool, progress: bool | None = None,
+                    permutations: int = 0, bootstrap: int = 0, confidence: float = 0.95,
+                    seed: int = 0) -> list[dict[str, Any]]:
+        """One task per (pair, metric) cell, each drawing from the cell's own generator: local numbers exactly."""
+        from stitch.audits.compare import compute_cell
+
+        rows, cols = list(row_t), list(col_t)
+        row_refs = {k: self.ray.put(v) for k, v in row_t.items()}
+        col_refs = row_refs if square else {k: self.ray.put(v) for k, v in col_t.items()}
+        stats = dict(permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
+
+        def cell(task: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], same: bool) -> dict[str, Any]:
+            return compute_cell(task, x, y, kw, same=same, **stats)
+
+        remote = self._remote(cell)
+        refs = {i: remote.remote(t, row_refs[rows[t.i]], col_refs[cols[t.j]], kws[t.metric], square and t.i == t.j)
+                for i, t in enumerate(tasks)}
+        outcomes: list[dict[str, Any]] = [{} for _ in tasks]
+        for i, result in self._as_finished(refs, "audit (Ray)", progress):
+            outcomes[i] = result
+        return outcomes

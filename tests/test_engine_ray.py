@@ -1,0 +1,189 @@
+"""The Ray engine: same numbers as local, normal cache entries, resume across engines, node loss, bad input.
+
+Ray is started inside the tests (a local instance, or a simulated cluster), never over the network. Skipped
+where Ray is not installed (``pip install latent-stitch[ray]``); CI installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def engine():  # noqa: ANN201 - a RayEngine
+    from stitch.engine import create_engine
+
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield create_engine("ray")
+    ray.shutdown()
+
+
+def _tiny(out: Path, seeds: list[int] | None = None) -> dict:
+    # Two random-init timm encoders on digits (no training: seconds), three spaces, linear decoders.
+    enc = {"name": "timm:test_resnet", "options": {"image_size": 8, "in_chans": 1, "crop_pct": 1.0}}
+    return {"name": "engine", "out": str(out), "seeds": seeds or [0, 1], "dataset": {"name": "digits"},
+            "spaces": ["absolute", "relative:cosine", "product:cosine,euclidean"], "anchors": {"n": 20},
+            "encoders": [{**enc, "label": "A", "options": {**enc["options"], "seed": 0}},
+                         {**enc, "label": "B", "options": {**enc["options"], "seed": 1}}],
+            "decoder": {"kind": "linear", "epochs": 3}}
+
+
+def _values(out: Path) -> dict[tuple, float]:
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    return {(c["space"], c["seed"], c["decoder_encoder"], c["test_encoder"]): c["accuracy"] for c in cells}
+
+
+def test_the_stitching_matrix_on_ray_equals_local_and_resumes_across_engines(engine, tmp_path: Path) -> None:
+    from stitch.experiment import run_experiment
+
+    local = run_experiment(_tiny(tmp_path / "local"), cache_root=tmp_path / "cache", progress=False, engine="local")
+    on_ray = run_experiment(_tiny(tmp_path / "ray"), cache_root=tmp_path / "cache-ray", progress=False,
+                            engine=engine)
+    a, b = _values(local.output_dir), _values(on_ray.output_dir)
+    assert a.keys() == b.keys() and len(a) == 3 * 2 * 2 * 2
+    assert max(abs(a[k] - b[k]) for k in a) <= 1e-9
+    # a finished Ray run resumed locally recomputes nothing (every row is found in cells.jsonl)
+    lines = (tmp_path / "ray" / "cells.jsonl").read_text().splitlines()
+    again = run_experiment(_tiny(tmp_path / "ray"), cache_root=tmp_path / "cache-ray", progress=False,
+                           engine="local")
+    assert (tmp_path / "ray" / "cells.jsonl").read_text().splitlines() == lines
+    assert _values(again.output_dir) == b
+
+
+def test_encoding_on_ray_writes_a_normal_cache_entry(engine, tmp_path: Path) -> None:
+    import stitch
+    from stitch.encoder.cache import LatentCache
+
+    ds = stitch.load_dataset("digits")
+    enc = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, batch_size=50)
+    z_ray = engine.encode_many({"A": enc}, ds, "test", cache=LatentCache(tmp_path), progress=False)["A"]
+    cache = LatentCache(tmp_path)
+    z_local = cache.encode(enc, ds, "test", progress=False)  # read back, verified, by the local pipeline
+    assert cache.hits == 1 and torch.equal(z_ray, z_local)
+    fresh = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, batch_size=50)
+    torch.testing.assert_close(z_ray, fresh.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
+    assert len(LatentCache(tmp_path).list()) == 1
+
+
+def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine) -> None:
+    from stitch.audits import compare
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 6, generator=g)
+    lat = {"a": x, "b": torch.tanh(x @ torch.randn(6, 5, generator=g)), "c": torch.randn(120, 4, generator=g)}
+    kw = dict(metrics=["linear_cka", "mutual_knn", "procrustes"], permutations=20, bootstrap=20, seed=3,
+              progress=False)
+    local, on_ray = compare(lat, **kw), compare(lat, engine=engine, **kw)
+    for m in local.metrics:
+        for table in ("values", "p_values", "ci_low", "ci_high"):
+            np.testing.assert_array_equal(getattr(local, table)[m], getattr(on_ray, table)[m], err_msg=(m, table))
+
+
+def test_resources_no_node_has_are_refused_before_work(engine) -> None:
+    from stitch.engine import create_engine
+
+    with pytest.raises(ValueError, match=r"the Ray cluster has no node with 4 GPU\(s\) for one task \(the largest "
+                                         r"node has 0\); lower num_gpus"):
+        create_engine("ray", num_gpus=4)
+
+
+def test_an_unreachable_address_fails_in_seconds_with_one_line() -> None:
+    from stitch.engine.ray_engine import _check_reachable
+
+    t = time.perf_counter()
+    with pytest.raises(ConnectionError, match=r"^no Ray cluster answers at 127.0.0.1:9 .*ray start --head"):
+        _check_reachable("127.0.0.1:9")
+    assert time.perf_counter() - t < 10
+    with pytest.raises(ValueError, match=r"is not host:port"):
+        _check_reachable("head-without-port")
+
+
+def test_cli_engine_ray_without_the_extra_names_the_install(tmp_path: Path) -> None:
+    # A Python that cannot import ray (a shadowing module that raises ImportError like a missing package).
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
+    env = {**os.environ, "PYTHONPATH": f"{shadow}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "stitch", "audit", "--encoders", "a,b", "--dataset", "digits",
+                           "--out", str(tmp_path / "o"), "--engine", "ray"], capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "pip install latent-stitch[ray]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_worker_node_removed_mid_run_still_finishes_every_cell_once(tmp_path: Path) -> None:
+    from ray.cluster_utils import Cluster
+
+    from stitch.engine import create_engine
+    from stitch.experiment import run_experiment
+
+    local = run_experiment(_tiny(tmp_path / "local"), cache_root=tmp_path / "cache", progress=False, engine="local")
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # work runs on the workers
+    try:
+        keep = cluster.add_node(num_cpus=1)
+        doomed = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        out = tmp_path / "cluster"
+        cells = out / "cells.jsonl"
+
+        def kill_when_started() -> None:
+            deadline = time.time() + 120
+            while time.time() < deadline and not (cells.exists() and cells.read_text().strip()):
+                time.sleep(0.2)
+            cluster.remove_node(doomed)
+
+        killer = threading.Thread(target=kill_when_started, daemon=True)
+        killer.start()
+        res = run_experiment(_tiny(out), cache_root=tmp_path / "cache-cluster", progress=False,
+                             engine=create_engine("ray", max_retries=5))
+        killer.join(timeout=5)
+        assert keep.remaining_processes_alive()
+        rows = [json.loads(line)["key"] for line in cells.read_text().splitlines()]
+        assert len(rows) == len(set(rows)) == 3 * 2 * 2  # spaces x seeds x decoder encoders, each once
+        a, b = _values(local.output_dir), _values(res.output_dir)
+        assert max(abs(a[k] - b[k]) for k in a) <= 1e-9
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_a_killed_ray_run_resumes_without_recomputing_finished_rows(tmp_path: Path) -> None:
+    cfg = tmp_path / "exp.json"
+    cfg.write_text(json.dumps({**_tiny(tmp_path / "run", seeds=[0, 1, 2, 3]), "engine": {"kind": "ray"}}))
+    cells = tmp_path / "run" / "cells.jsonl"
+    cmd = [sys.executable, "-m", "stitch", "run", str(cfg), "--cache", str(tmp_path / "cache"), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and (not cells.exists() or len(cells.read_text().splitlines()) < 2):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, mid-run
+    proc.wait()
+    before = cells.read_text().splitlines()
+    total = 3 * 4 * 2
+    assert 2 <= len(before) < total, "the run finished before it could be killed; make it longer"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = cells.read_text().splitlines()
+    complete = [line for line in before if line.endswith("}")]
+    assert after[: len(complete)] == complete  # finished rows kept, not recomputed
+    keys = [json.loads(line)["key"] for line in after if line.endswith("}")]
+    assert len(keys) == len(set(keys)) == total
