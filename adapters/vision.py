@@ -1,12 +1,15 @@
 """timm image encoders: ``timm:<model name>`` for any timm model (``timm:resnet18``, ``timm:vit_tiny_patch16_224``).
 
 The latent is the pooled pre-logits feature (the model is created with ``num_classes=0``). Preprocessing
-follows timm's own evaluation transform for that model (resize the shorter side to ``size / crop_pct``,
-centre-crop to ``size``, normalise with the model's mean/std), computed on tensors so PIL images and
-arrays of the same picture give the same latent.
+is timm's own evaluation transform for that model (``timm.data.resolve_data_config`` +
+``create_transform``: resize the shorter side to ``size / crop_pct``, centre-crop to ``size``, normalise
+with the model's mean/std), applied to float tensors so PIL images and arrays of the same picture give the
+same latent; grey images are repeated to the model's three channels first.
 
-Weights: ``pretrained=True`` downloads from the Hugging Face hub (when online); ``checkpoint=PATH`` loads a
-local safetensors file (a timm ``model.safetensors`` or a :func:`stitch.experiment.training.train_encoder` output);
+Weights: ``pretrained=True`` reads ``<models root>/<model>.safetensors`` when the models root
+(``--models DIR`` / ``$STITCH_MODELS``) holds it, else downloads from the Hugging Face hub (when online);
+``checkpoint=PATH`` loads a local safetensors file (a timm ``model.safetensors`` or a
+:func:`stitch.experiment.training.train_encoder` output);
 otherwise the weights are a random initialisation under ``seed``, and the spec says so.
 
 Quick-to-train configurations for 8x8 inputs such as ``digits`` (:func:`stitch.experiment.training.train_encoder`,
@@ -19,7 +22,6 @@ Quick-to-train configurations for 8x8 inputs such as ``digits`` (:func:`stitch.e
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ import pluggy
 
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import EncoderSpec
+from stitch.encoder.refs import local_model
 from stitch.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -214,8 +217,12 @@ class TimmEncoder(TorchEncoder):
         self.image_size = _pair(image_size, "image_size") if image_size is not None else None
         self.crop_pct = crop_pct
         self.model_kwargs = dict(model_kwargs)
+        # pretrained weights come from the models root when it holds them (looked up once, here)
+        self._local_weights = local_model(model_name, file_suffix=".safetensors") if pretrained else None
         if checkpoint is not None:
             weights = f"local file: {os.fspath(checkpoint)}"
+        elif pretrained and self._local_weights is not None:
+            weights = f"pretrained: {self._local_weights} (models root)"
         elif pretrained:
             weights = f"pretrained: timm hub weights of {model_name}"
         else:
@@ -246,7 +253,8 @@ class TimmEncoder(TorchEncoder):
             return None
         from stitch.adapters._torch import load_state_into
 
-        return load_state_into(module, _hub_weights_file(self.model_name), ignore=self._checkpoint_ignore(module))
+        path = self._local_weights if self._local_weights is not None else _hub_weights_file(self.model_name)
+        return load_state_into(module, path, ignore=self._checkpoint_ignore(module))
 
     def _checkpoint_ignore(self, module: torch.nn.Module) -> tuple[str, ...]:
         # hub checkpoints carry the ImageNet classifier that a num_classes=0 feature extractor does not have
@@ -261,21 +269,30 @@ class TimmEncoder(TorchEncoder):
     def _resolve_data_config(self, model: torch.nn.Module) -> dict[str, Any]:
         import timm.data
 
-        cfg = dict(timm.data.resolve_model_data_config(model))
         in_chans = int(self.model_kwargs.get("in_chans", 3))
         size = self.image_size or (_pair(self.model_kwargs["img_size"], "img_size") if "img_size" in self.model_kwargs
-                                   else tuple(cfg["input_size"][1:]))
-        mean, std = tuple(cfg["mean"]), tuple(cfg["std"])
-        if in_chans != len(mean):
+                                   else None)
+        overrides: dict[str, Any] = {}
+        if size is not None:
+            overrides["input_size"] = (in_chans, *size)
+        if self.crop_pct is not None:
+            overrides["crop_pct"] = float(self.crop_pct)
+        cfg = dict(timm.data.resolve_data_config(overrides, model=model))
+        if in_chans != len(cfg["mean"]):
             # timm adapts pretrained stems to other channel counts by averaging; normalisation follows suit
-            mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
-        return {"in_chans": in_chans, "size": size, "mean": mean, "std": std,
-                "crop_pct": float(self.crop_pct if self.crop_pct is not None else cfg.get("crop_pct", 1.0)),
-                "interpolation": "bilinear" if cfg.get("interpolation") == "bilinear" else "bicubic"}
+            cfg["mean"] = (sum(cfg["mean"]) / len(cfg["mean"]),) * in_chans
+            cfg["std"] = (sum(cfg["std"]) / len(cfg["std"]),) * in_chans
+        cfg["input_size"] = (in_chans, *cfg["input_size"][1:])
+        self._timm_transform = timm.data.create_transform(**cfg)
+        return cfg
 
     @property
     def data_config(self) -> dict[str, Any]:
-        """The preprocessing applied: ``in_chans``, ``size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``."""
+        """timm's data config of the model as used (``input_size``, ``mean``, ``std``, ``crop_pct``, ...).
+
+        It is ``timm.data.resolve_data_config`` for the model with this encoder's ``image_size`` /
+        ``crop_pct`` overrides; :meth:`encode` applies ``timm.data.create_transform(**data_config)``.
+        """
         self._ensure_loaded()
         return dict(self._data_config or {})
 
@@ -290,13 +307,18 @@ class TimmEncoder(TorchEncoder):
         return _PreparedImages(images_to_tensor(inputs), self)
 
     def _transform(self, raw: torch.Tensor) -> torch.Tensor:
-        """timm's evaluation transform on a ``(b, c, h, w)`` batch: channels, resize, centre crop, normalise."""
-        import torch
-        import torch.nn.functional as F
+        """A ``(b, c, h, w)`` batch as the model expects it: channels matched, then timm's own eval transform.
 
-        cfg = self.data_config
+        Grey images become the model's channel count (repeated), RGBA loses alpha and RGB becomes grey for a
+        one-channel model; the resize, centre crop and normalisation are timm's ``create_transform`` for this
+        model (torchvision transforms, applied to the float batch in ``[0, 1]`` exactly as to a PIL image's
+        ``ToTensor`` output).
+        """
+        import torch
+
+        want = self.data_config["input_size"][0]
         x = raw.float() / 255.0 if not raw.is_floating_point() else raw.float()
-        c, want = x.shape[1], cfg["in_chans"]
+        c = x.shape[1]
         if c == 4:  # RGBA: drop alpha
             x, c = x[:, :3], 3
         if c != want:
@@ -306,22 +328,7 @@ class TimmEncoder(TorchEncoder):
                 x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
             else:
                 raise ValueError(f"images have {c} channels but {self.name} takes {want} (in_chans={want})")
-        th, tw = cfg["size"]
-        h, w = x.shape[-2:]
-        if th == tw:  # timm: resize the shorter side to size / crop_pct, keeping the aspect ratio
-            side = math.floor(th / cfg["crop_pct"])
-            new = (side, max(side, round(w * side / h))) if h <= w else (max(side, round(h * side / w)), side)
-        else:
-            new = (math.floor(th / cfg["crop_pct"]), math.floor(tw / cfg["crop_pct"]))
-        if (h, w) != new:
-            shrink = new[0] < h or new[1] < w
-            x = F.interpolate(x, size=new, mode=cfg["interpolation"], align_corners=False, antialias=shrink)
-            x = x.clamp(0.0, 1.0)  # bicubic overshoots
-        top, left = (new[0] - th) // 2, (new[1] - tw) // 2
-        x = x[:, :, top : top + th, left : left + tw]
-        mean = torch.tensor(cfg["mean"], dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(cfg["std"], dtype=x.dtype).view(1, -1, 1, 1)
-        return ((x - mean) / std).contiguous()
+        return self._timm_transform(x).contiguous()
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Pooled pre-logits features of a preprocessed batch.
@@ -332,10 +339,23 @@ class TimmEncoder(TorchEncoder):
         return self.module(batch.to(self._device))
 
     # -- identity -------------------------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        """The torch encoder's identity plus the preprocessing: timm's resolved data config, so latents cached
+        under another transform (another timm, another crop) are never served for this one.
+
+        Example:
+            >>> TimmEncoder("resnet10t", image_size=16).fingerprint()["preprocessing"]["input_size"]
+            (3, 16, 16)
+        """
+        import timm
+
+        return {**super().fingerprint(),
+                "preprocessing": {"transform": f"timm {timm.__version__} create_transform", **self.data_config}}
+
     def _weights_identity(self) -> dict[str, Any]:
         if self.pretrained:
             self._ensure_loaded()  # the hash comes from the bytes the weights were loaded from
-            return {"pretrained": self.model_name, "hub_file_sha256": self._weights_sha256}
+            return {"pretrained": self.model_name, "weights_sha256": self._weights_sha256}
         return super()._weights_identity()
 
 
@@ -355,7 +375,8 @@ def _hub_weights_file(model_name: str) -> str:
     except Exception as exc:  # offline, unknown repository, no safetensors file: one clear message
         raise OSError(
             f"could not get the pretrained weights of {model_name!r} ({hub_id}) from the Hugging Face hub "
-            f"({type(exc).__name__}: {exc}); connect once so huggingface_hub caches them, or pass "
+            f"({type(exc).__name__}: {exc}); connect once so huggingface_hub caches them, put "
+            f"{model_name}.safetensors in a models root (--models DIR or $STITCH_MODELS), or pass "
             "checkpoint=<local .safetensors>"
         ) from None
 

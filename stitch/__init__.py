@@ -76,6 +76,8 @@ _LAZY: dict[str, str] = {
     "list_decoders": "stitch.experiment.decoders",
     "register_decoder": "stitch.experiment.decoders",
     "train_encoder": "stitch.experiment.training",
+    "train_end_to_end": "stitch.experiment.endtoend",
+    "stitch_end_to_end": "stitch.experiment.endtoend",
     "run_experiment": "stitch.experiment",
     "load_experiment": "stitch.experiment",
     "check_experiment": "stitch.experiment",
@@ -153,6 +155,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stitch.experiment.decoders import (
         LinearClassifier, MLPClassifier, ReconstructionDecoder, create_decoder, list_decoders, register_decoder,
     )
+    from stitch.experiment.endtoend import stitch_end_to_end, train_end_to_end
     from stitch.experiment.training import train_encoder
     from stitch.metrics import get_metric, list_metrics, register_metric
     from stitch.plugins import (

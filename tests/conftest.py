@@ -12,16 +12,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("STITCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_MODELS = SHARED_DATA.parent / "models"
+
+
+def _shared(path: Path, what: str) -> Path:
+    """``path`` if it exists; missing, it fails in CI (which must provide it) and skips elsewhere."""
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared {what} not found at {path}; CI must provide it beside the checkout")
+        pytest.skip(f"shared {what} not found at {path} (set STITCH_SHARED_DATA to <shared>/data)")
+    return path
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (Cora, TREC). Missing data fails in CI and skips elsewhere."""
-    if not SHARED_DATA.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared data not found at {SHARED_DATA}; CI must provide ../shared/data")
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set STITCH_SHARED_DATA)")
-    return SHARED_DATA
+    """``../shared/data`` (Cora, TREC, Fashion-MNIST)."""
+    return _shared(SHARED_DATA, "data")
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """``../shared/models`` (EfficientNet-Lite0/2 safetensors, paraphrase-MiniLM-L3-v2)."""
+    return _shared(SHARED_MODELS, "models")
 
 
 @pytest.fixture(scope="module")

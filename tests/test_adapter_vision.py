@@ -62,7 +62,7 @@ def test_grayscale_is_broadcast_to_three_channels():
     gray = np.random.default_rng(2).random((4, 8, 8)).astype(np.float32)
     torch.testing.assert_close(enc.encode(gray), enc.encode(np.repeat(gray[..., None], 3, axis=-1)))
     one = TimmEncoder("resnet10t", in_chans=1, **SMALL)
-    assert one.data_config["in_chans"] == 1 and one.encode(gray).shape == (4, 64)
+    assert one.data_config["input_size"][0] == 1 and one.encode(gray).shape == (4, 64)
 
 
 def test_seed_sets_the_random_init_and_the_fingerprint():
@@ -148,3 +148,43 @@ def test_pretrained_offline_says_how_to_get_weights(monkeypatch, tmp_path):
     for use in (enc.fingerprint, lambda: enc.encode(np.zeros((1, 8, 8)))):  # the identity needs the bytes too
         with pytest.raises(OSError, match="could not get the pretrained weights of 'resnet10t' .* checkpoint=<local"):
             use()
+
+
+def test_pretrained_from_the_models_root_uses_timms_own_preprocessing(shared_models, monkeypatch):
+    # EfficientNet-Lite0 with ImageNet weights, read from ../shared/models: grey 28x28 Fashion-MNIST-like images
+    # become 3 channels at the model's 224 px, normalised with its mean/std -- timm's eval transform, which
+    # on a PIL image of the same pixels gives the same tensor up to PIL's and torch's bicubic kernels.
+    import hashlib
+
+    import timm.data
+    from PIL import Image
+
+    from stitch.encoder.refs import using_models_root
+
+    with using_models_root(shared_models):
+        enc = stitch.create_encoder("timm:tf_efficientnet_lite0", pretrained=True)
+    assert enc.spec.weights == f"pretrained: {shared_models / 'tf_efficientnet_lite0.safetensors'} (models root)"
+    cfg = enc.data_config
+    assert cfg["input_size"] == (3, 224, 224) and cfg["interpolation"] == "bicubic"
+    assert cfg["mean"] == timm.data.resolve_data_config({}, model=enc.module)["mean"]
+    grey = np.random.default_rng(5).integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    ours = enc._prepare(grey)[:]  # prepared lazily, one batch at a time
+    assert ours.shape == (2, 3, 224, 224)
+    ref = torch.stack([timm.data.create_transform(**cfg)(Image.fromarray(g).convert("RGB")) for g in grey])
+    assert float((ours - ref).abs().mean()) < 0.02  # kernels differ at edges; a wrong size or mean/std is ~0.5+
+    torch.testing.assert_close(enc.encode(grey), enc.encode(np.repeat(grey[..., None], 3, axis=-1)))
+    digest = hashlib.sha256((shared_models / "tf_efficientnet_lite0.safetensors").read_bytes()).hexdigest()
+    assert enc.fingerprint()["weights"] == {"pretrained": "tf_efficientnet_lite0", "weights_sha256": digest}
+
+
+def test_pretrained_weights_missing_from_the_models_root_say_where_to_put_them(tmp_path, monkeypatch):
+    from stitch.encoder.refs import using_models_root
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is not asked: this machine is offline
+    with using_models_root(tmp_path):
+        enc = stitch.create_encoder("timm:tf_efficientnet_lite0", pretrained=True)
+    assert enc.spec.weights == "pretrained: timm hub weights of tf_efficientnet_lite0"
+    with pytest.raises(OSError, match=r"could not get the pretrained weights of 'tf_efficientnet_lite0' .* put "
+                                      r"tf_efficientnet_lite0\.safetensors in a models root \(--models DIR or "
+                                      r"\$STITCH_MODELS\)"):
+        enc.encode(np.zeros((1, 28, 28), np.uint8))

@@ -187,3 +187,21 @@ def test_trainable_product_aggregation_and_reconstruction_in_the_matrix() -> Non
     s = summarize(cells, "mse")
     assert set(cells[0]) >= {"mse"} and "accuracy" not in cells[0]
     assert s["relative:euclidean"]["stitched_mean"] < 0.5 * s["absolute"]["stitched_mean"]
+
+
+def test_same_seed_pairs_are_reported_apart_when_asked():
+    seeds = {"gcn-s0": 0, "gcn-s1": 1, "gat-s0": 0, "gat-s1": 1}
+    # a shared-initialisation confound: cross-architecture pairs of the same run seed stitch, the others do not
+    cells = [{"space": "absolute", "seed": 0, "decoder_encoder": a, "test_encoder": b, "stitched": a != b,
+              "decoder_group": a[:3], "test_group": b[:3], "decoder_train_seed": seeds[a], "test_train_seed": seeds[b],
+              "accuracy": 0.8 if a == b else 0.7 if a[:3] != b[:3] and seeds[a] == seeds[b] else 0.1}
+             for a in seeds for b in seeds]
+    s = summarize(cells, "accuracy")["absolute"]
+    assert s["cross_same_seed_mean"] == pytest.approx(0.7) and s["cross_other_seed_mean"] == pytest.approx(0.1)
+    assert s["cross_group_mean"] == pytest.approx(0.4)  # the two regimes averaged: why they are reported apart
+    args = ("t", "classification", "accuracy", True, list(seeds), ["absolute"], [0], cells, {"absolute": s}, {})
+    assert "cross, same seed" not in format_summary(ExperimentResult(*args))
+    table = format_summary(ExperimentResult(*args, config={"report_same_seed": True}))
+    header, _, row = table.splitlines()[1:4]
+    assert header.split()[-6:] == ["cross,", "same", "seed", "cross,", "other", "seeds"]
+    assert row.split()[-6:] == ["0.700", "±", "n/a", "0.100", "±", "n/a"]

@@ -18,12 +18,20 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser", "plain"]
+__all__ = ["main", "build_parser", "plain", "add_models_flag"]
 
 # Sub-command modules, in the order ``stitch --help`` lists them.
 _COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "encode", "run", "demo", "audit")
 
 _ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc):`~?([^`]+)`")
+
+
+def add_models_flag(parser: argparse.ArgumentParser) -> None:
+    """``--models DIR``: where local pretrained weights are looked up, the same flag on every command that builds
+    encoders (``timm:<model>`` with ``pretrained=True`` reads ``DIR/<model>.safetensors``, ``hf:<name>`` reads
+    ``DIR/<name>/``; default ``$STITCH_MODELS``)."""
+    parser.add_argument("--models", metavar="DIR", default=None,
+                        help="directory holding local model weights (default: $STITCH_MODELS)")
 
 
 def plain(text: str | None) -> str:
@@ -101,7 +109,10 @@ def _main(argv: Sequence[str] | None) -> int:
     with warnings.catch_warnings():  # restores showwarning, so in-process callers keep theirs
         warnings.showwarning = _one_line_warning
         try:
-            return int(args.func(args) or 0)
+            from stitch.encoder.refs import using_models_root
+
+            with using_models_root(getattr(args, "models", None)):
+                return int(args.func(args) or 0)
         except BrokenPipeError:
             raise
         except ConfigError as exc:

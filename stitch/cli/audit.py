@@ -39,7 +39,7 @@ _KEYS = {
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch audit`` to the top-level parser."""
-    from stitch.cli import plain
+    from stitch.cli import add_models_flag, plain
 
     p = subparsers.add_parser(
         "audit", help="similarity audit of several encoders on one dataset",
@@ -67,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", dest="data_root",
                    help="directory holding the dataset's files (default: $STITCH_DATA)")
     p.add_argument("--data-root", dest="data_root", help=argparse.SUPPRESS)  # deprecated spelling of --data
+    add_models_flag(p)
     p.add_argument("--out", metavar="DIR", help="output directory")
     p.add_argument("--sanity", action="store_true", default=None,
                    help="run the grounding tests and rank the metrics by how well they track function")

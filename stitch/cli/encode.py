@@ -19,7 +19,7 @@ from stitch.cli.engine import add_engine_flags, engine_from_args
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch encode`` to the top-level parser."""
-    from stitch.cli import plain
+    from stitch.cli import add_models_flag, plain
 
     p = subparsers.add_parser(
         "encode", help="encode dataset splits into the latent cache",
@@ -33,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train,test", help="comma-separated splits, or 'all' (default: train,test)")
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset's files (default: $STITCH_DATA)")
     p.add_argument("--batch-size", type=int, metavar="N", help="encoding batch size (default: the encoder's)")
+    add_models_flag(p)
     add_cache_flag(p)
     add_engine_flags(p)
     p.add_argument("--json", action="store_true", help="print the cached entries as JSON")

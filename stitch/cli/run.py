@@ -10,6 +10,7 @@ Examples::
 
     stitch run examples/digits.toml
     stitch run examples/trec.toml --data ../shared/data      # data directory (default: $STITCH_DATA)
+    stitch run examples/fashion_pretrained.toml --data ../shared/data --models ../shared/models
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from stitch.cli.engine import add_engine_flags, engine_from_args
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch run`` to the top-level parser."""
-    from stitch.cli import plain
+    from stitch.cli import add_models_flag, plain
 
     p = subparsers.add_parser(
         "run", help="run a stitching experiment from a TOML/YAML file",
@@ -33,35 +34,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", metavar="EXPERIMENT", help="experiment file (.toml, .yaml, .yml or .json)")
     p.add_argument("--out", metavar="DIR", help="output directory (default: the file's 'out' or runs/<name>)")
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset's files (default: $STITCH_DATA)")
-    p.add_argument("--models", metavar="DIR",
-                   help="directory holding local model weights (default: the file's models_root or $STITCH_MODELS)")
+    add_models_flag(p)
     add_cache_flag(p)
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch CPU threads for training and decoders (default: the file's 'threads', else 1)")
     add_engine_flags(p)
+    p.add_argument("--full", action="store_true", help="run on the whole splits, ignoring the file's dataset.subset")
     p.add_argument("--check", action="store_true", help="run every check and print the plan; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    import os
-
     from stitch.experiment import check_experiment, load_experiment, run_experiment
     from stitch.experiment.report import format_summary
 
     cfg = load_experiment(args.experiment)
-    if args.models:
-        os.environ["STITCH_MODELS"] = args.models
-    elif cfg.resolved_models_root():
-        os.environ["STITCH_MODELS"] = cfg.resolved_models_root()
     if args.check:
-        plan, _ = check_experiment(cfg, data_root=args.data)
+        plan, _ = check_experiment(cfg, data_root=args.data, models_root=args.models, full=args.full)
         print(f"{args.experiment}: {plan}; output: {args.out or cfg.output_dir}")
         return 0
-    result = run_experiment(cfg, out=args.out, data_root=args.data, cache_root=args.cache, threads=args.threads,
+    result = run_experiment(cfg, out=args.out, data_root=args.data, models_root=args.models, cache_root=args.cache,
+                            threads=args.threads,
                             progress=False if args.no_progress else None,
-                            engine="local" if args.engine == "local" else engine_from_args(args))
+                            engine="local" if args.engine == "local" else engine_from_args(args), full=args.full)
     print(format_summary(result))
     print(f"\nreport: {result.output_dir / 'report.md'}")
     return 0

@@ -104,6 +104,50 @@ class Dataset:
         """Sample ids of ``split``, in row order."""
         return [self.ids[i] for i in self.indices(split)]
 
+    def subsample(self, sizes: Mapping[str, int], *, seed: int = 0) -> Dataset:
+        """The dataset with some splits cut to a seeded, stratified subset (inputs and ids unchanged).
+
+        Each named split keeps ``sizes[split]`` of its samples, drawn per class in proportion to the
+        class counts (largest remainders fill the rounding gap), with ``numpy.random.default_rng(seed)``;
+        kept indices stay in row order. A size at least the split's length keeps the whole split. The
+        sizes and the seed are recorded in ``metadata["subset"]`` (and so change :meth:`content_hash`).
+
+        Shapes:
+            ``splits[split]``: ``(n_split,)``  ->  ``(min(n_split, sizes[split]),)``
+
+        Example:
+            >>> ds = Dataset("toy", "tabular", np.zeros((8, 1)), np.array([0, 1] * 4), ("a", "b"), tuple("abcdefgh"),
+            ...              {"train": np.arange(6), "test": np.array([6, 7])})
+            >>> sub = ds.subsample({"train": 4}, seed=0)
+            >>> len(sub.splits["train"]), np.bincount(sub.split_labels("train")).tolist(), len(sub.splits["test"])
+            (4, [2, 2], 2)
+        """
+        import dataclasses
+
+        unknown = sorted(set(sizes) - set(self.splits))
+        if unknown:
+            raise ValueError(f"dataset {self.name!r} has no split(s) {', '.join(map(repr, unknown))} to subsample; "
+                             f"available: {', '.join(map(repr, self.splits))}")
+        rng = np.random.default_rng(seed)
+        splits = dict(self.splits)
+        for split in sorted(sizes):
+            n = sizes[split]
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"subset size of split {split!r} must be a positive int, got {n!r}")
+            idx = np.asarray(self.splits[split], dtype=np.int64)
+            if n >= len(idx):
+                continue
+            labels = np.asarray(self.labels)[idx]
+            classes, counts = np.unique(labels, return_counts=True)
+            quota = counts * n / len(idx)
+            take = np.floor(quota).astype(int)
+            order = np.argsort(-(quota - take), kind="stable")
+            take[order[: n - int(take.sum())]] += 1
+            kept = [rng.choice(idx[labels == c], size=k, replace=False) for c, k in zip(classes, take)]
+            splits[split] = np.sort(np.concatenate(kept)).astype(np.int64)
+        metadata = {**self.metadata, "subset": {"sizes": dict(sizes), "seed": int(seed)}}
+        return dataclasses.replace(self, splits=splits, metadata=metadata)
+
     def content_hash(self) -> str:
         """sha256 over ids, labels and splits: changes whenever the samples or their order change.
 

@@ -1,4 +1,5 @@
-"""Zero-shot stitching experiments: configuration files, decoders, training, the stitching matrix, reports.
+"""Zero-shot stitching experiments: configuration files, decoders, training (from scratch, or end to end with a
+relative or product space as a layer), the stitching matrix, reports.
 
 Example:
     >>> from stitch.experiment import parse_experiment
@@ -8,11 +9,12 @@ Example:
 """
 
 from stitch.experiment.config import ExperimentConfig, load_experiment, parse_experiment
+from stitch.experiment.endtoend import stitch_end_to_end, train_end_to_end
 from stitch.experiment.matrix import stitching_matrix
 from stitch.experiment.results import ExperimentResult
 from stitch.experiment.runner import check_experiment, run_experiment
 
 __all__ = [
     "ExperimentConfig", "ExperimentResult", "check_experiment", "load_experiment", "parse_experiment",
-    "run_experiment", "stitching_matrix",
+    "run_experiment", "stitch_end_to_end", "stitching_matrix", "train_end_to_end",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -109,13 +109,28 @@ class EncoderConfig(_Model):
 
 
 class DatasetConfig(_Model):
-    """Dataset name, options, and which splits train decoders / measure them (``root`` is an old spelling)."""
+    """Dataset name, options, and which splits train decoders / measure them (``root`` is an old spelling).
+
+    ``subset`` cuts splits to a seeded stratified subset (``{train = 2000, test = 1000}``, seed
+    ``subset_seed``; :meth:`stitch.data.Dataset.subsample`) so slow encoders finish in minutes;
+    ``stitch run --full`` ignores it and runs on the whole splits.
+    """
 
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
     data_root: str | None = Field(None, validation_alias=AliasChoices("data_root", "root"))
     train_split: str = "train"
     test_split: str = "test"
+    subset: dict[str, int] | None = None
+    subset_seed: int = 0
+
+    @field_validator("subset")
+    @classmethod
+    def _positive_sizes(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        bad = {k: n for k, n in (v or {}).items() if n < 1}
+        if bad:
+            raise ValueError(f"subset sizes must be positive sample counts, got {bad}")
+        return v
 
 
 class AnchorConfig(_Model):
@@ -255,7 +270,18 @@ class DecoderConfig(_Model):
 
 
 class ExperimentConfig(_Model):
-    """A whole stitching experiment (see the module docstring for a file)."""
+    """A whole stitching experiment (see the module docstring for a file).
+
+    ``protocol``: ``"frozen"`` (default) fits decoders on each encoder's fixed latents; ``"end-to-end"``
+    trains every encoder (each needs a ``train`` table) with each space as a layer and the decoder, on
+    ``random`` or ``stratified`` anchors re-embedded at every step (:mod:`stitch.experiment.endtoend`); the
+    ``decoder`` table then shapes the head (``kind``, ``hidden``, ``normalize``) and each encoder's ``train``
+    table is the schedule.
+
+    ``report_same_seed``: also report cross-group pairs whose encoders were trained with the same run seed
+    apart from the others (every encoder's initialisation seed is derived from its name and run seed, so the
+    two should agree; a gap points at a shared source of randomness).
+    """
 
     name: str = Field(min_length=1)
     dataset: DatasetConfig
@@ -270,6 +296,27 @@ class ExperimentConfig(_Model):
     threads: int | None = Field(None, ge=1)
     encode_batch_size: int = Field(256, ge=1)
     engine: EngineOptions = Field(default_factory=EngineOptions)
+    protocol: Literal["frozen", "end-to-end"] = "frozen"
+    report_same_seed: bool = False
+
+    @model_validator(mode="after")
+    def _end_to_end_rules(self) -> ExperimentConfig:
+        if self.protocol != "end-to-end":
+            return self
+        problems = [f"encoders[{i}]: protocol 'end-to-end' trains every encoder with its space and decoder, but "
+                    f"{e.display!r} has no train table; add train = {{ seed = 0, epochs = ... }}"
+                    for i, e in enumerate(self.encoders) if e.train is None]
+        problems += [f"spaces[{i}]: {s.name!r} cannot be trained end to end (a translation maps between two "
+                     "trained models); use absolute, relative:<sim> or product:<sims>"
+                     for i, s in enumerate(self.spaces) if s.kind == "translate"]
+        if self.anchors.strategy not in ("random", "stratified"):
+            problems.append(f"anchors.strategy: {self.anchors.strategy!r} chooses anchors by their latents, which do "
+                            "not exist before end-to-end training; use 'random' or 'stratified'")
+        if self.engine.kind != "local":
+            problems.append("engine.kind: protocol 'end-to-end' runs in this process; remove the [engine] table")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentConfig:
@@ -300,7 +347,8 @@ class ExperimentConfig(_Model):
         return self.dataset.data_root or self.data_root or os.environ.get("STITCH_DATA") or None
 
     def resolved_models_root(self) -> str | None:
-        """``models_root``, else ``$STITCH_MODELS`` (or ``None``)."""
+        """``models_root``, else ``$STITCH_MODELS`` (or ``None``): where ``pretrained = true`` timm models and
+        ``hf:<name>`` folders are looked up (:func:`stitch.encoder.refs.local_model`)."""
         return self.models_root or os.environ.get("STITCH_MODELS") or None
 
 

@@ -13,6 +13,7 @@ carved from the training rows, restoring the best epoch. Built-in data trains in
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -241,6 +242,33 @@ class Decoder(Estimator):
             dim = z.shape[-1]
         norm = nn.LayerNorm(z.shape[-1]) if self.normalize else nn.Identity()
         return _Net(aggregation, norm, self._body(dim, out))
+
+    def start_joint(self, z: Any, y: Any) -> tuple[nn.Module, torch.Tensor, Callable[..., torch.Tensor]]:
+        """Build the (seeded) network for inputs shaped like ``z``, to be trained jointly with an encoder.
+
+        The decoder counts as fitted from here on: ``net_`` *is* the returned network, so the caller's
+        optimiser steps train it in place (end-to-end training, :mod:`stitch.experiment.endtoend`) and
+        :meth:`evaluate` reads it. Returns ``(net, targets, loss)``: ``y`` as training targets and the loss
+        :meth:`fit` would minimise.
+
+        Shapes:
+            z: ``(n, d)`` (or ``(n, k, a)`` with ``aggregation``), y: as for :meth:`fit`
+
+        Example:
+            >>> import torch
+            >>> dec = LinearClassifier(seed=0)
+            >>> net, y, loss = dec.start_joint(torch.randn(4, 3), [0, 1, 0, 1])
+            >>> net is dec.net_, float(loss(net(torch.randn(4, 3)), y).detach()) > 0
+            (True, True)
+        """
+        self._check_params()
+        z = self._inputs(z)
+        targets, out = self._targets(y)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net_ = self._build(z, out)
+        self.history_, self.best_val_loss_, self.input_shape_ = [], float("nan"), tuple(z.shape[1:])
+        return self.net_, targets, self._loss
 
     def fit(self, z: Any, y: Any) -> Decoder:
         """Train on latents ``z`` with targets ``y`` (labels, or inputs to reconstruct).

@@ -19,7 +19,8 @@ import torch
 from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig
 from stitch.experiment.results import CellStore, record_hash
 
-__all__ = ["RowTask", "plan_rows", "compute_row", "select_run_anchors", "stitching_matrix", "prepare_latents"]
+__all__ = ["RowTask", "fit_space", "plan_rows", "compute_row", "select_run_anchors", "stitching_matrix",
+           "prepare_latents"]
 
 _TRANSLATE_ONLY = ("n_known",)
 
@@ -46,8 +47,21 @@ def _decoder_aggregation(space: SpaceConfig) -> tuple[str | None, dict[str, Any]
     return agg, dict(space.options.get("aggregation_options", {}))
 
 
-def _projector(space: SpaceConfig, anchors: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Fit the space on one encoder's anchors; return its ``transform``."""
+def fit_space(space: SpaceConfig, anchors: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fit a relative or product space on one encoder's anchor latents; return its ``transform``.
+
+    Differentiable in the anchors and the inputs (end-to-end training fits it on every step's anchors).
+    A product space with a trainable aggregation returns the stacked ``(n, k, a)`` form for the decoder.
+
+    Shapes:
+        anchors: ``(a, d)``; the transform maps ``(n, d)`` to ``(n, a)`` (relative), ``(n, k * a)`` or
+        ``(n, k, a)`` (product)
+
+    Example:
+        >>> t = fit_space(SpaceConfig(name="product:cosine,euclidean"), torch.randn(5, 3))
+        >>> t(torch.randn(4, 3)).shape
+        torch.Size([4, 10])
+    """
     opts = {k: v for k, v in space.options.items() if k not in ("aggregation", "aggregation_options")}
     if space.kind == "relative":
         from stitch.core.projection import RelativeProjection
@@ -154,7 +168,7 @@ def compute_row(task: RowTask, lat: Mapping[str, tuple[torch.Tensor, torch.Tenso
     idx = torch.as_tensor(anchor_record["indices"], dtype=torch.long)
     anchor_lat = {k: tr[idx] for k, (tr, _) in lat.items()}
     relative = space.kind in ("relative", "product")
-    projectors = {k: _projector(space, anchor_lat[k]) for k in lat} if relative else None
+    projectors = {k: fit_space(space, anchor_lat[k]) for k in lat} if relative else None
 
     def rep(k: str, split: int) -> torch.Tensor:
         z = lat[k][split]

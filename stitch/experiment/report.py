@@ -22,6 +22,15 @@ __all__ = ["write_report", "format_summary", "summary_rows", "SUMMARY_HEADERS"]
 
 SUMMARY_HEADERS = ("space", "non-stitched", "stitched", "same group", "cross group")
 _GROUPS = ("diagonal", "stitched", "same_group", "cross_group")
+#: the columns ``report_same_seed = true`` adds: cross-group pairs trained with the same / other run seeds
+_SEED_HEADERS = ("cross, same seed", "cross, other seeds")
+_SEED_GROUPS = ("cross_same_seed", "cross_other_seed")
+
+
+def _columns(result: ExperimentResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if result.config.get("report_same_seed"):
+        return SUMMARY_HEADERS + _SEED_HEADERS, _GROUPS + _SEED_GROUPS
+    return SUMMARY_HEADERS, _GROUPS
 
 
 def _pm(mean: float | None, std: float | None, applicable: str | None = None) -> str:
@@ -44,7 +53,8 @@ def summary_rows(result: ExperimentResult) -> list[list[str]]:
     rows = []
     for space in result.spaces:
         s = result.summary[space]
-        row = [space] + [_pm(s[f"{k}_mean"], s[f"{k}_std"], s.get(f"{k}_applicable")) for k in _GROUPS]
+        row = [space] + [_pm(s.get(f"{k}_mean"), s.get(f"{k}_std"), s.get(f"{k}_applicable"))
+                         for k in _columns(result)[1]]
         if "anchors_recovered_fraction" in s:
             row[0] += f" (OT recovered {s['anchors_recovered_fraction']:.0%} of anchor pairs)"
         rows.append(row)
@@ -62,8 +72,9 @@ def format_summary(result: ExperimentResult) -> str:
         t: accuracy (mean ± std over 1 seed; chance 0.100)
     """
     rows = summary_rows(result)
-    table = [list(SUMMARY_HEADERS), *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(SUMMARY_HEADERS))]
+    headers = _columns(result)[0]
+    table = [list(headers), *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     chance = f"; chance {result.chance:.3f}" if result.chance is not None else ""
     better = "" if result.greater_is_better else "; lower is better"
     n = len(result.seeds)
@@ -77,6 +88,9 @@ def format_summary(result: ExperimentResult) -> str:
         "non-stitched: each decoder on the encoder it was trained on; stitched: on every other encoder, zero-shot;",
         "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
     ]
+    if result.config.get("report_same_seed"):
+        lines.append("cross, same seed / other seeds: cross-group pairs whose encoders were trained with the same "
+                     "run seed / with different ones.")
     if any("n/a (" in c for row in rows for c in row):
         lines.append("n/a (k/m pairs apply): the space cannot decode some pairs of the group (latents of other "
                      "widths), so no mean over a part of them is shown.")
@@ -164,7 +178,7 @@ def write_report(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> d
             "such pairs shows n/a rather than a mean over part of its pairs."
         )
     spread = " With one seed there is no spread: ± n/a." if len(result.seeds) == 1 else ""
-    summary = markdown_table(list(SUMMARY_HEADERS), summary_rows(result))
+    summary = markdown_table(list(_columns(result)[0]), summary_rows(result))
     text = (
         f"# Stitching report: {result.name}\n\n"
         f"Task: {result.task}; metric: `{result.metric}` ({direction} is better), mean ± std over seeds "

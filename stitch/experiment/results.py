@@ -30,6 +30,12 @@ GROUPS: dict[str, Any] = {
     "stitched": lambda c: c["stitched"],
     "same_group": lambda c: c["stitched"] and c["decoder_group"] == c["test_group"],
     "cross_group": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"],
+    # cross-group pairs split by the run seeds the two encoders were trained with (None: not trained here)
+    "cross_same_seed": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"]
+    and c.get("decoder_train_seed") is not None and c.get("decoder_train_seed") == c.get("test_train_seed"),
+    "cross_other_seed": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"]
+    and c.get("decoder_train_seed") is not None and c.get("test_train_seed") is not None
+    and c.get("decoder_train_seed") != c.get("test_train_seed"),
 }
 
 

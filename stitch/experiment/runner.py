@@ -15,6 +15,11 @@ classes — before any training; ``stitch run --check`` calls exactly it. :func:
 4. writes ``results.json`` (with the configuration, the encoders' provenance, seeds, anchor ids and library
    versions), ``results.csv``, figures and ``report.md``.
 
+With ``protocol = "end-to-end"`` steps 1-3 are replaced by the relative-representations paper's protocol
+(:mod:`stitch.experiment.endtoend`): every encoder is trained with each space as a layer and a decoder,
+into ``<out>/end-to-end/`` (reused when the recipe matches), and the encoder of each model is stitched with
+the decoder of every other; the results and report are the same.
+
 Torch's CPU threads are set for the run: training and decoders use ``threads`` (the file's, default 1 —
 small models gain nothing from more, on a shared machine extra threads wait on each other and run many
 times slower, and a fixed count keeps results identical run to run); encoding keeps torch's default (the
@@ -34,8 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from stitch.encoder.refs import using_models_root
 from stitch.errors import ConfigError
 from stitch.experiment.config import ExperimentConfig, load_experiment, parse_experiment
+from stitch.experiment.endtoend import load_end_to_end, split_targets, stitch_end_to_end, train_end_to_end
 from stitch.experiment.matrix import stitching_matrix
 from stitch.experiment.results import CELLS_FILE, CellStore, ExperimentResult, record_hash, summarize
 from stitch.utils.deprecation import renamed_kwargs
@@ -114,13 +121,6 @@ def _invalid(cfg: ExperimentConfig, problems: list[str]) -> ConfigError:
     return ConfigError(f"invalid experiment {cfg.name!r}:\n  " + "\n  ".join(problems))
 
 
-def _targets(dataset: Any, split: str, classification: bool) -> np.ndarray:
-    if classification:
-        return dataset.split_labels(split)
-    inputs = np.asarray(dataset.split_inputs(split), dtype=np.float32)
-    return inputs.reshape(len(inputs), -1)
-
-
 def _check_anchors(cfg: ExperimentConfig, dataset: Any, y_train: np.ndarray | None, n_train: int) -> list[str]:
     """The anchor rules that need the data: how many there are to choose from, and per class."""
     n, problems = cfg.anchors.n, []
@@ -153,8 +153,13 @@ def check_experiment(
     config: ExperimentConfig | str | os.PathLike[str] | Mapping[str, Any],
     *,
     data_root: str | os.PathLike[str] | None = None,
+    models_root: str | os.PathLike[str] | None = None,
+    full: bool = False,
 ) -> tuple[ExperimentPlan, Any]:
     """Run every check the run runs, without training or encoding; returns ``(plan, dataset)``.
+
+    The dataset returned is cut to ``dataset.subset`` unless ``full``. ``models_root`` (else the file's
+    ``models_root``, else ``$STITCH_MODELS``) is where local pretrained weights are looked up.
 
     Raises :class:`~stitch.errors.ConfigError` listing each problem with its field path (one per line).
 
@@ -166,9 +171,14 @@ def check_experiment(
         stitch.errors.ConfigError: invalid experiment 't':
           anchors.n: 5000 anchors cannot be chosen among the 1078 samples of split 'train' of dataset 'digits'; use n <= 1078
     """
+    cfg = _config(config)
+    with using_models_root(models_root or cfg.models_root):
+        return _check(cfg, data_root, full)
+
+
+def _check(cfg: ExperimentConfig, data_root: str | os.PathLike[str] | None, full: bool) -> tuple[ExperimentPlan, Any]:
     from stitch.plugins import get_encoder_spec, get_dataset_info, load_dataset
 
-    cfg = _config(config)
     problems = []
     for path, lookup, name in [("dataset.name", get_dataset_info, cfg.dataset.name),
                                *((f"encoders[{i}].name", get_encoder_spec, e.name) for i, e in enumerate(cfg.encoders))]:
@@ -185,6 +195,11 @@ def check_experiment(
         if split not in dataset.splits:
             problems.append(f"dataset.{field}: dataset {dataset.name!r} has no split {split!r}; available: "
                             f"{', '.join(map(repr, dataset.splits))}")
+    if cfg.dataset.subset and not full:
+        try:
+            dataset = dataset.subsample(cfg.dataset.subset, seed=cfg.dataset.subset_seed)
+        except ValueError as exc:
+            problems.append(f"dataset.subset: {exc}")
     if problems:
         raise _invalid(cfg, problems)
     classification = cfg.decoder.kind != "reconstruction"
@@ -243,11 +258,13 @@ def run_experiment(
     *,
     out: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
+    models_root: str | os.PathLike[str] | None = None,
     cache_root: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     progress: bool | None = None,
     report: bool = True,
     engine: Any = None,
+    full: bool = False,
 ) -> ExperimentResult:
     """Run a stitching experiment end to end and (by default) write its report.
 
@@ -255,6 +272,9 @@ def run_experiment(
         config: an :class:`ExperimentConfig`, a path to a TOML/YAML/JSON file, or a dict.
         out: output directory (overrides the config's ``out``).
         data_root: directory holding the dataset's files (overrides ``dataset.data_root`` / ``data_root``).
+        models_root: directory of local pretrained weights (overrides the file's ``models_root`` and
+            ``$STITCH_MODELS``): ``timm:<model>`` with ``pretrained = true`` reads ``<dir>/<model>.safetensors``,
+            ``hf:<name>`` reads ``<dir>/<name>/``.
         cache_root: latent cache directory (default ``$STITCH_CACHE``).
         threads: torch CPU threads for training and decoders (default: the config's ``threads``, else 1;
             encoding keeps torch's default).
@@ -263,6 +283,7 @@ def run_experiment(
         engine: where encoding and matrix rows run: ``None`` (the file's ``[engine]`` table, by default this
             process), ``"local"`` (this process, whatever the file says) or an engine of :mod:`stitch.engine`
             (``create_engine("ray")``); the numbers are the same either way.
+        full: run on the whole splits, ignoring the file's ``dataset.subset``.
 
     Re-running the same experiment into the same directory reuses trained encoders, cached latents and
     finished matrix rows, so an interrupted run resumes where it stopped.
@@ -270,70 +291,46 @@ def run_experiment(
     Example:
         >>> run_experiment("examples/digits.toml", out="runs/digits")  # doctest: +SKIP
     """
-    from stitch.encoder.cache import LatentCache
+    cfg = _config(config)
+    with using_models_root(models_root or cfg.models_root):
+        return _run(cfg, out, data_root, cache_root, threads, progress, report, engine, full)
+
+
+def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threads: int | None,
+         progress: bool | None, report: bool, engine: Any, full: bool) -> ExperimentResult:
     from stitch.experiment.decoders import DECODERS
     from stitch.utils.provenance import library_versions
 
-    cfg = _config(config)
-    _, dataset = check_experiment(cfg, data_root=data_root)
+    _, dataset = _check(cfg, data_root, full)
     if engine is None and cfg.engine.kind == "ray":
         from stitch.engine import create_engine
 
         engine = create_engine("ray", **cfg.engine.model_dump(exclude={"kind"}))
     elif engine == "local":
         engine = None
+    if engine is not None and cfg.protocol == "end-to-end":
+        raise ConfigError(f"experiment {cfg.name!r}: protocol 'end-to-end' trains its models in this process; run it "
+                          "with the local engine (drop --engine ray)")
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
     encode_threads = torch.get_num_threads()
     with torch_threads(n_threads):
-        classification = cfg.decoder.kind != "reconstruction"
-        train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
-        cache = LatentCache(cache_root)
-        latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        fingerprints: dict[str, Any] = {}
-        encoder_info: dict[str, dict[str, Any]] = {}
-        total = len(cfg.encoders)
-        for i, enc_cfg in enumerate(cfg.encoders, 1):
-            verb = "training" if enc_cfg.train is not None else "building"
-            phase(f"{verb} encoder {i}/{total}: {enc_cfg.display} ({enc_cfg.name})", enabled=progress)
-            encoder, encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset, out_dir, progress)
-            phase(f"encoding {i}/{total}: {enc_cfg.display} on {dataset.name} ({train_split}, {test_split})",
-                  enabled=progress)
-            kw = {"batch_size": cfg.encode_batch_size, "progress": progress}
-            if engine is not None:
-                latents[enc_cfg.display] = tuple(engine.encode_many(
-                    {enc_cfg.display: encoder}, dataset, split, cache=cache, progress=progress,
-                    batch_size=cfg.encode_batch_size)[enc_cfg.display] for split in (train_split, test_split))
-            else:
-                with torch_threads(encode_threads):
-                    latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),
-                                                cache.encode(encoder, dataset, test_split, **kw))
-            fingerprints[enc_cfg.display] = cache.key(encoder, dataset, None)
-        n_spaces = len(cfg.spaces)
-        names = [s.display for s in cfg.spaces]
-
-        def on_row(done: int, rows: int, task: Any) -> None:
-            per_space = rows // (n_spaces * len(cfg.seeds))
-            phase(f"space {names.index(task.space.display) + 1}/{n_spaces} ({task.space.display}), seed {task.seed}, "
-                  f"decoder on {task.src} (row {done % per_space + 1}/{per_space}; {done}/{rows} done)",
-                  enabled=progress)
-
-        decoder_cls = DECODERS.get(cfg.decoder.kind)
-        cells, anchors = stitching_matrix(
-            latents, _targets(dataset, train_split, classification), _targets(dataset, test_split, classification),
-            cfg.spaces, decoder=cfg.decoder, anchors=cfg.anchors, seeds=cfg.seeds,
-            groups={e.display: e.family for e in cfg.encoders}, train_ids=dataset.split_ids(train_split),
-            store=CellStore(out_dir / CELLS_FILE),
-            fingerprint={"dataset": dataset.content_hash(), "latents": fingerprints}, progress=progress,
-            on_row=on_row, engine=engine,
-        )
+        if cfg.protocol == "end-to-end":
+            cells, anchors, encoder_info = _end_to_end(cfg, dataset, out_dir, progress)
+        else:
+            cells, anchors, encoder_info = _frozen(cfg, dataset, out_dir, cache_root, progress, engine, encode_threads)
+    train_seeds = {e.display: e.train.seed if e.train is not None else None for e in cfg.encoders}
+    cells = [{**c, "decoder_train_seed": train_seeds[c["decoder_encoder"]],
+              "test_train_seed": train_seeds[c["test_encoder"]]} for c in cells]
+    decoder_cls = DECODERS.get(cfg.decoder.kind)
     result = ExperimentResult(
-        name=cfg.name, task=decoder_cls.task, metric=decoder_cls.metric, greater_is_better=decoder_cls.greater_is_better,
-        encoders=list(latents), spaces=names, seeds=list(cfg.seeds), cells=cells,
-        summary=summarize(cells, decoder_cls.metric), anchors=anchors,
-        chance=1.0 / dataset.num_classes if classification else None,
-        config={**cfg.model_dump(mode="json"), "threads": n_threads}, versions=library_versions(),
+        name=cfg.name, task=decoder_cls.task, metric=decoder_cls.metric,
+        greater_is_better=decoder_cls.greater_is_better,
+        encoders=[e.display for e in cfg.encoders], spaces=[s.display for s in cfg.spaces], seeds=list(cfg.seeds),
+        cells=cells, summary=summarize(cells, decoder_cls.metric), anchors=anchors,
+        chance=1.0 / dataset.num_classes if cfg.decoder.kind != "reconstruction" else None,
+        config={**cfg.model_dump(mode="json"), "threads": n_threads, "full": full}, versions=library_versions(),
         encoder_info=encoder_info, output_dir=out_dir,
     )
     if report:
@@ -342,3 +339,122 @@ def run_experiment(
         phase(f"writing the report to {out_dir}", enabled=progress)
         write_report(result, out_dir)
     return result
+
+
+def _frozen(cfg: ExperimentConfig, dataset: Any, out_dir: Path, cache_root: Any, progress: bool | None, engine: Any,
+            encode_threads: int) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[str, Any]]:
+    """The frozen protocol: build or train each encoder, encode both splits (cached), fill the matrix."""
+    from stitch.encoder.cache import LatentCache
+
+    train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
+    cache = LatentCache(cache_root)
+    latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    fingerprints: dict[str, Any] = {}
+    encoder_info: dict[str, dict[str, Any]] = {}
+    total = len(cfg.encoders)
+    for i, enc_cfg in enumerate(cfg.encoders, 1):
+        verb = "training" if enc_cfg.train is not None else "building"
+        phase(f"{verb} encoder {i}/{total}: {enc_cfg.display} ({enc_cfg.name})", enabled=progress)
+        encoder, encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset, out_dir, progress)
+        phase(f"encoding {i}/{total}: {enc_cfg.display} on {dataset.name} ({train_split}, {test_split})",
+              enabled=progress)
+        kw = {"batch_size": cfg.encode_batch_size, "progress": progress}
+        if engine is not None:
+            latents[enc_cfg.display] = tuple(engine.encode_many(
+                {enc_cfg.display: encoder}, dataset, split, cache=cache, progress=progress,
+                batch_size=cfg.encode_batch_size)[enc_cfg.display] for split in (train_split, test_split))
+        else:
+            with torch_threads(encode_threads):
+                latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),
+                                            cache.encode(encoder, dataset, test_split, **kw))
+        fingerprints[enc_cfg.display] = cache.key(encoder, dataset, None)
+    n_spaces = len(cfg.spaces)
+    names = [s.display for s in cfg.spaces]
+
+    def on_row(done: int, rows: int, task: Any) -> None:
+        per_space = rows // (n_spaces * len(cfg.seeds))
+        phase(f"space {names.index(task.space.display) + 1}/{n_spaces} ({task.space.display}), seed {task.seed}, "
+              f"decoder on {task.src} (row {done % per_space + 1}/{per_space}; {done}/{rows} done)",
+              enabled=progress)
+
+    cells, anchors = stitching_matrix(
+        latents, split_targets(dataset, train_split, cfg.decoder.kind),
+        split_targets(dataset, test_split, cfg.decoder.kind),
+        cfg.spaces, decoder=cfg.decoder, anchors=cfg.anchors, seeds=cfg.seeds,
+        groups={e.display: e.family for e in cfg.encoders}, train_ids=dataset.split_ids(train_split),
+        store=CellStore(out_dir / CELLS_FILE),
+        fingerprint={"dataset": dataset.content_hash(), "latents": fingerprints}, progress=progress,
+        on_row=on_row, engine=engine,
+    )
+    return cells, anchors, encoder_info
+
+
+def _end_to_end(cfg: ExperimentConfig, dataset: Any, out_dir: Path, progress: bool | None
+                ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[str, Any]]:
+    """The end-to-end protocol: per (seed, space), train every encoder with that space and a decoder, then stitch.
+
+    Models are files under ``<out>/end-to-end/`` named by a hash of their recipe (as trained encoders are),
+    so a re-run reuses them. Each encoder starts from the same initialisation for every space and seed
+    (:func:`init_seed`); run seed ``s`` picks the anchors (``anchors.seed + s``), shared by all models.
+    """
+    from stitch.core.anchors import select_anchors
+
+    kind, train_split = cfg.decoder.kind, cfg.dataset.train_split
+    y_train = split_targets(dataset, train_split, kind)
+    n_train = len(dataset.indices(train_split))
+    ids = dataset.split_ids(train_split)
+    rows_ref = torch.arange(n_train, dtype=torch.float32)[:, None]  # random/stratified read no features
+    groups = {e.display: e.family for e in cfg.encoders}
+    cells: list[dict[str, Any]] = []
+    anchors: dict[int, dict[str, Any]] = {}
+    info: dict[str, dict[str, Any]] = {e.display: {"name": e.name, "options": e.options, "run_seed": e.train.seed,
+                                                    "init_seed": init_seed(e.name, e.train.seed), "models": {}}
+                                       for e in cfg.encoders}
+    total, done = len(cfg.seeds) * len(cfg.spaces) * len(cfg.encoders), 0
+    for seed in cfg.seeds:
+        anchor_seed = cfg.anchors.seed + seed
+        idx = select_anchors(rows_ref, cfg.anchors.n, cfg.anchors.strategy,
+                             labels=y_train if kind != "reconstruction" else None, seed=anchor_seed,
+                             **cfg.anchors.options).tolist()
+        anchors[seed] = {"seed": anchor_seed, "reference": "training rows", "indices": idx,
+                         "ids": [ids[i] for i in idx]}
+        for space in cfg.spaces:
+            models = {}
+            for enc in cfg.encoders:
+                done += 1
+                phase(f"end-to-end model {done}/{total}: {enc.display} with {space.display} (seed {seed})",
+                      enabled=progress)
+                models[enc.display], path, metrics = _end_to_end_model(enc, cfg, dataset, space, idx, out_dir,
+                                                                       progress)
+                info[enc.display]["models"][f"{space.display} / seed {seed}"] = {"file": str(path), "training": metrics}
+            cells += stitch_end_to_end(models, dataset, split=train_split, test_split=cfg.dataset.test_split,
+                                       groups=groups, seed=seed, anchor_seed=anchor_seed)
+    return cells, anchors, info
+
+
+def _end_to_end_model(enc: Any, cfg: ExperimentConfig, dataset: Any, space: Any, anchor_rows: list[int],
+                      out_dir: Path, progress: bool | None) -> tuple[Any, Path, dict[str, Any]]:
+    """One end-to-end model: reused from its file when the recipe matches, else trained."""
+    from stitch.encoder.checkpoint import read_provenance
+
+    d = cfg.decoder
+    recipe = {**_recipe(enc, cfg, dataset), "protocol": "end-to-end", "space": space.model_dump(),
+              "anchor_rows": anchor_rows, "decoder": {"kind": d.kind, "hidden": d.hidden, "normalize": d.normalize}}
+    key = record_hash(recipe)
+    path = out_dir / "end-to-end" / f"{slug(enc.display)}-{slug(space.display)}-{key[:12]}.safetensors"
+    model = None
+    if path.is_file():
+        try:
+            if read_provenance(path).get("recipe", {}).get("key") == key:
+                model = load_end_to_end(path, dataset)
+        except (OSError, ValueError):
+            model = None  # a damaged file or sidecar is trained again
+    if model is None:
+        t = enc.train
+        model = train_end_to_end(enc.name, dataset, space=space, anchor_rows=anchor_rows, out=path,
+                                 seed=recipe["init_seed"], decoder=d.kind, hidden=d.hidden, normalize=d.normalize,
+                                 split=cfg.dataset.train_split, epochs=t.epochs, lr=t.lr, batch_size=t.batch_size,
+                                 patience=t.patience, encoder_options=enc.options, progress=progress,
+                                 recipe={"key": key, **recipe}, **t.options)
+    # what produced the weights, not how long it took: results.json is identical for a resumed run
+    return model, path, {k: v for k, v in model.metrics.items() if k != "seconds"}

@@ -17,6 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from stitch.data import Dataset
     from stitch.encoder import Encoder
 
-__all__ = ["TrainResult", "train_encoder"]
+__all__ = ["TrainResult", "train_encoder", "fit_epochs"]
 
 
 @dataclass(frozen=True)
@@ -143,13 +144,67 @@ class _Parts:
         return float((logits.argmax(1).cpu() == self.labels[part]).double().mean())
 
 
+def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
+    """One epoch's mini-batches of ``range(n)`` in a seeded random order (1-sample batches skipped: batch norm)."""
+    import torch
+
+    order = torch.randperm(n, generator=gen).numpy()
+    for s in range(0, n, batch_size):
+        idx = order[s : s + batch_size]
+        if len(idx) < 2 and n > 1:
+            continue
+        yield idx
+
+
+def fit_epochs(modules: Sequence[torch.nn.Module], run_epoch: Callable[[], float],
+               score: Callable[[], float] | None, *, epochs: int, patience: int | None, seed: int,
+               progress: bool | None, label: str) -> tuple[int, int, float]:
+    """Run epochs with early stopping on ``score()`` (higher is better; minus the epoch loss when ``None``).
+
+    ``run_epoch()`` trains one epoch (the modules are in train mode) and returns its mean loss. The modules'
+    state at the best epoch is restored at the end, in eval mode. Dropout and stochastic depth draw from
+    ``seed + 2`` (the global generator is forked, so the caller's stream is untouched).
+
+    Returns ``(best epoch, 1-based; epochs run; best score)``.
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Linear(1, 1)
+        >>> losses = iter([3.0, 1.0, 2.0, 2.5, 4.0])
+        >>> fit_epochs([m], lambda: next(losses), None, epochs=5, patience=2, seed=0, progress=False, label="m")
+        (2, 4, -1.0)
+    """
+    import torch
+
+    from stitch.utils.progress import progress_bar
+
+    best, best_epoch, best_state, epochs_run = -float("inf"), 0, None, 0
+    with torch.random.fork_rng(devices=[]), progress_bar(epochs, f"train {label}", enabled=progress,
+                                                         unit="epoch") as bar:
+        torch.manual_seed(seed + 2)  # dropout / stochastic depth inside the module
+        for epoch in range(epochs):
+            for m in modules:
+                m.train()
+            loss = run_epoch()
+            epochs_run = epoch + 1
+            bar.update(1)
+            current = score() if score is not None else -loss
+            if current > best or best_state is None:
+                best, best_epoch = current, epoch
+                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+            elif patience is not None and epoch - best_epoch >= patience:
+                break
+    for m, state in zip(modules, best_state):
+        m.load_state_dict(state)
+        m.eval()
+    return best_epoch + 1, epochs_run, best
+
+
 def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed: int, epochs: int, lr: float,
          weight_decay: float, batch_size: int, patience: int | None, progress: bool | None,
          label: str) -> tuple[int, int]:
     """AdamW on cross-entropy with early stopping on val accuracy; restores the best epoch. ``(best, run)``."""
     import torch
-
-    from stitch.utils.progress import progress_bar
 
     device = next(module.parameters()).device
     params = [p for p in module.parameters() if p.requires_grad] + list(head.parameters())
@@ -166,34 +221,18 @@ def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed:
         opt.step()
         return loss.detach()
 
-    best, best_epoch, best_state, epochs_run = -float("inf"), 0, None, 0
-    with torch.random.fork_rng(devices=[]), progress_bar(epochs, f"train {label}", enabled=progress,
-                                                         unit="epoch") as bar:
-        torch.manual_seed(seed + 2)  # dropout / stochastic depth inside the module
-        for epoch in range(epochs):
-            module.train()
-            head.train()
-            if parts.transductive:
-                loss = step(None)
-            else:
-                order = torch.randperm(len(parts.labels["train"]), generator=gen).numpy()
-                for s in range(0, len(order), batch_size):
-                    idx = order[s : s + batch_size]
-                    if len(idx) < 2 and len(order) > 1:
-                        continue  # a 1-sample batch breaks batch norm
-                    loss = step(idx)
-            epochs_run = epoch + 1
-            bar.update(1)
-            score = parts.accuracy("val", head, batch_size) if "val" in parts else -float(loss)
-            if score > best or best_state is None:
-                best, best_epoch = score, epoch
-                best_state = (copy.deepcopy(module.state_dict()), copy.deepcopy(head.state_dict()))
-            elif patience is not None and epoch - best_epoch >= patience:
-                break
-    module.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
-    module.eval()
-    return best_epoch + 1, epochs_run
+    def run_epoch() -> float:
+        if parts.transductive:
+            return float(step(None))
+        loss = torch.zeros(())
+        for idx in _batches(len(parts.labels["train"]), batch_size, gen):
+            loss = step(idx)
+        return float(loss)  # the last batch's loss, as before: only read without a val split
+
+    score = (lambda: parts.accuracy("val", head, batch_size)) if "val" in parts else None
+    best_epoch, epochs_run, _ = fit_epochs([module, head], run_epoch, score, epochs=epochs, patience=patience,
+                                           seed=seed, progress=progress, label=label)
+    return best_epoch, epochs_run
 
 
 def train_encoder(

@@ -270,8 +270,12 @@ def _gram_upper(zb: torch.Tensor, acc: torch.Tensor, width: int = 256) -> None:
 
 def _mirror_upper(g: torch.Tensor, width: int = 256) -> torch.Tensor:
     d = g.shape[0]
-    for c in range(width, d, width):
+    for c in range(0, d, width):
         g[c : c + width, :c] = g[:c, c : c + width].T
+        # a diagonal tile came from one GEMM of a block with a wider one, which BLAS does not promise to
+        # round symmetrically: its upper triangle is the value kept, as for the off-diagonal tiles
+        t = g[c : c + width, c : c + width]
+        t.copy_(t.triu() + t.triu(1).T)
     return g
 
 

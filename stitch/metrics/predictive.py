@@ -134,13 +134,17 @@ def gulp(x: Any, y: Any, *, lam: float = 0.0) -> float:
 
     Example:
         >>> import torch
-        >>> x = torch.randn(80, 4, generator=torch.Generator().manual_seed(0))
-        >>> gulp(x, x @ torch.randn(4, 4, generator=torch.Generator().manual_seed(1)) + 3) < 1e-6
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(80, 4, generator=g, dtype=torch.float64)
+        >>> gulp(x, x @ torch.randn(4, 4, generator=g, dtype=torch.float64) + 3) < 1e-6
         True
     """
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
         raise ValueError(f"gulp lam must be a number >= 0 (the ridge penalty), got {lam!r}")
     x, y = prepare_pair(x, y, metric="gulp")
+    # the distance is the square root of a difference that cancels to 0 for equivalent spaces, so float32
+    # products leave a floor of sqrt(eps32) ~ 1e-3: the products are taken in float64
+    x, y = x.to(torch.float64), y.to(torch.float64)
     p = centred_products(x, y, grams=True, col_norms=True)
     fx, fy = float(p.cx.sum()), float(p.cy.sum())  # ||Xc||_F^2: scaling each side to ||X||_F^2 = n
     eps = torch.finfo(x.dtype).eps
