@@ -83,6 +83,36 @@ def test_encoding_on_ray_writes_a_normal_cache_entry(engine, tmp_path: Path) -> 
     assert len(LatentCache(tmp_path).list()) == 1
 
 
+def test_per_encoder_resources_override_the_engine_for_that_encoder_only(engine, tmp_path: Path) -> None:
+    import stitch
+    from stitch.encoder.cache import LatentCache
+    from stitch.engine.options import EncoderResources
+
+    ds = stitch.load_dataset("digits")
+    encs = {k: stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, seed=s)
+            for k, s in (("big", 0), ("small", 1))}
+    seen = {}
+    real = engine._encode_on_ray
+
+    def spy(encoder, inputs, batch_size=None, progress=None, *, options=None):
+        seen[encoder.spec.options["seed"]] = (options.concurrency, options.num_cpus, batch_size)
+        return real(encoder, inputs, batch_size, progress, options=options)
+
+    engine._encode_on_ray = spy
+    try:
+        with pytest.raises(ValueError, match=r"the Ray cluster has no node with 1e\+09 GPU\(s\) for one task"):
+            engine.encode_many(encs, ds, "test", cache=LatentCache(tmp_path), progress=False,
+                               resources={"big": EncoderResources(num_gpus=1e9)})
+        assert seen == {}  # refused before any encoding
+        z = engine.encode_many(encs, ds, "test", cache=LatentCache(tmp_path), progress=False, batch_size=64,
+                               resources={"big": EncoderResources(num_cpus=0.5, batch_size=90)})
+    finally:
+        del engine._encode_on_ray
+    assert seen == {0: (1, 0.5, 90), 1: (1, 1.0, 64)}
+    for k, enc in encs.items():
+        torch.testing.assert_close(z[k], enc.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
+
+
 def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine) -> None:
     from stitch.audits import compare
 
@@ -187,3 +217,4 @@ def test_a_killed_ray_run_resumes_without_recomputing_finished_rows(tmp_path: Pa
     assert after[: len(complete)] == complete  # finished rows kept, not recomputed
     keys = [json.loads(line)["key"] for line in after if line.endswith("}")]
     assert len(keys) == len(set(keys)) == total
+

@@ -126,3 +126,15 @@ def test_shipped_examples_pass_every_check_the_run_makes(path: Path, shared_data
     assert plan.n_cells == len(cfg.spaces) * len(cfg.seeds) * len(cfg.encoders) ** 2
     assert plan.n_anchors <= plan.n_train and len(cfg.encoders) >= 2
     assert len({e.display for e in cfg.encoders}) == len(cfg.encoders) and dataset.name.startswith(cfg.dataset.name)
+
+
+def test_per_encoder_resources_are_validated() -> None:
+    base = {"name": "t", "dataset": {"name": "digits"}, "spaces": ["absolute"]}
+    cfg = parse_experiment({**base, "encoders": [{"name": "a", "resources": {"num_gpus": 1, "concurrency": 2}}]})
+    assert cfg.encoders[0].resources.overrides() == {"num_gpus": 1.0, "concurrency": 2}
+    with pytest.raises(ConfigError, match=r"encoders\[0\]\.resources\.gpus: unknown field \(did you mean "
+                                          r"'num_gpus'\?\)"):
+        parse_experiment({**base, "encoders": [{"name": "a", "resources": {"gpus": 1}}]})
+    with pytest.raises(ConfigError, match=r"encoders\[0\]\.resources\.concurrency: Input should be greater than "
+                                          r"or equal to 1"):
+        parse_experiment({**base, "encoders": [{"name": "a", "resources": {"concurrency": 0}}]})

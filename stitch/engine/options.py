@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EngineOptions"]
+__all__ = ["EngineOptions", "EncoderResources"]
 
 
 class EngineOptions(BaseModel):
@@ -35,3 +35,26 @@ class EngineOptions(BaseModel):
     batch_size: int | None = Field(None, ge=1)
     concurrency: int = Field(1, ge=1)
     max_retries: int = Field(3, ge=0)
+
+
+class EncoderResources(BaseModel):
+    """One encoder's encoding resources on Ray, overriding the ``[engine]`` table's for that encoder only
+    (``resources = { num_gpus = 1, concurrency = 2 }`` in an ``[[encoders]]`` entry; unset fields keep the
+    engine's). The local engine ignores them.
+
+    Example:
+        >>> opts = EngineOptions(kind="ray", concurrency=2).model_copy(update=EncoderResources(num_gpus=1).overrides())
+        >>> opts.num_gpus, opts.concurrency
+        (1.0, 2)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float | None = Field(None, gt=0)
+    num_gpus: float | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1)
+
+    def overrides(self) -> dict[str, float | int]:
+        """The fields that are set, as ``EngineOptions`` updates."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}

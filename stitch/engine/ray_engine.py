@@ -10,6 +10,7 @@ once per matrix or audit (not once per task).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch.engine.options import EngineOptions
+from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.utils.extras import require
 
 __all__ = ["RayEngine"]
@@ -89,10 +90,11 @@ class RayEngine:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     # -- resources ------------------------------------------------------------------------------------------------
-    def _check_feasible(self) -> None:
+    def _check_feasible(self, options: EngineOptions | None = None) -> None:
         """Refuse, before any work, resources that no node of the cluster has (Ray would wait forever)."""
+        options = options or self.options
         nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
-        need = {"CPU": self.options.num_cpus, "GPU": self.options.num_gpus}
+        need = {"CPU": options.num_cpus, "GPU": options.num_gpus}
         for res, amount in need.items():
             if amount and not any(n.get(res, 0.0) >= amount for n in nodes):
                 best = max((n.get(res, 0.0) for n in nodes), default=0.0)
@@ -117,8 +119,9 @@ class RayEngine:
 
     # -- encoding --------------------------------------------------------------------------------------------------
     def _encode_on_ray(self, encoder: Any, inputs: Any, batch_size: int | None = None,
-                       progress: bool | None = None) -> torch.Tensor:
-        bs = int(batch_size or self.options.batch_size or getattr(encoder, "batch_size", 64))
+                       progress: bool | None = None, *, options: EngineOptions | None = None) -> torch.Tensor:
+        options = options or self.options
+        bs = int(batch_size or options.batch_size or getattr(encoder, "batch_size", 64))
         n = len(inputs)
         if n == 0:
             return encoder.encode(inputs, batch_size=bs, progress=False)
@@ -130,14 +133,18 @@ class RayEngine:
         out = data.map_batches(
             _EncodeBatches, fn_constructor_kwargs={"encoder": encoder, "inputs": [self.ray.put(inputs)],
                                                    "batch_size": bs},
-            batch_size=1, concurrency=self.options.concurrency, num_cpus=self.options.num_cpus,
-            num_gpus=self.options.num_gpus or None)  # Ray Data restarts dead pool actors and retries their batches
+            batch_size=1, concurrency=options.concurrency, num_cpus=options.num_cpus,
+            num_gpus=options.num_gpus or None)  # Ray Data restarts dead pool actors and retries their batches
         parts = sorted(out.take_all(), key=lambda row: int(row["start"]))
         return torch.from_numpy(np.concatenate([np.asarray(p["z"], dtype=np.float32) for p in parts]))
 
     def encode_many(self, encoders: Mapping[str, Any], dataset: Any, split: str | None, *, cache: Any = None,
-                    progress: bool | None = None, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+                    progress: bool | None = None, batch_size: int | None = None,
+                    resources: Mapping[str, EncoderResources | None] | None = None) -> dict[str, torch.Tensor]:
         """``{label: latents}`` of ``dataset[split]``: cache hits read here, misses encoded on Ray and cached.
+
+        ``resources[label]`` overrides the engine's ``num_cpus`` / ``num_gpus`` / ``concurrency`` and the
+        ``batch_size`` (the argument's too) for that encoder, checked against the cluster before any encoding.
 
         Shapes:
             each ``(n_split, dim)`` float32, the rows of ``dataset.split_ids(split)``
@@ -146,12 +153,19 @@ class RayEngine:
         from stitch.utils.progress import phase
 
         cache = cache if isinstance(cache, LatentCache) else LatentCache(cache)
+        per_encoder = {label: self.options.model_copy(update=res.overrides()) if res is not None else self.options
+                       for label, res in (resources or {}).items()}
+        for opts in per_encoder.values():
+            self._check_feasible(opts)
         out = {}
         for i, (label, enc) in enumerate(encoders.items(), 1):
             phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({split or 'all'})",
                   enabled=progress)
-            out[label] = cache.encode(enc, dataset, split, batch_size=batch_size or self.options.batch_size,
-                                      progress=progress, run=self._encode_on_ray)
+            opts = per_encoder.get(label, self.options)
+            res = (resources or {}).get(label)
+            bs = res.batch_size if res is not None and res.batch_size else batch_size or opts.batch_size
+            out[label] = cache.encode(enc, dataset, split, batch_size=bs,
+                                      progress=progress, run=functools.partial(self._encode_on_ray, options=opts))
         return out
 
     # -- the stitching matrix --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stitch.engine.options import EngineOptions
+from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.errors import ConfigError
 
 __all__ = [
@@ -87,13 +87,18 @@ class TrainConfig(_Model):
 
 
 class EncoderConfig(_Model):
-    """One encoder: a registry name with options, optionally trained from scratch (``train``)."""
+    """One encoder: a registry name with options, optionally trained from scratch (``train``).
+
+    ``resources`` (``num_cpus``, ``num_gpus``, ``batch_size``, ``concurrency``) override the ``[engine]``
+    table's for encoding this encoder on Ray (a large model on a GPU, small ones on CPUs).
+    """
 
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
     group: str | None = None
     train: TrainConfig | None = None
+    resources: EncoderResources | None = None
 
     @property
     def display(self) -> str:
