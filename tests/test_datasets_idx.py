@@ -88,6 +88,8 @@ def test_wrong_checksum_is_refused_unless_verify_false(tmp_path, fake_checksums)
 
 
 def test_missing_folder_names_where_to_put_the_files(tmp_path):
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 1\.5"):
+        stitch.load_dataset("fashion-mnist", data_root=tmp_path, val_fraction=1.5)
     with pytest.raises(FileNotFoundError, match=r"fashion-mnist: train-images-idx3-ubyte\(\.gz\) not found in "
                                                 rf"{tmp_path}/FashionMNIST/raw .* put the four canonical idx files"):
         stitch.load_dataset("fashion-mnist", data_root=tmp_path)

@@ -109,6 +109,20 @@ def test_bad_requests_are_named(digits, tmp_path):
         stitch_end_to_end({}, digits)
 
 
+def test_models_of_other_spaces_are_not_stitched_and_plain_encoders_are_not_models(trained, digits, tmp_path):
+    mixed = {"a": trained["absolute"]["s0"], "r": trained["relative:cosine"]["s1"]}
+    with pytest.raises(ValueError, match=r"models stitched together must share their space and anchors; got 2 "
+                                         r"spaces and 1 anchor sets"):
+        stitch_end_to_end(mixed, digits)
+    from stitch.encoder.checkpoint import write_trained
+
+    plain = tmp_path / "plain.safetensors"
+    write_trained(plain, {"encoder.w": torch.ones(1)}, {"base_encoder": "toy"})
+    with pytest.raises(ValueError, match=r"plain\.safetensors is a trained encoder without a decoder \(not written by "
+                                         r"train_end_to_end\); load it with stitch\.create_encoder\('trained:"):
+        load_end_to_end(plain, digits)
+
+
 def _e2e_config(**changes):
     cfg = {"name": "e2e", "protocol": "end-to-end", "spaces": ["absolute", "relative:cosine"],
            "dataset": {"name": "digits", "subset": {"train": 300, "test": 150}},
@@ -121,7 +135,7 @@ def _e2e_config(**changes):
 
 def test_config_rules_of_the_end_to_end_protocol():
     bad = _e2e_config(spaces=["translate:procrustes"], anchors={"strategy": "fps", "n": 30},
-                      encoders=[{"name": "minilm"}])
+                      encoders=[{"name": "minilm"}], engine={"kind": "ray"})
     with pytest.raises(ConfigError) as err:
         parse_experiment(bad)
     msg = str(err.value)
@@ -130,6 +144,7 @@ def test_config_rules_of_the_end_to_end_protocol():
     assert "spaces[0]: 'translate:procrustes' cannot be trained end to end" in msg
     assert "anchors.strategy: 'fps' chooses anchors by their latents, which do not exist before end-to-end " \
            "training; use 'random' or 'stratified'" in msg
+    assert "engine.kind: protocol 'end-to-end' runs in this process; remove the [engine] table" in msg
     with pytest.raises(ConfigError, match=r"protocol: got 'joint'; input should be 'frozen' or 'end-to-end'"):
         parse_experiment(_e2e_config(protocol="joint"))
 

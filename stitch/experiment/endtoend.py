@@ -280,7 +280,7 @@ def load_end_to_end(path: str | os.PathLike[str], dataset: Dataset) -> EndToEndM
     space = SpaceConfig.model_validate(info["space"])
     split = meta["dataset"]["split"]
     anchors = np.asarray(info["anchor_rows"], dtype=np.int64)
-    z_a = _split_latents(encoder, dataset, split)[torch.as_tensor(anchors)]
+    z_a = _split_latents(encoder, dataset, split, anchors)
     task = "reconstruction" if info["decoder"] == "reconstruction" else "classification"
     dec = _new_decoder(space, info["decoder"], info["hidden"], info["normalize"], info["decoder_seed"])
     net, _, _ = dec.start_joint(_space_fn(space)(z_a, z_a), split_targets(dataset, split, task))
@@ -290,10 +290,13 @@ def load_end_to_end(path: str | os.PathLike[str], dataset: Dataset) -> EndToEndM
                          metrics=dict(meta.get("metrics", {})))
 
 
-def _split_latents(encoder: Encoder, dataset: Dataset, split: str) -> torch.Tensor:
-    if dataset.transductive:
-        return encoder.encode(dataset.inputs)[torch.as_tensor(dataset.indices(split))]
-    return encoder.encode(dataset.split_inputs(split))
+def _split_latents(encoder: Encoder, dataset: Dataset, split: str, rows: Any = None) -> torch.Tensor:
+    """Latents of ``dataset[split]`` (only its ``rows`` when given: the anchors need not encode the split)."""
+    idx = np.arange(len(dataset.indices(split))) if rows is None else np.asarray(rows, dtype=np.int64)
+    if dataset.transductive:  # the graph is encoded whole either way
+        return encoder.encode(dataset.inputs)[torch.as_tensor(dataset.indices(split)[idx])]
+    inputs = dataset.split_inputs(split)
+    return encoder.encode(inputs if rows is None else _take(inputs, idx))
 
 
 def stitch_end_to_end(models: Mapping[str, EndToEndModel], dataset: Dataset, *, split: str = "train",
@@ -327,7 +330,7 @@ def stitch_end_to_end(models: Mapping[str, EndToEndModel], dataset: Dataset, *, 
     rep = _space_fn(space)
     reps = {}
     for label, m in models.items():
-        z_anchor = _split_latents(m.encoder, dataset, split)[anchors]
+        z_anchor = _split_latents(m.encoder, dataset, split, anchors.numpy())
         reps[label] = rep(_split_latents(m.encoder, dataset, test_split), z_anchor)
     groups = dict(groups or {})
     cells = []
