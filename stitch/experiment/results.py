@@ -24,18 +24,24 @@ __all__ = ["CellStore", "ExperimentResult", "summarize", "GROUPS", "record_hash"
 
 CELLS_FILE = "cells.jsonl"
 
+def _cross(c: Mapping[str, Any]) -> bool:
+    return bool(c["stitched"]) and c["decoder_group"] != c["test_group"]
+
+
+def _train_seeds(c: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """The run seeds both encoders of a cell were trained with (``None`` when one was not trained here)."""
+    seeds = (c.get("decoder_train_seed"), c.get("test_train_seed"))
+    return None if None in seeds else seeds
+
+
 #: summary groups: name -> which cells belong to it
 GROUPS: dict[str, Any] = {
     "diagonal": lambda c: not c["stitched"],
     "stitched": lambda c: c["stitched"],
     "same_group": lambda c: c["stitched"] and c["decoder_group"] == c["test_group"],
-    "cross_group": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"],
-    # cross-group pairs split by the run seeds the two encoders were trained with (None: not trained here)
-    "cross_same_seed": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"]
-    and c.get("decoder_train_seed") is not None and c.get("decoder_train_seed") == c.get("test_train_seed"),
-    "cross_other_seed": lambda c: c["stitched"] and c["decoder_group"] != c["test_group"]
-    and c.get("decoder_train_seed") is not None and c.get("test_train_seed") is not None
-    and c.get("decoder_train_seed") != c.get("test_train_seed"),
+    "cross_group": _cross,
+    "cross_same_seed": lambda c: _cross(c) and (s := _train_seeds(c)) is not None and s[0] == s[1],
+    "cross_other_seed": lambda c: _cross(c) and (s := _train_seeds(c)) is not None and s[0] != s[1],
 }
 
 
