@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test test-fast bench clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+# The marker is written last; a venv without a working pip (its creation was interrupted) is made anew,
+# a working one is kept.
+$(VENV)/.created:
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml | $(VENV)/.created
 	rm -f $(VENV)/.installed-*
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $@
