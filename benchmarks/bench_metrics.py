@@ -1,6 +1,6 @@
 """Similarity measures against naive references and peer libraries, interleaved in one process.
 
-Run: ``python benchmarks/bench_metrics.py`` (about 4 minutes on 2 cores; ``--section cka|knn|mrr`` for one
+Run: ``python benchmarks/bench_metrics.py`` (about 5 minutes on 2 cores; ``--section cka|knn|mrr|audit`` for one
 table; ``--full`` for n = 100,000). Inputs: X ~ N(0, 1) of shape (n, 768), Y = tanh(X W) + noise, float32.
 
 Tables:
@@ -13,6 +13,10 @@ Tables:
   floor for an exact euclidean mutual k-NN) and scikit-learn's brute-force ``NearestNeighbors``.
 * ``mrr`` (n = 20,000, 300 anchors, a noisier Y): ``retrieval_mrr`` (float32 blocks, float64 recheck of near ties)
   against the float64 block loop it replaced.
+* ``audit`` (n = 2,000, 6 models of d = 256): ``stitch.audits.compare`` with four measures that start from
+  per-model statistics (``rsa_spearman``, ``mutual_knn``, ``distance_correlation``, ``uniformity_difference``)
+  with each model's statistics shared across its pairs (the default) against recomputing them for every pair
+  (a store of budget 0); ``value`` is the sum of every matrix entry.
 
 Peers are installed apart from the project so they cannot disturb it, and found through ``--peers``::
 
@@ -119,6 +123,23 @@ def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
         if not args.full:
             cases["peer: sklearn brute"] = lambda: sklearn_mutual_knn(x, y, 10)
         return cases
+    if args.section == "audit":
+        from stitch.audits.compare import compare
+        from stitch.metrics._shared import shared_statistics
+
+        models = {f"m{i}": _data(args.n, 256, seed=i)[1] for i in range(6)}
+        measures = ["rsa_spearman", "mutual_knn", "distance_correlation", "uniformity_difference"]
+
+        def audit(budget: int | None) -> float:
+            if budget is None:
+                res = compare(models, metrics=measures)
+            else:
+                with shared_statistics(budget_bytes=budget):  # the audit's store joins this one
+                    res = compare(models, metrics=measures)
+            return float(sum(np.nansum(v) for v in res.values.values()))
+
+        return {"per pair (statistics recomputed)": lambda: audit(0),
+                "stitch compare (per-model statistics shared)": lambda: audit(None)}
     x, y = _data(args.n, 768, noise=4.0)  # noisy enough that own matches are not always ranked first
     return {
         "float64 blocks (before)": lambda: naive_float64_mrr(x, y, 300),
@@ -139,9 +160,10 @@ def values(results: dict[str, Any], _times: Any = None) -> dict[str, dict[str, s
     return {name: {"value": f"{v:.10f}", "abs diff": f"{abs(v - base):.1e}"} for name, v in got.items()}
 
 
-SIZES = {"cka": (20_000, 100_000), "knn": (10_000, 100_000), "mrr": (20_000, 100_000)}
+SIZES = {"cka": (20_000, 100_000), "knn": (10_000, 100_000), "mrr": (20_000, 100_000), "audit": (2_000, 5_000)}
 TITLES = {"cka": "Linear CKA, d=768", "knn": "Mutual k-NN (k=10, euclidean), d=768",
-          "mrr": "Retrieval MRR over cosine relative representations (300 anchors), d=768"}
+          "mrr": "Retrieval MRR over cosine relative representations (300 anchors), d=768",
+          "audit": "Audit of 6 models x 4 measures, d=256"}
 
 
 def main() -> None:

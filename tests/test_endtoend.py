@@ -86,7 +86,9 @@ def test_anchors_are_embedded_by_the_current_encoder(digits, monkeypatch, tmp_pa
 def test_reconstruction_heads_train_and_stitch(digits, tmp_path):
     models = {f"s{s}": train_end_to_end("timm:test_resnet", digits, space="relative:cosine", decoder="reconstruction",
                                         anchor_rows=range(0, 600, 20), out=tmp_path / f"{s}.safetensors", seed=s,
-                                        epochs=3, lr=3e-3, hidden=64, encoder_options=RESNET) for s in (0, 1)}
+                                        # 3 epochs ended within 2 % of the mean-image baseline on some CPUs;
+                                        # 6 end at about half of it
+                                        epochs=6, lr=3e-3, hidden=64, encoder_options=RESNET) for s in (0, 1)}
     cells = stitch_end_to_end(models, digits)
     assert len(cells) == 4 and all(np.isfinite(c["mse"]) and c["mse"] > 0 for c in cells)
     pixels = endtoend.split_targets(digits, "test", "reconstruction")

@@ -113,8 +113,11 @@ def test_per_encoder_resources_override_the_engine_for_that_encoder_only(engine,
         torch.testing.assert_close(z[k], enc.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
 
 
-def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine) -> None:
+def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine, monkeypatch) -> None:
     from stitch.audits import compare
+    from stitch.engine import ray_engine
+
+    monkeypatch.setattr(ray_engine, "DRAWS_PER_TASK", 7)  # 20 draws per cell: chunks of 7, 7 and 6 draws
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(120, 6, generator=g)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import stitch.experiment.decoders
-from stitch.experiment.config import AnchorConfig, DecoderConfig
+from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig
 from stitch.experiment.report import format_summary, write_report
-from stitch.experiment.matrix import stitching_matrix
+from stitch.experiment.matrix import compute_row, plan_rows, prepare_latents, stitching_matrix
 from stitch.experiment.results import CellStore, ExperimentResult, summarize
 
 SPACES = ["absolute", "relative:cosine", "translate:procrustes", "translate:ot"]
@@ -70,6 +70,31 @@ def test_qualitative_picture(matrix) -> None:
     assert s["translate:ot"]["anchors_recovered_fraction"] == 1.0
 
 
+def test_discovered_anchors_stitch_like_the_true_ones_and_a_wrong_pairing_does_not() -> None:
+    lat, y = _encoders()
+    anchors = AnchorConfig(n=40, strategy="random", seed=0, discover={"known": 0})
+    cells, records = stitching_matrix(lat, y[:500], y[500:], ["relative:cosine"], decoder=DECODER, anchors=anchors)
+    record = records[0]
+    assert record["discover"] == {"known": 0, "method": "auto"}
+    assert {a: sorted(b) for a, b in record["matchings"].items()} == {"E0": ["E1", "E2"], "E1": ["E2"]}
+    stitched = [c for c in cells if c["stitched"]]
+    assert len(stitched) == 6
+    assert all(c["anchors_recovered"] == c["anchors_to_recover"] == 40 and c["match_confidence"] > 0.8
+               for c in stitched)
+    assert not any("anchors_recovered" in c for c in cells if not c["stitched"])
+    summary = summarize(cells, "accuracy")["relative:cosine"]
+    assert summary["stitched_mean"] > 0.9 and summary["anchors_recovered_fraction"] == 1.0
+    # the target spaces are built on the partners: a wrong pairing of the anchors breaks stitching
+    g = torch.Generator().manual_seed(1)
+    wrong = {a: {b: {**rec, "partners": torch.randperm(40, generator=g).tolist()} for b, rec in row.items()}
+             for a, row in record["matchings"].items()}
+    task = plan_rows(list(lat), [SpaceConfig(name="relative:cosine")], [0], decoder=DECODER, anchors=anchors,
+                     fingerprint=None)[0]
+    z, y_train, y_test = prepare_latents(lat, y[:500], y[500:])
+    row = compute_row(task, z, y_train, y_test, {**record, "matchings": wrong}, decoder=DECODER)
+    assert all(c["accuracy"] < 0.6 for c in row if c["stitched"])
+
+
 def test_summary_reduces_over_seeds() -> None:
     cells = [
         {"space": "s", "seed": seed, "decoder_encoder": a, "test_encoder": b, "stitched": a != b,
@@ -105,7 +130,7 @@ def test_report_files(matrix, tmp_path: Path) -> None:
     assert mean.shape == (3, 3) and (mean.diagonal() > 0.9).all()
     summary = format_summary(result)
     assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seeds; chance 0.200)"
-    assert "translate:ot (OT recovered 100% of anchor pairs)" in summary
+    assert "translate:ot (discovered anchors: 100% of pairs recovered)" in summary
     assert summary.splitlines()[-2:] == [
         "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
         "chance level (guessing uniformly at random, 1 / number of classes): 0.200",

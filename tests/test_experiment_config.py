@@ -58,6 +58,16 @@ _ERRORS = [
     ({"decoder": {"kind": "mlpp"}}, r"decoder.kind: unknown decoder 'mlpp'; did you mean 'mlp'\?"),
     ({"decoder": {"epochs": 0}}, r"decoder.epochs: Input should be greater than or equal to 1"),
     ({"anchors": {"strategy": "rand"}}, r"anchors.strategy: unknown anchor strategy 'rand'; did you mean 'random'"),
+    ({"anchors": {"discover": {"method": "sinkorn"}}},
+     r"anchors.discover.method: unknown matching method 'sinkorn'; expected one of 'auto', 'gromov', "
+     r"'self-learning', 'sinkhorn'. Did you mean 'sinkhorn'\?"),
+    ({"anchors": {"discover": {"known": -1}}}, r"anchors.discover.known: Input should be greater than or equal to 0"),
+    ({"anchors": {"n": 8, "discover": {"known": 8}}},
+     r"anchors: discover.known = 8 known pairs leave none of the n = 8 anchors to discover; use known < n"),
+    ({"protocol": "end-to-end", "anchors": {"discover": {}},
+      "encoders": [{"name": "a", "train": {}}, {"name": "b", "train": {}}]},
+     r"anchors.discover: end-to-end training embeds the anchors with every model it trains, so there is no hidden "
+     r"pairing to discover; remove it or use protocol 'frozen'"),
     ({"anchors": {"n": 10, "reference": "zz"}},
      r"anchors.reference 'zz' is not an encoder label; expected one of 'a', 'b'"),
     ({"encoders": [{"name": "a"}, {"name": "a"}]}, r"encoders must be unique, 'a' appear\(s\) twice"),

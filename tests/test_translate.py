@@ -129,25 +129,95 @@ def _hidden_permutation(n: int, d: int, noise: float, seed: int) -> tuple[torch.
 def test_sinkhorn_on_relative_spaces_recovers_hidden_permutation_from_three_pairs() -> None:
     x, y, truth = _hidden_permutation(120, 16, noise=0.05, seed=7)
     known = [(i, int(truth[i])) for i in range(3)]
-    m = match_anchors(x, y, known=known)
+    m = match_anchors(x, y, known=known, method="sinkhorn")
     assert m.method == "sinkhorn"
     assert m.n_correct(truth) == 117
-    assert m.plan.shape == (120, 120)
+    assert m.scores.shape == (120, 120)
 
 
 def test_gromov_wasserstein_recovers_hidden_permutation_without_pairs() -> None:
     x, y, truth = _hidden_permutation(60, 8, noise=0.0, seed=1)
-    m = match_anchors(x, y)
+    m = match_anchors(x, y, method="gromov")
     assert m.method == "gromov"
     assert m.n_correct(truth) == 60
+
+
+def test_self_learning_recovers_a_noisy_permutation_without_any_known_pair() -> None:
+    x, y, truth = _hidden_permutation(150, 12, noise=0.1, seed=3)
+    m = match_anchors(x, y)
+    assert (m.method, m.known) == ("self-learning", ())
+    assert m.recovery(truth) >= 0.95
+    # every start was tried and the returned one has the best objective
+    names = [name for name, _ in m.candidates]
+    assert names == ["sorted/schedule", *(f"sorted/stochastic#{r}" for r in range(3)), "gromov@0.6/schedule",
+                     "gromov@1.0/schedule"]
+    assert dict(m.candidates)[m.start] == max(score for _, score in m.candidates)
+
+
+def test_self_learning_skips_gromov_starts_with_enough_pairs_or_when_asked() -> None:
+    x, y, truth = _hidden_permutation(80, 8, noise=0.05, seed=2)
+    known = [(i, int(truth[i])) for i in range(10)]
+    assert [n for n, _ in match_anchors(x, y, known=known).candidates] == ["known/schedule", "sorted/schedule",
+                                                                          "procrustes/schedule"]
+    plain = match_anchors(x, y, known=known[:3], method="self-learning")
+    assert [n for n, _ in plain.candidates] == ["known/schedule", "sorted/schedule",
+                                                *(f"sorted/stochastic#{r}" for r in range(3))]
+    assert plain.n_correct(truth) == 77
+
+
+def test_auto_finds_matchings_that_one_start_alone_misses() -> None:
+    # no pair known: the sorted-similarity start recovers what exact Gromov-Wasserstein cannot
+    x, y, truth = _hidden_permutation(200, 32, noise=0.2, seed=5)
+    auto = match_anchors(x, y)
+    assert (auto.recovery(truth), auto.start) == (1.0, "sorted/schedule")
+    assert match_anchors(x, y, method="gromov").recovery(truth) < 0.1
+    # five pairs under heavy noise: relative coordinates w.r.t. them are too noisy to start from, the
+    # Wasserstein-Procrustes start is not, and the objective tells the two apart
+    x, y, truth = _hidden_permutation(200, 32, noise=0.5, seed=5)
+    auto = match_anchors(x, y, known=[(i, int(truth[i])) for i in range(5)])
+    assert auto.recovery(truth) == 1.0 and auto.start.startswith("procrustes/schedule")
+    objective = dict(auto.candidates)
+    assert objective["procrustes/schedule"] > objective["known/schedule"] + 0.3
+
+
+def test_stochastic_routes_are_seeded() -> None:
+    x, y, _ = _hidden_permutation(60, 8, noise=0.3, seed=8)
+    stochastic = lambda m: [v for k, v in m.candidates if "stochastic" in k]  # noqa: E731
+    first, again = (match_anchors(x, y, method="self-learning", seed=0) for _ in range(2))
+    assert first.candidates == again.candidates and torch.equal(first.target, again.target)
+    other = match_anchors(x, y, method="self-learning", seed=5)
+    assert stochastic(other) != stochastic(first)
+    assert dict(other.candidates)["sorted/schedule"] == dict(first.candidates)["sorted/schedule"]
+    assert [k for k, _ in match_anchors(x, y, refine=0).candidates] == ["sorted/schedule", "gromov@0.6/schedule",
+                                                                        "gromov@1.0/schedule"]
+
+
+def test_confident_matches_are_more_often_right_than_all_of_them() -> None:
+    x, y, truth = _hidden_permutation(200, 32, noise=0.95, seed=5)  # so noisy that a quarter is recovered
+    known = [(i, int(truth[i])) for i in range(10)]
+    m = match_anchors(x, y, known=known)
+    top = m.confident(0.25)
+    assert len(top) == 10 + 48
+    assert top[:10].sort().values.tolist() == list(range(10))  # known pairs first: their confidence is inf
+    hits = (m.target == truth).double()
+    assert float(hits[top[10:]].mean()) > m.recovery(truth) + 0.1
+    assert torch.isinf(m.confidence[:10]).all() and torch.isfinite(m.confidence[10:]).all()
+
+
+def test_matching_a_smaller_set_into_a_larger_one() -> None:
+    x, y, truth = _hidden_permutation(90, 10, noise=0.05, seed=6)
+    rows = torch.arange(60)  # 60 of the 90 source samples, matched among all 90 targets
+    m = match_anchors(x[rows], y, known=[(i, int(truth[i])) for i in range(5)])
+    assert m.target.shape == (60,) and len(set(m.target.tolist())) == 60
+    assert m.recovery(truth[rows]) >= 0.95
 
 
 def test_matching_without_refinement_is_worse_than_with_it_under_noise() -> None:
     # the Procrustes re-assignment rounds are what make noisy matching exact
     x, y, truth = _hidden_permutation(150, 12, noise=0.15, seed=3)
     known = [(i, int(truth[i])) for i in range(4)]
-    refined = match_anchors(x, y, known=known).n_correct(truth)
-    raw = match_anchors(x, y, known=known, refine=0).n_correct(truth)
+    refined = match_anchors(x, y, known=known, method="sinkhorn").n_correct(truth)
+    raw = match_anchors(x, y, known=known, method="sinkhorn", refine=0).n_correct(truth)
     assert refined >= raw
     assert refined >= 140
 
@@ -161,13 +231,25 @@ def test_ot_translator_maps_like_the_true_rotation() -> None:
 
 def test_matching_counts_exclude_known_pairs() -> None:
     m = Matching(torch.tensor([0, 1, 2]), torch.eye(3), "sinkhorn", ((0, 0), (1, 1)))
-    assert m.n_correct([0, 1, 2]) == 1
+    assert (m.n_correct([0, 1, 2]), m.recovery([0, 1, 2]), m.recovery([0, 1, 0])) == (1, 1.0, 0.0)
+    # margins: the match's score minus the best rival in its row or column; known pairs are sure
+    assert m.confidence.tolist() == [float("inf"), float("inf"), 1.0]
 
 
 def test_matching_errors() -> None:
     x = torch.randn(5, 2)
-    with pytest.raises(ValueError, match="method='sinkhorn' compares relative spaces built from known pairs"):
+    with pytest.raises(ValueError, match="method='sinkhorn' compares relative spaces built from known pairs, but "
+                                         "known is empty; pass a few known \\(i, j\\) pairs or use method='auto'"):
         match_anchors(x, x, method="sinkhorn")
+    with pytest.raises(ValueError, match=r"refine \(re-assignment rounds\) must be an int >= 0, got -1"):
+        match_anchors(x, x, refine=-1)
+    with pytest.raises(ValueError, match="csls_k must be a positive integer, got 0"):
+        match_anchors(x, x, csls_k=0)
+    m = Matching(torch.tensor([0, 1]), torch.eye(2), "sinkhorn", ())
+    with pytest.raises(ValueError, match=r"truth has shape \(3,\) but the matching has 2 source rows"):
+        m.recovery([0, 1, 2])
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\], got 0"):
+        m.confident(0)
     with pytest.raises(ValueError, match="x has 5 rows but y only 4"):
         match_anchors(x, x[:4])
     with pytest.raises(ValueError, match=r"known pair \(9, 0\) is out of range"):

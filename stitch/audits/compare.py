@@ -5,6 +5,12 @@
 permutation-test p-values and bootstrap intervals (:mod:`stitch.audits.statistics`). Its unit of work is a
 **cell** (one metric, one pair); :func:`compute_cell` computes one from its inputs only, so any engine runs
 the same cells and gets the same numbers.
+
+Cost model, for ``M`` models and one metric: the latents are given (each encoder ran once, through the
+latent cache); the per-model statistics a metric starts from (RDMs and their ranks, k-NN lists, distance
+row means, uniformity) are computed ``O(M)`` times, once per model and option set
+(:func:`~stitch.metrics._shared.shared_statistics`), and only the pair reductions run ``O(M^2)`` times. On
+Ray every cell is its own task and computes its own statistics.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import numpy as np
 import torch
 
 from stitch.audits.result import AuditResult
-from stitch.audits.statistics import bootstrap_ci, cell_rng, permutation_p
+from stitch.audits.statistics import (BOOTSTRAP, PERMUTATION, CellKey, bootstrap_values, null_values, p_value,
+                                     percentile_interval)
 from stitch.utils.progress import progress_bar
 
-__all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "compute_cell"]
+__all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "compute_cell",
+           "cell_value", "cell_streams", "cell_draws", "finish_cell", "draw_chunks"]
 
 
 def default_metrics(*, with_labels: bool) -> list[str]:
@@ -75,25 +83,80 @@ def plan_cells(metrics: Sequence[str], n_rows: int, n_cols: int, *, square: bool
     return tasks
 
 
-def compute_cell(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], *, same: bool,
-                 permutations: int, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
-    """``{"value", "p", "low", "high"}`` (or ``{"error"}``) of one cell; every draw from the cell's own generator."""
+def cell_value(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any]) -> dict[str, Any]:
+    """``{"value"}`` of one cell, or ``{"error"}`` with the reason it is undefined."""
     from stitch.metrics import get_metric
 
-    metric = get_metric(task.metric)
     try:
-        value = metric(x, y, **kw)
+        return {"value": get_metric(task.metric)(x, y, **kw)}
     except ValueError as exc:
         # One undefined cell (e.g. CCA on a model wider than n) must not sink the whole audit;
         # it is left blank and its reason reported, never filled with a guess.
         return {"error": str(exc)}
-    out: dict[str, Any] = {"value": value}
-    rng = cell_rng(seed, task.index, task.i, task.j)
-    if permutations and metric.paired and not same:
-        out["p"] = permutation_p(metric, x, y, kw, value, permutations, rng)
-    if bootstrap and not same:
-        out["low"], out["high"] = bootstrap_ci(metric, x, y, kw, bootstrap, confidence, rng)
+
+
+def cell_streams(task: CellTask, *, same: bool, permutations: int, bootstrap: int) -> dict[int, int]:
+    """``{stream: draws}`` a defined cell needs: permutations for paired metrics, bootstrap resamples; none
+    on the diagonal of a square audit."""
+    from stitch.metrics import get_metric
+
+    if same:
+        return {}
+    streams = {PERMUTATION: permutations} if permutations and get_metric(task.metric).paired else {}
+    if bootstrap:
+        streams[BOOTSTRAP] = bootstrap
+    return streams
+
+
+def cell_draws(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], *, seed: int, stream: int,
+               draws: range) -> list[float | None]:
+    """Draws ``draws`` of one cell's ``stream`` (any chunk of them: every draw has its own generator)."""
+    from stitch.metrics import get_metric
+
+    metric, key = get_metric(task.metric), cell_key(task, seed)
+    if stream == PERMUTATION:
+        return null_values(metric, x, y, kw, key, draws)  # type: ignore[return-value]
+    return bootstrap_values(metric, x, y, kw, key, draws)
+
+
+def finish_cell(task: CellTask, outcome: dict[str, Any], draws: dict[int, list[float | None]], *,
+                confidence: float) -> dict[str, Any]:
+    """The cell's p-value and interval from its (concatenated, in draw order) draws."""
+    from stitch.metrics import get_metric
+
+    out = dict(outcome)
+    if PERMUTATION in draws:
+        out["p"] = p_value(get_metric(task.metric).kind, out["value"], draws[PERMUTATION])  # type: ignore[arg-type]
+    if BOOTSTRAP in draws:
+        out["low"], out["high"] = percentile_interval(draws[BOOTSTRAP], confidence)
     return out
+
+
+def cell_key(task: CellTask, seed: int) -> CellKey:
+    """The seed key of a cell's draws: ``(seed, metric index, row, column)``."""
+    return (seed, task.index, task.i, task.j)
+
+
+def draw_chunks(draws: int, per_chunk: int) -> list[range]:
+    """``range(draws)`` cut into consecutive chunks of at most ``per_chunk`` draws.
+
+    Example:
+        >>> draw_chunks(5, 2)
+        [range(0, 2), range(2, 4), range(4, 5)]
+    """
+    return [range(s, min(s + per_chunk, draws)) for s in range(0, draws, per_chunk)]
+
+
+def compute_cell(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], *, same: bool,
+                 permutations: int, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
+    """``{"value", "p", "low", "high"}`` (or ``{"error"}``) of one cell, every draw in this process."""
+    outcome = cell_value(task, x, y, kw)
+    if "error" in outcome:
+        return outcome
+    streams = cell_streams(task, same=same, permutations=permutations, bootstrap=bootstrap)
+    draws = {stream: cell_draws(task, x, y, kw, seed=seed, stream=stream, draws=range(n))
+             for stream, n in streams.items()}
+    return finish_cell(task, outcome, draws, confidence=confidence)
 
 
 def compare(
@@ -174,7 +237,11 @@ def compare(
     row_names, col_names = list(row_t), list(col_t)
     stats = dict(permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
     if engine is None:
-        with progress_bar(len(tasks), "audit", enabled=progress, unit="cell") as bar:
+        from stitch.metrics._shared import shared_statistics
+
+        # each model's per-model statistics (RDMs, k-NN lists, ...) once, not once per pair it is in
+        with shared_statistics([*row_t.values(), *col_t.values()]), \
+                progress_bar(len(tasks), "audit", enabled=progress, unit="cell") as bar:
             outcomes = []
             for t in tasks:
                 outcomes.append(compute_cell(t, row_t[row_names[t.i]], col_t[col_names[t.j]], kws[t.metric],

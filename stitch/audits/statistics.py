@@ -1,14 +1,15 @@
 """Statistics of an audit cell: permutation-test p-values and bootstrap confidence intervals.
 
-Every cell draws from its own generator, seeded by ``(seed, metric index, row, column)``: a cell's p-value and
-interval do not depend on which other cells were computed, in which order, or on which machine, so an audit
-split across workers gives the same numbers as one run in a single process.
+Every draw has its own generator, seeded by ``(seed, metric index, row, column, stream, draw)``: a cell's
+p-value and interval depend neither on which other cells were computed, in which order or where, nor on how
+its draws were split into chunks — an engine may compute draws ``0..49`` in one task and ``50..99`` in
+another (:func:`null_values`, :func:`bootstrap_values`) and get the numbers of one process.
 
 Example:
     >>> import torch
     >>> from stitch.metrics import get_metric
     >>> x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
-    >>> p = permutation_p(get_metric("linear_cka"), x, 2 * x, {}, observed=1.0, draws=19, rng=cell_rng(0, 0, 0, 1))
+    >>> p = permutation_p(get_metric("linear_cka"), x, 2 * x, {}, observed=1.0, draws=19, key=(0, 0, 0, 1))
     >>> p
     0.05
 """
@@ -16,22 +17,30 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["cell_rng", "permutation_p", "bootstrap_ci"]
+__all__ = ["draw_rng", "null_values", "bootstrap_values", "p_value", "percentile_interval", "permutation_p",
+           "bootstrap_ci", "PERMUTATION", "BOOTSTRAP"]
+
+#: Streams of :func:`draw_rng`: the permutation test's draws and the bootstrap's.
+PERMUTATION, BOOTSTRAP = 0, 1
+
+#: A cell's key: ``(seed, metric index, row, column)``.
+CellKey = tuple[int, int, int, int]
 
 
-def cell_rng(seed: int, metric_index: int, row: int, col: int) -> np.random.Generator:
-    """The generator of one audit cell (independent of every other cell).
+def draw_rng(key: CellKey, stream: int, draw: int) -> np.random.Generator:
+    """The generator of draw ``draw`` of one cell's ``stream`` (independent of every other draw and cell).
 
     Example:
-        >>> bool(cell_rng(0, 1, 2, 3).integers(100) == cell_rng(0, 1, 2, 3).integers(100))
+        >>> bool(draw_rng((0, 1, 2, 3), PERMUTATION, 7).integers(100) == draw_rng((0, 1, 2, 3), 0, 7).integers(100))
         True
     """
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(metric_index), int(row), int(col)]))
+    return np.random.default_rng(np.random.SeedSequence([*map(int, key), int(stream), int(draw)]))
 
 
 def _subset_kw(kw: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
@@ -40,31 +49,60 @@ def _subset_kw(kw: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
     return kw
 
 
-def permutation_p(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], observed: float,
-                  draws: int, rng: np.random.Generator) -> float:
-    """One-sided permutation p-value: ``(1 + #null at least as similar as observed) / (1 + draws)``.
+def null_values(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], key: CellKey,
+                draws: range) -> list[float]:
+    """The metric between ``x`` and ``y`` with its rows shuffled, for each draw in ``draws``.
 
     Shuffling ``y``'s rows breaks the pairing and keeps both marginal geometries: the null of "unrelated".
     """
-    hits = 0
-    for _ in range(draws):
-        perm = torch.from_numpy(rng.permutation(len(y)))
-        null = metric(x, y[perm], **kw)
-        hits += null >= observed if metric.kind == "score" else null <= observed
-    return (1 + hits) / (1 + draws)
+    return [metric(x, y[torch.from_numpy(draw_rng(key, PERMUTATION, d).permutation(len(y)))], **kw) for d in draws]
 
 
-def bootstrap_ci(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], draws: int,
-                 confidence: float, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap interval at ``confidence`` over ``draws`` resamples of the paired rows."""
-    stats = []
-    for _ in range(draws):
-        idx = rng.integers(0, len(x), len(x))
+def bootstrap_values(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], key: CellKey,
+                     draws: range) -> list[float | None]:
+    """The metric on a resample (with replacement) of the paired rows, for each draw; ``None`` where undefined."""
+    out: list[float | None] = []
+    for d in draws:
+        idx = draw_rng(key, BOOTSTRAP, d).integers(0, len(x), len(x))
         try:
-            stats.append(metric(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)], **_subset_kw(kw, idx)))
+            out.append(metric(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)], **_subset_kw(kw, idx)))
         except ValueError:
-            continue  # a degenerate resample (e.g. rank-deficient after duplicates) says nothing about the CI
+            out.append(None)  # a degenerate resample (e.g. rank-deficient after duplicates) says nothing about the CI
+    return out
+
+
+def p_value(kind: str, observed: float, nulls: Sequence[float]) -> float:
+    """One-sided permutation p-value ``(1 + #null at least as similar as observed) / (1 + draws)``.
+
+    Example:
+        >>> p_value("score", 0.9, [0.1, 0.95, 0.2])
+        0.5
+    """
+    hits = sum(null >= observed if kind == "score" else null <= observed for null in nulls)
+    return (1 + hits) / (1 + len(nulls))
+
+
+def percentile_interval(values: Sequence[float | None], confidence: float) -> tuple[float, float]:
+    """Percentile interval at ``confidence`` of the defined ``values`` (NaN, NaN when none is).
+
+    Example:
+        >>> percentile_interval([1.0, None, 3.0], 0.5)
+        (1.5, 2.5)
+    """
+    stats = [v for v in values if v is not None]
     if not stats:
         return math.nan, math.nan
     alpha = (1.0 - confidence) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha))
+
+
+def permutation_p(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], observed: float,
+                  draws: int, key: CellKey) -> float:
+    """:func:`p_value` over ``draws`` shuffles of ``y``'s rows (all of them, in this process)."""
+    return p_value(metric.kind, observed, null_values(metric, x, y, kw, key, range(draws)))
+
+
+def bootstrap_ci(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], draws: int,
+                 confidence: float, key: CellKey) -> tuple[float, float]:
+    """:func:`percentile_interval` over ``draws`` resamples of the paired rows (all of them, in this process)."""
+    return percentile_interval(bootstrap_values(metric, x, y, kw, key, range(draws)), confidence)

@@ -206,8 +206,8 @@ class OTTranslator(Translator):
     Args:
         method: matching method of :func:`~stitch.core.matching.match_anchors` (``"auto"`` by default).
         reg: entropic regularisation of the transport solvers.
-        refine: Procrustes re-assignment rounds.
-        seed: seed of every random choice of the matching (recorded).
+        refine: self-learning / Procrustes re-assignment rounds of the matching.
+        seed: seed of the matching's stochastic routes.
 
     Shapes:
         fit: x ``(n, d_src)``, y ``(m, d_tgt)``; transform: ``(k, d_src)`` -> ``(k, d_tgt)``

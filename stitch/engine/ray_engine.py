@@ -27,6 +27,8 @@ __all__ = ["RayEngine"]
 
 #: seconds to wait for a cluster address to answer before giving up (a reachable head answers in ms)
 CONNECT_TIMEOUT_S = 5.0
+#: Permutation / bootstrap draws per Ray task: a cell with 1,000 permutations spreads over 40 tasks.
+DRAWS_PER_TASK = 25
 
 
 def _check_reachable(address: str) -> None:
@@ -198,21 +200,36 @@ class RayEngine:
                     kws: Mapping[str, dict[str, Any]], *, square: bool, progress: bool | None = None,
                     permutations: int = 0, bootstrap: int = 0, confidence: float = 0.95,
                     seed: int = 0) -> list[dict[str, Any]]:
-        """One task per (pair, metric) cell, each drawing from the cell's own generator: local numbers exactly."""
-        from stitch.audits.compare import compute_cell
+        """One task per (pair, metric) cell for its value, then its permutation and bootstrap draws split into
+        tasks of at most :data:`DRAWS_PER_TASK` draws; every draw has its own generator, so the numbers are
+        the local ones exactly."""
+        from stitch.audits.compare import cell_draws, cell_streams, cell_value, draw_chunks, finish_cell
 
         rows, cols = list(row_t), list(col_t)
         row_refs = {k: self.ray.put(v) for k, v in row_t.items()}
         col_refs = row_refs if square else {k: self.ray.put(v) for k, v in col_t.items()}
-        stats = dict(permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
 
-        def cell(task: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], same: bool) -> dict[str, Any]:
-            return compute_cell(task, x, y, kw, same=same, **stats)
+        def sides(t: Any) -> tuple[Any, Any]:
+            return row_refs[rows[t.i]], col_refs[cols[t.j]]
 
-        remote = self._remote(cell)
-        refs = {i: remote.remote(t, row_refs[rows[t.i]], col_refs[cols[t.j]], kws[t.metric], square and t.i == t.j)
-                for i, t in enumerate(tasks)}
-        outcomes: list[dict[str, Any]] = [{} for _ in tasks]
+        value = self._remote(lambda task, x, y, kw: cell_value(task, x, y, kw))
+        refs = {i: value.remote(t, *sides(t), kws[t.metric]) for i, t in enumerate(tasks)}
+        values: list[dict[str, Any]] = [{} for _ in tasks]
         for i, result in self._as_finished(refs, "audit (Ray)", progress):
-            outcomes[i] = result
-        return outcomes
+            values[i] = result
+        draw = self._remote(lambda task, x, y, kw, stream, chunk: cell_draws(task, x, y, kw, seed=seed, stream=stream,
+                                                                              draws=chunk))
+        chunks: dict[tuple[int, int, int], Any] = {}
+        for i, t in enumerate(tasks):
+            if "error" in values[i]:
+                continue
+            for stream, n in cell_streams(t, same=square and t.i == t.j, permutations=permutations,
+                                          bootstrap=bootstrap).items():
+                for chunk in draw_chunks(n, DRAWS_PER_TASK):
+                    chunks[(i, stream, chunk.start)] = draw.remote(t, *sides(t), kws[t.metric], stream, chunk)
+        drawn: dict[int, dict[int, dict[int, list[Any]]]] = {}
+        for (i, stream, start), result in self._as_finished(chunks, "audit draws (Ray)", progress):
+            drawn.setdefault(i, {}).setdefault(stream, {})[start] = result
+        return [finish_cell(t, values[i], {stream: [v for start in sorted(parts) for v in parts[start]]
+                                           for stream, parts in drawn.get(i, {}).items()}, confidence=confidence)
+                if "error" not in values[i] else values[i] for i, t in enumerate(tasks)]

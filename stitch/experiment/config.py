@@ -45,6 +45,7 @@ __all__ = [
     "EncoderConfig",
     "TrainConfig",
     "AnchorConfig",
+    "DiscoverConfig",
     "SpaceConfig",
     "DecoderConfig",
     "SPACE_KINDS",
@@ -138,14 +139,47 @@ class DatasetConfig(_Model):
         return v
 
 
+class DiscoverConfig(_Model):
+    """Discover the anchor pairing between encoders instead of trusting it (``[anchors.discover]``).
+
+    For every pair of encoders the second one's anchors are shuffled (seeded by the run's anchor seed), only
+    ``known`` true pairs are kept, and :func:`~stitch.core.matching.match_anchors` recovers the rest; relative
+    and product spaces of a stitched pair are then built on the discovered partners, and the cells record how
+    many pairs were recovered and how confident the matching was. ``translate:ot`` is given ``known`` pairs too.
+    """
+
+    known: int = Field(10, ge=0)
+    method: str = "auto"
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        from stitch.core.matching import MATCHING_METHODS
+        from stitch.utils.checks import check_choice
+
+        return check_choice(v, MATCHING_METHODS, "matching method")
+
+
 class AnchorConfig(_Model):
-    """Anchor choice: strategy, number, seed (run seed ``s`` uses ``seed + s``), and strategy options."""
+    """Anchor choice: strategy, number, seed (run seed ``s`` uses ``seed + s``), and strategy options.
+
+    ``discover`` (a :class:`DiscoverConfig`, e.g. ``discover = { known = 10 }``) hides the pairing of the
+    anchors across encoders and stitches through the discovered one.
+    """
 
     strategy: str = "random"
     n: int = Field(128, ge=1)
     seed: int = 0
     reference: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    discover: DiscoverConfig | None = None
+
+    @model_validator(mode="after")
+    def _something_to_discover(self) -> AnchorConfig:
+        if self.discover is not None and self.discover.known >= self.n:
+            raise ValueError(f"discover.known = {self.discover.known} known pairs leave none of the n = {self.n} "
+                             "anchors to discover; use known < n")
+        return self
 
     @field_validator("strategy")
     @classmethod
@@ -319,6 +353,9 @@ class ExperimentConfig(_Model):
                             "not exist before end-to-end training; use 'random' or 'stratified'")
         if self.engine.kind != "local":
             problems.append("engine.kind: protocol 'end-to-end' runs in this process; remove the [engine] table")
+        if self.anchors.discover is not None:
+            problems.append("anchors.discover: end-to-end training embeds the anchors with every model it trains, so "
+                            "there is no hidden pairing to discover; remove it or use protocol 'frozen'")
         if problems:
             raise ValueError("; ".join(problems))
         return self

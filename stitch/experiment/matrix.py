@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig
+from stitch.experiment.config import AnchorConfig, DecoderConfig, DiscoverConfig, SpaceConfig
 from stitch.experiment.results import CellStore, record_hash
 
-__all__ = ["RowTask", "fit_space", "plan_rows", "compute_row", "select_run_anchors", "stitching_matrix",
-           "prepare_latents"]
+__all__ = ["RowTask", "fit_space", "plan_rows", "compute_row", "select_run_anchors", "discover_partners", "partners",
+           "stitching_matrix", "prepare_latents"]
 
 _TRANSLATE_ONLY = ("n_known",)
 
@@ -77,7 +77,8 @@ def fit_space(space: SpaceConfig, anchors: torch.Tensor) -> Callable[[torch.Tens
 
 
 def _translate(
-    space: SpaceConfig, src_anchors: torch.Tensor, tgt_anchors: torch.Tensor, x: torch.Tensor, seed: int
+    space: SpaceConfig, src_anchors: torch.Tensor, tgt_anchors: torch.Tensor, x: torch.Tensor, seed: int,
+    default_known: int,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Translate ``x`` from the source to the target absolute space; OT reports the anchors it recovered."""
     from stitch.core.translate import OTTranslator, create_translator
@@ -88,7 +89,7 @@ def _translate(
         return translator.fit(src_anchors, tgt_anchors).transform(x), {}
     # The anchors are parallel by construction; hide the pairing (shuffle the target side) and let OT find it.
     n = len(src_anchors)
-    n_known = int(space.options.get("n_known", 10))
+    n_known = int(space.options.get("n_known", default_known))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # shuffled[k] = tgt[perm[k]]
     truth = torch.argsort(perm)  # src[i] pairs with shuffled[truth[i]]
     known = [(i, int(truth[i])) for i in range(min(n_known, n))]
@@ -136,6 +137,72 @@ def select_run_anchors(lat: Mapping[str, tuple[torch.Tensor, torch.Tensor]], y_t
     return record
 
 
+def discover_partners(anchor_lat: Mapping[str, torch.Tensor], discover: DiscoverConfig,
+                      seed: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """For every pair of encoders, the anchor of the second that each anchor of the first is matched to.
+
+    The anchors are the same samples for every encoder, so the truth is known and recovery can be reported:
+    the second encoder's anchors are shuffled with ``seed``, the first ``discover.known`` true pairs are
+    given, and :func:`~stitch.core.matching.match_anchors` discovers the rest. Each pair ``(a, b)`` (``a``
+    before ``b`` in ``anchor_lat``) is matched once; :func:`partners` reads it in either direction.
+
+    Returns ``{a: {b: record}}`` with ``record``: ``partners`` (``partners[i]`` is the row of ``b``'s anchors
+    matched to ``a``'s anchor ``i``), ``recovered`` / ``to_recover`` (right discovered pairs / discovered
+    pairs), ``confidence`` (fraction of discovered matches that are mutual best, margin > 0), ``start``.
+
+    Shapes:
+        anchor_lat[e]: ``(a, d_e)``  ->  ``partners``: ``a`` ints
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(40, 6, generator=g, dtype=torch.float64)
+        >>> q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))
+        >>> found = discover_partners({"A": x, "B": x @ q}, DiscoverConfig(known=5), seed=0)
+        >>> found["A"]["B"]["partners"] == list(range(40)), found["A"]["B"]["recovered"]
+        (True, 35)
+    """
+    from stitch.core.matching import match_anchors
+
+    labels = list(anchor_lat)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            n = len(anchor_lat[a])
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # shuffled[k] = b[perm[k]]
+            truth = torch.argsort(perm)
+            known = [(r, int(truth[r])) for r in range(min(discover.known, n))]
+            m = match_anchors(anchor_lat[a], anchor_lat[b][perm], known=known, method=discover.method, seed=seed)
+            discovered = torch.ones(n, dtype=torch.bool)
+            discovered[: len(known)] = False
+            out.setdefault(a, {})[b] = {
+                "partners": perm[m.target].tolist(), "recovered": m.n_correct(truth), "to_recover": n - len(known),
+                "confidence": float((m.confidence[discovered] > 0).double().mean()) if bool(discovered.any()) else 1.0,
+                "start": m.start,
+            }
+    return out
+
+
+def partners(matchings: Mapping[str, Mapping[str, Mapping[str, Any]]], src: str,
+             tgt: str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Rows of ``tgt``'s anchors matched to ``src``'s anchors ``0, 1, ...`` (from :func:`discover_partners`),
+    and what to record in the cell (recovery and confidence of the pair's matching).
+
+    Example:
+        >>> rows, cell = partners({"A": {"B": {"partners": [1, 2, 0], "recovered": 3, "to_recover": 3,
+        ...                                    "confidence": 1.0, "start": "known"}}}, "B", "A")
+        >>> rows.tolist(), cell["anchors_recovered"]
+        ([2, 0, 1], 3)
+    """
+    if tgt in matchings.get(src, {}):
+        rec = matchings[src][tgt]
+        rows = torch.as_tensor(rec["partners"], dtype=torch.long)
+    else:  # matched the other way round: invert the one-to-one pairing
+        rec = matchings[tgt][src]
+        rows = torch.argsort(torch.as_tensor(rec["partners"], dtype=torch.long))
+    return rows, {"anchors_recovered": rec["recovered"], "anchors_to_recover": rec["to_recover"],
+                  "match_confidence": rec["confidence"]}
+
+
 def plan_rows(labels: Sequence[str], spaces: Sequence[SpaceConfig], seeds: Sequence[int], *, decoder: DecoderConfig,
               anchors: AnchorConfig, fingerprint: Any) -> list[RowTask]:
     """Every row of the matrix, in the order they are reported, with its resume key.
@@ -168,7 +235,17 @@ def compute_row(task: RowTask, lat: Mapping[str, tuple[torch.Tensor, torch.Tenso
     idx = torch.as_tensor(anchor_record["indices"], dtype=torch.long)
     anchor_lat = {k: tr[idx] for k, (tr, _) in lat.items()}
     relative = space.kind in ("relative", "product")
-    projectors = {k: fit_space(space, anchor_lat[k]) for k in lat} if relative else None
+    matchings = anchor_record.get("matchings")
+    found: dict[str, dict[str, Any]] = {}
+    if relative and matchings is not None:
+        # discovered anchors: each other encoder's space is built on the partners of the source's anchors
+        projectors = {src: fit_space(space, anchor_lat[src])}
+        for k in lat:
+            if k != src:
+                rows, found[k] = partners(matchings, src, k)
+                projectors[k] = fit_space(space, anchor_lat[k][rows])
+    else:
+        projectors = {k: fit_space(space, anchor_lat[k]) for k in lat} if relative else None
 
     def rep(k: str, split: int) -> torch.Tensor:
         z = lat[k][split]
@@ -184,9 +261,10 @@ def compute_row(task: RowTask, lat: Mapping[str, tuple[torch.Tensor, torch.Tenso
             absolute_decoders[memo_key] = model
     row = []
     for tgt in lat:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(found.get(tgt, {}))
         if space.kind == "translate":
-            z, extra = _translate(space, anchor_lat[tgt], anchor_lat[src], lat[tgt][1], seed)
+            z, extra = _translate(space, anchor_lat[tgt], anchor_lat[src], lat[tgt][1], seed,
+                                  DiscoverConfig.model_validate(anchor_record.get("discover") or {}).known)
         else:
             z = rep(tgt, 1)
         if tuple(z.shape[1:]) == model.input_shape_:
@@ -266,6 +344,13 @@ def stitching_matrix(
     store = store if store is not None else CellStore(None)
     anchors_by_seed = {seed: select_run_anchors(lat, y_train, anchors, seed, classification=classification,
                                                 train_ids=train_ids) for seed in seeds}
+    if anchors.discover is not None:
+        for record in anchors_by_seed.values():
+            record["discover"] = anchors.discover.model_dump()
+            if any(s.kind in ("relative", "product") for s in spaces):
+                idx = torch.as_tensor(record["indices"], dtype=torch.long)
+                record["matchings"] = discover_partners({k: tr[idx] for k, (tr, _) in lat.items()},
+                                                        anchors.discover, record["seed"])
     tasks = plan_rows(list(lat), spaces, seeds, decoder=decoder, anchors=anchors, fingerprint=fingerprint)
     if engine is not None:
         pending = [t for t in tasks if store.get(t.key) is None]

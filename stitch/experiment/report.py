@@ -56,7 +56,10 @@ def summary_rows(result: ExperimentResult) -> list[list[str]]:
         row = [space] + [_pm(s.get(f"{k}_mean"), s.get(f"{k}_std"), s.get(f"{k}_applicable"))
                          for k in _columns(result)[1]]
         if "anchors_recovered_fraction" in s:
-            row[0] += f" (OT recovered {s['anchors_recovered_fraction']:.0%} of anchor pairs)"
+            row[0] += f" (discovered anchors: {s['anchors_recovered_fraction']:.0%} of pairs recovered"
+            if "match_confidence" in s:
+                row[0] += f", {s['match_confidence']:.0%} mutual best"
+            row[0] += ")"
         rows.append(row)
     return rows
 

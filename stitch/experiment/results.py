@@ -151,6 +151,9 @@ def summarize(cells: Sequence[Mapping[str, Any]], metric: str) -> dict[str, dict
         recovered = [c["anchors_recovered"] / max(c["anchors_to_recover"], 1) for c in mine if "anchors_recovered" in c]
         if recovered:
             summary["anchors_recovered_fraction"] = float(np.mean(recovered))
+        confidence = [c["match_confidence"] for c in mine if "match_confidence" in c]
+        if confidence:
+            summary["match_confidence"] = float(np.mean(confidence))
         out[space] = summary
     return out
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from stitch.core.pairwise import count_above
+from stitch.metrics._shared import per_model
 from stitch.utils.checks import check_choice, check_positive_int, compute_dtype
 from stitch.utils.extras import extra_available, require
 from stitch.utils.numerics import rows_per_chunk
@@ -92,6 +93,7 @@ def _faiss_knn(z: torch.Tensor, k: int, metric: str) -> torch.Tensor:
     return torch.from_numpy(np.take_along_axis(found, keep, axis=1).astype(np.int64))
 
 
+@per_model("knn")
 def knn_indices(x: Any, k: int, *, metric: str = "euclidean", block: int | None = None,
                 backend: str = "auto") -> torch.Tensor:
     """Indices of each row's ``k`` nearest other rows (self excluded), nearest first.

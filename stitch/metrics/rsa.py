@@ -14,12 +14,14 @@ import torch
 from stitch.utils.checks import check_choice
 from stitch.utils.numerics import rows_per_chunk
 from stitch.metrics._base import prepare_pair
+from stitch.metrics._shared import per_model
 
 __all__ = ["rdm", "rsa", "rsa_pearson", "rsa_spearman", "rsm_norm_difference", "distance_correlation"]
 
 RDM_METRICS = ("euclidean", "correlation", "cosine")
 
 
+@per_model("rdm")
 def rdm(x: Any, metric: str = "euclidean") -> torch.Tensor:
     """Upper-triangle pairwise dissimilarities (row-major, ``i < j``), in float64.
 
@@ -71,6 +73,11 @@ def _average_ranks(v: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
+@per_model("rdm_ranks")
+def _rdm_ranks(x: torch.Tensor, metric: str) -> torch.Tensor:
+    return _average_ranks(rdm(x, metric))
+
+
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     a = a - a.mean()
     b = b - b.mean()
@@ -94,10 +101,9 @@ def rsa(x: Any, y: Any, *, method: str = "spearman", rdm_metric: str = "euclidea
     """
     check_choice(method, ("spearman", "pearson"), "RSA correlation")
     x, y = prepare_pair(x, y, min_samples=3, metric="rsa")
-    a, b = rdm(x, rdm_metric), rdm(y, rdm_metric)
     if method == "spearman":
-        a, b = _average_ranks(a), _average_ranks(b)
-    return _pearson(a, b)
+        return _pearson(_rdm_ranks(x, rdm_metric), _rdm_ranks(y, rdm_metric))
+    return _pearson(rdm(x, rdm_metric), rdm(y, rdm_metric))
 
 
 def rsa_spearman(x: Any, y: Any, *, rdm_metric: str = "euclidean") -> float:
@@ -150,14 +156,19 @@ def rsm_norm_difference(x: Any, y: Any) -> float:
     return float((rdm(x) - rdm(y)).norm()) * 2**0.5
 
 
-def _double_centred_stats(z: torch.Tensor) -> tuple[torch.Tensor, float]:
-    # Row means of the distance matrix and its grand mean, one blocked pass (the matrix is never held).
+@per_model("distance_stats")
+def _double_centred_stats(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The centred float64 latents, the row means of their distance matrix and its grand mean, one blocked
+    pass (the matrix is never held)."""
+    # centred first: the distances are the same, and cdist's GEMM form cancels less
+    z = z.to(torch.float64)
+    z = z - z.mean(0)
     n = len(z)
     step = rows_per_chunk(n, bytes_per_row=8 * n)
     row_mean = torch.empty(n, dtype=torch.float64, device=z.device)
     for s in range(0, n, step):
         row_mean[s : s + step] = torch.cdist(z[s : s + step], z).mean(1)
-    return row_mean, float(row_mean.mean())
+    return z, row_mean, float(row_mean.mean())
 
 
 def distance_correlation(x: Any, y: Any) -> float:
@@ -176,10 +187,8 @@ def distance_correlation(x: Any, y: Any) -> float:
         1.0
     """
     x, y = prepare_pair(x, y, min_samples=2, metric="distance_correlation")
-    # centred first: the distances are the same, and cdist's GEMM form cancels less
-    x, y = x.to(torch.float64) - x.to(torch.float64).mean(0), y.to(torch.float64) - y.to(torch.float64).mean(0)
+    (x, rx, gx), (y, ry, gy) = _double_centred_stats(x), _double_centred_stats(y)
     n = len(x)
-    (rx, gx), (ry, gy) = _double_centred_stats(x), _double_centred_stats(y)
     step = rows_per_chunk(n, bytes_per_row=4 * 8 * n)
     xy = xx = yy = 0.0
     for s in range(0, n, step):

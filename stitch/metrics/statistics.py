@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from stitch.metrics._base import prepare_pair, row_blocks
+from stitch.metrics._shared import per_model
 from stitch.utils.numerics import TINY, rows_per_chunk
 
 __all__ = ["magnitude_difference", "concentricity_difference", "uniformity_difference", "uniformity",
@@ -73,6 +74,7 @@ def concentricity_difference(x: Any, y: Any) -> float:
     return abs(concentricity(x, "x") - concentricity(y, "y"))
 
 
+@per_model("uniformity")
 def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     """Wang & Isola's uniformity ``log mean_{i,j} exp(-t ||z_i - z_j||^2)`` (all ordered pairs, ``i = j`` included).
 
