@@ -1,14 +1,14 @@
 """Local engine vs Ray on this machine: encoding throughput and the stitching matrix, interleaved in one process.
 
-Run: ``python benchmarks/bench_engine.py --data ../shared/data`` (about 5 minutes on 2 cores; ``--full`` encodes
+Run: ``python benchmarks/bench_engine.py --data ../shared/data`` (about 5 minutes on 2 cores; ``--full`` (about 10) encodes
 all 5,952 TREC questions instead of 2,000).
 
 Rows:
 
 * ``encode local`` / ``encode ray xN``: MiniLM-L6 on TREC questions into an empty latent cache (the
-  cache is cleared before every call, so each one encodes), locally and on Ray with N encoding actors of one
-  CPU each. Overhead = Ray time / local time (goal <= 1.15x with one actor); scaling = how throughput
-  grows with actors on these cores.
+  cache is cleared before every call, so each one encodes), locally and on Ray with N encoding actors
+  sharing this machine's cores (cores / N CPUs, and as many torch threads, each). Overhead = Ray time /
+  local time (goal <= 1.15x with one actor); scaling = how throughput grows with actors on these cores.
 * ``matrix local`` / ``matrix ray``: the stitching rows of a reduced digits experiment (two random-init timm
   encoders, three spaces, two seeds: 12 decoder rows) from latents already cached; ``rows/s`` beside it.
 
@@ -18,6 +18,7 @@ Ray starts once (a local instance with this machine's CPUs) before the rounds; i
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -45,7 +46,9 @@ def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
 
     trec = dataclasses.replace(trec, splits={**trec.splits, "train": trec.indices("train")[:n]})
     tmp = Path(tempfile.mkdtemp())
-    engines = {f"ray x{c}": create_engine("ray", concurrency=c) for c in (1, 2)}
+    # the actors share this machine's CPUs as the local run uses them all: N actors of cores / N CPUs each
+    cores = os.cpu_count() or 1
+    engines = {f"ray x{c}": create_engine("ray", concurrency=c, num_cpus=max(1, cores // c)) for c in (1, 2)}
 
     def encode(engine: Any) -> Callable[[], Any]:
         def run() -> Any:

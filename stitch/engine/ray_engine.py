@@ -55,6 +55,10 @@ class _EncodeBatches:
         self.encoder = encoder
         self.inputs = ray.get(inputs[0])  # wrapped in a list so Ray passes the reference, resolved here once
         self.batch_size = batch_size
+        # torch in this actor uses the CPUs Ray gave it, as many threads as a local run would on those cores
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus:
+            torch.set_num_threads(max(1, int(cpus)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         starts = batch["start"]
