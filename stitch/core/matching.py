@@ -258,9 +258,12 @@ class _Objective:
         pairs.update(self.known)  # the known pairs are always anchors, with their true partners
         return _csls(_relative(self.xu, list(pairs)) @ _relative(self.yu, list(pairs.values())).T, self.csls_k)
 
-    def __call__(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        scores = self.describe(target, self.rows)
+    def value(self, target: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(target, scores, objective)``: the mean of ``scores`` over the discovered pairs of ``target``."""
         return target, scores, float(scores[self.rows, target][self.discovered].mean())
+
+    def __call__(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        return self.value(target, self.describe(target, self.rows))
 
 
 def _schedule(objective: _Objective, scores: torch.Tensor, rounds: int) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -279,8 +282,7 @@ def _schedule(objective: _Objective, scores: torch.Tensor, rounds: int) -> tuple
         keep = torch.argsort(scores[rows, target], descending=True)[: max(int(fraction * n), len(known) + 1)]
         scores = objective.describe(target, keep)
         if fraction == 1.0 and r > 0:
-            best = max(best, (target, scores, float(scores[rows, target][objective.discovered].mean())),
-                       key=lambda t: t[2])
+            best = max(best, objective.value(target, scores), key=lambda t: t[2])
         new = _assign(scores, known)
         if fraction == 1.0 and torch.equal(new, target):
             break
@@ -297,10 +299,12 @@ def _stochastic(objective: _Objective, target: torch.Tensor, seed: int) -> tuple
     ``p = 1`` the assignment is exact and the loop ends when it stalls. Returns the best matching seen.
     """
     g = torch.Generator().manual_seed(seed)
-    best = objective(target)
+    best = current = objective(target)
     p, stall = 0.1, 0
-    for _ in range(_STOCHASTIC_ROUNDS):
-        _, scores, value = current = objective(target)
+    for r in range(_STOCHASTIC_ROUNDS):
+        if r:  # round 0 scores the start, already scored as the best so far
+            current = objective(target)
+        _, scores, value = current
         if value > best[2] + 1e-4:
             best, stall = current, 0
         else:
