@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,20 @@ def shared_data() -> Path:
 def shared_models() -> Path:
     """``../shared/models`` (EfficientNet-Lite0/2 safetensors, paraphrase-MiniLM-L3-v2)."""
     return _shared(SHARED_MODELS, "models")
+
+
+#: two random-init CNNs on 8 x 8 digits, as ``stitch encode`` names them
+ENCODE_REFS = ("timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=0",
+               "timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=1")
+
+
+@pytest.fixture(scope="session")
+def encode_argv() -> Callable[..., list[str]]:
+    """``encode_argv(cache, *extra)``: ``stitch encode`` of :data:`ENCODE_REFS` on digits' train and test splits."""
+    def argv(cache: Path, *extra: str) -> list[str]:
+        return ["encode", "--encoders", ",".join(ENCODE_REFS), "--dataset", "digits", "--cache", str(cache),
+                "--no-progress", *extra]
+    return argv
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,10 @@ import torch
 
 ray = pytest.importorskip("ray")
 
+from safetensors.torch import load_file  # noqa: E402
+
+from stitch.cli import main  # noqa: E402
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,13 +78,46 @@ def test_encoding_on_ray_writes_a_normal_cache_entry(engine, tmp_path: Path) -> 
 
     ds = stitch.load_dataset("digits")
     enc = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, batch_size=50)
-    z_ray = engine.encode_many({"A": enc}, ds, "test", cache=LatentCache(tmp_path), progress=False)["A"]
+    passes = []
+    real = engine._encode_on_ray
+
+    def spy(encoder, parts, *args, **kwargs):
+        passes.append([len(p) for p in parts])
+        return real(encoder, parts, *args, **kwargs)
+
+    engine._encode_on_ray = spy
+    try:
+        z_ray = engine.encode_many({"A": enc}, ds, ["train", "test"], cache=LatentCache(tmp_path), progress=False)["A"]
+        assert engine.encode_many({"A": enc}, ds, ["test"], cache=LatentCache(tmp_path), progress=False)["A"][0] \
+            .equal(z_ray[1])
+    finally:
+        del engine._encode_on_ray
+    assert passes == [[len(ds.indices("train")), len(ds.indices("test"))]]  # both splits in one pass, then hits
     cache = LatentCache(tmp_path)
-    z_local = cache.encode(enc, ds, "test", progress=False)  # read back, verified, by the local pipeline
-    assert cache.hits == 1 and torch.equal(z_ray, z_local)
-    fresh = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, batch_size=50)
-    torch.testing.assert_close(z_ray, fresh.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
-    assert len(LatentCache(tmp_path).list()) == 1
+    for split, z in zip(["train", "test"], z_ray):
+        z_local = cache.encode(enc, ds, split, progress=False)  # read back, verified, by the local pipeline
+        assert torch.equal(z, z_local)
+        fresh = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0, batch_size=50)
+        torch.testing.assert_close(z, fresh.encode(ds.split_inputs(split), progress=False), rtol=0, atol=1e-6)
+    assert cache.hits == 2 and len(cache.list()) == 2
+    with pytest.raises(TypeError, match=r"splits must be a list of split names, e\.g\. \['test'\]"):
+        engine.encode_many({"A": enc}, ds, "test", cache=cache)
+
+
+def test_a_damaged_entry_is_encoded_again_on_ray(engine, tmp_path: Path) -> None:
+    import stitch
+    from stitch.encoder.cache import LatentCache
+
+    ds = stitch.load_dataset("digits")
+    enc = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1, crop_pct=1.0)
+    cache = LatentCache(tmp_path)
+    z = cache.encode(enc, ds, "test", progress=False)
+    path = cache.path(cache.key(enc, ds, "test"))
+    path.write_bytes(path.read_bytes()[:-64])  # truncated: present, but fails verification
+    with pytest.warns(UserWarning, match=r"entry [0-9a-f]+ for dataset .digits. is unusable"):
+        (again,) = engine.encode_many({"A": enc}, ds, ["test"], cache=cache, progress=False)["A"]
+    torch.testing.assert_close(again, z, rtol=0, atol=1e-6)
+    assert LatentCache(tmp_path).encode(enc, ds, "test", progress=False).equal(again)  # rewritten, verified
 
 
 def test_per_encoder_resources_override_the_engine_for_that_encoder_only(engine, tmp_path: Path) -> None:
@@ -94,23 +131,23 @@ def test_per_encoder_resources_override_the_engine_for_that_encoder_only(engine,
     seen = {}
     real = engine._encode_on_ray
 
-    def spy(encoder, inputs, batch_size=None, progress=None, *, options=None):
+    def spy(encoder, parts, batch_size, progress=None, *, options=None):
         seen[encoder.spec.options["seed"]] = (options.concurrency, options.num_cpus, batch_size)
-        return real(encoder, inputs, batch_size, progress, options=options)
+        return real(encoder, parts, batch_size, progress, options=options)
 
     engine._encode_on_ray = spy
     try:
         with pytest.raises(ValueError, match=r"the Ray cluster has no node with 1e\+09 GPU\(s\) for one task"):
-            engine.encode_many(encs, ds, "test", cache=LatentCache(tmp_path), progress=False,
+            engine.encode_many(encs, ds, ["test"], cache=LatentCache(tmp_path), progress=False,
                                resources={"big": EncoderResources(num_gpus=1e9)})
         assert seen == {}  # refused before any encoding
-        z = engine.encode_many(encs, ds, "test", cache=LatentCache(tmp_path), progress=False, batch_size=64,
+        z = engine.encode_many(encs, ds, ["test"], cache=LatentCache(tmp_path), progress=False, batch_size=64,
                                resources={"big": EncoderResources(num_cpus=0.5, batch_size=90)})
     finally:
         del engine._encode_on_ray
     assert seen == {0: (1, 0.5, 90), 1: (1, 1.0, 64)}
     for k, enc in encs.items():
-        torch.testing.assert_close(z[k], enc.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
+        torch.testing.assert_close(z[k][0], enc.encode(ds.split_inputs("test"), progress=False), rtol=0, atol=1e-6)
 
 
 def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine, monkeypatch) -> None:
@@ -161,7 +198,7 @@ def test_cli_engine_ray_without_the_extra_names_the_install(tmp_path: Path) -> N
     assert "pip install latent-stitch[ray]" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_worker_node_removed_mid_run_still_finishes_every_cell_once(tmp_path: Path) -> None:
+def test_a_worker_node_removed_mid_run_still_finishes_every_cell_once(capsys, encode_argv, tmp_path: Path) -> None:
     from ray.cluster_utils import Cluster
 
     from stitch.engine import create_engine
@@ -175,6 +212,15 @@ def test_a_worker_node_removed_mid_run_still_finishes_every_cell_once(tmp_path: 
         doomed = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # `stitch encode --engine ray` on the cluster: the same entries, and latents, as the local encode
+        assert main(encode_argv(tmp_path / "cache-encode", "--engine", "ray", "--json")) == 0
+        on_ray = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
+        assert main(encode_argv(tmp_path / "cache-local", "--json")) == 0
+        assert on_ray == {r["key"]: r for r in json.loads(capsys.readouterr().out)} and len(on_ray) == 4
+        for key in on_ray:
+            a, b = (load_file(tmp_path / c / "latents" / f"{key}.safetensors")["latents"]
+                    for c in ("cache-encode", "cache-local"))
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
         out = tmp_path / "cluster"
         cells = out / "cells.jsonl"
 

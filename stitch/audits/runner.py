@@ -80,7 +80,7 @@ def encode_all(encoders: Mapping[str, Any], dataset: Any, split: str | None, *, 
         built[label] = enc
     # Every encoder is built and checked before any is run, so a typo in the last name fails in seconds.
     if engine is not None:
-        return engine.encode_many(built, ds, split, cache=cache, progress=progress), ds
+        return {k: z for k, (z,) in engine.encode_many(built, ds, [split], cache=cache, progress=progress).items()}, ds
     out = {}
     for i, (label, enc) in enumerate(built.items(), 1):
         phase(f"encoding {i}/{len(built)}: {label} on {ds.name} ({split or 'all'})", enabled=progress)

@@ -60,19 +60,18 @@ def run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     cache = LatentCache(args.cache)
     engine = engine_from_args(args)
-    rows = []
-    for split in splits:
-        if engine is not None:
-            done = engine.encode_many(encoders, dataset, split, cache=cache, progress=progress,
-                                      batch_size=args.batch_size)
-        else:
-            done = {}
-            for i, (ref, enc) in enumerate(encoders.items(), 1):
-                phase(f"encoding {i}/{len(encoders)}: {ref} on {dataset.name} ({split or 'all'})", enabled=progress)
-                done[ref] = cache.encode(enc, dataset, split, batch_size=args.batch_size, progress=progress)
-        for ref, z in done.items():
-            rows.append({"encoder": ref, "dataset": dataset.name, "split": split, "shape": list(z.shape),
-                         "key": cache.key(encoders[ref], dataset, split)})
+    if engine is not None:  # every split of an encoder in one pass (one actor pool per encoder)
+        done = engine.encode_many(encoders, dataset, splits, cache=cache, progress=progress, batch_size=args.batch_size)
+    else:
+        done = {}
+        for i, (ref, enc) in enumerate(encoders.items(), 1):
+            names = ", ".join(s or "all" for s in splits)
+            phase(f"encoding {i}/{len(encoders)}: {ref} on {dataset.name} ({names})", enabled=progress)
+            done[ref] = [cache.encode(enc, dataset, split, batch_size=args.batch_size, progress=progress)
+                         for split in splits]
+    rows = [{"encoder": ref, "dataset": dataset.name, "split": split, "shape": list(z.shape),
+             "key": cache.key(encoders[ref], dataset, split)}
+            for ref, zs in done.items() for split, z in zip(splits, zs)]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -246,13 +246,28 @@ class LatentCache:
         return removed
 
     # -- entries --------------------------------------------------------------------------------------
-    def _compute(self, encoder: Any, dataset: Dataset, split: str | None, *, batch_size: int | None,
-                 progress: bool | None, run: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+    @staticmethod
+    def inputs(encoder: Any, dataset: Dataset, split: str | None) -> Any:
+        """What ``encoder.encode`` receives for the entry of ``dataset[split]`` (an engine encoding elsewhere
+        sends exactly this): the split's inputs, its ids for an id-keyed encoder, the whole dataset when it is
+        transductive.
+
+        Example:
+            >>> import numpy as np
+            >>> from stitch.data import Dataset
+            >>> ds = Dataset("toy", "tabular", np.eye(3), np.array([0, 1, 0]), ("a", "b"), ("x", "y", "z"),
+            ...              {"test": np.array([2, 0])})
+            >>> LatentCache.inputs(object(), ds, "test").tolist()
+            [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+        """
         if getattr(encoder, "inputs_are_ids", False):
             # Transductive entries cover the whole graph, so an id-keyed encoder must serve every node too.
-            inputs: Any = list(dataset.ids) if dataset.transductive else dataset.split_ids(split)
-        else:
-            inputs = dataset.inputs if dataset.transductive else dataset.split_inputs(split)
+            return list(dataset.ids) if dataset.transductive else dataset.split_ids(split)
+        return dataset.inputs if dataset.transductive else dataset.split_inputs(split)
+
+    def _compute(self, encoder: Any, dataset: Dataset, split: str | None, *, batch_size: int | None,
+                 progress: bool | None, run: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+        inputs = self.inputs(encoder, dataset, split)
         kwargs: dict[str, Any] = {"progress": progress}
         if batch_size is not None:
             kwargs["batch_size"] = batch_size

@@ -2,7 +2,7 @@
 
 The three expensive loops — encoding a dataset with many encoders, the stitching matrix's decoders and an
 audit's (pair, metric) cells — are written as pure functions of their inputs
-(:meth:`LatentCache.encode <stitch.encoder.cache.LatentCache.encode>` with a ``compute`` hook,
+(:meth:`LatentCache.encode <stitch.encoder.cache.LatentCache.encode>` with a ``run`` hook,
 :func:`~stitch.experiment.matrix.compute_row`, :func:`~stitch.audits.compare.compute_cell`). The local
 engine calls them in order; :class:`RayEngine` (``pip install latent-stitch[ray]``) runs them as Ray tasks
 and actors and hands every result back to the same cache entry, ``cells.jsonl`` or audit matrix, so a run

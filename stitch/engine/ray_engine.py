@@ -4,7 +4,7 @@ Nothing is lost when a worker dies: tasks retry (``max_retries``) and Ray Data r
 actors and re-runs their batches; the driver is the only writer — a latent-cache entry is written once, atomically, from
 every shard after all arrived, and each finished stitching row or audit cell is recorded once under its key
 as it arrives — so a retried task can never write a result twice, and a killed driver resumes from what was
-recorded. Inputs go to the object store once: a split's inputs once per encoding, each encoder's latents
+recorded. Inputs go to the object store once: an encoder's splits once per encoding pass, each encoder's latents
 once per matrix or audit (not once per task).
 """
 
@@ -47,13 +47,13 @@ def _check_reachable(address: str) -> None:
 
 
 class _EncodeBatches:
-    """A Ray Data callable class: loads the encoder once per actor, encodes the batch starting at each row."""
+    """A Ray Data callable class: loads the encoder once per actor, encodes the batch at each (part, start)."""
 
-    def __init__(self, encoder: Any, inputs: list[Any], batch_size: int) -> None:
+    def __init__(self, encoder: Any, parts: list[Any], batch_size: int) -> None:  # parts: [ref to {part: inputs}]
         import ray
 
         self.encoder = encoder
-        self.inputs = ray.get(inputs[0])  # wrapped in a list so Ray passes the reference, resolved here once
+        self.parts = ray.get(parts[0])  # wrapped in a list so Ray passes the reference, resolved here once
         self.batch_size = batch_size
         # torch in this actor uses the CPUs Ray gave it, as many threads as a local run would on those cores
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
@@ -61,13 +61,12 @@ class _EncodeBatches:
             torch.set_num_threads(max(1, int(cpus)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        starts = batch["start"]
         out = []
-        for s in starts:
-            part = self.inputs[int(s) : int(s) + self.batch_size]
+        for p, s in zip(batch["part"], batch["start"]):
+            rows = self.parts[int(p)][int(s) : int(s) + self.batch_size]
             # the same batches as a local encode (batch_size rows from multiples of batch_size): same numbers
-            out.append(self.encoder.encode(part, batch_size=self.batch_size, progress=False).numpy())
-        return {"start": starts, "z": np.array(out, dtype=object)}
+            out.append(self.encoder.encode(rows, batch_size=self.batch_size, progress=False).numpy())
+        return {"part": batch["part"], "start": batch["start"], "z": np.array(out, dtype=object)}
 
 
 class RayEngine:
@@ -124,40 +123,74 @@ class RayEngine:
                     bar.update(1)
 
     # -- encoding --------------------------------------------------------------------------------------------------
-    def _encode_on_ray(self, encoder: Any, inputs: Any, batch_size: int | None = None,
-                       progress: bool | None = None, *, options: EngineOptions | None = None) -> torch.Tensor:
-        options = options or self.options
-        bs = int(batch_size or options.batch_size or getattr(encoder, "batch_size", 64))
-        n = len(inputs)
-        if n == 0:
-            return encoder.encode(inputs, batch_size=bs, progress=False)
-        if not isinstance(inputs, (list, tuple, np.ndarray, torch.Tensor)):
-            # one object (a transductive graph): encoded whole, by one task
-            task = self._remote(lambda enc, x: enc.encode(x, batch_size=bs, progress=False))
-            return self.ray.get(task.remote(encoder, inputs))
-        data = self.ray.data.from_items([{"start": s} for s in range(0, n, bs)])
-        out = data.map_batches(
-            _EncodeBatches, fn_constructor_kwargs={"encoder": encoder, "inputs": [self.ray.put(inputs)],
-                                                   "batch_size": bs},
-            batch_size=1, concurrency=options.concurrency, num_cpus=options.num_cpus,
-            num_gpus=options.num_gpus or None)  # Ray Data restarts dead pool actors and retries their batches
-        parts = sorted(out.take_all(), key=lambda row: int(row["start"]))
-        return torch.from_numpy(np.concatenate([np.asarray(p["z"], dtype=np.float32) for p in parts]))
+    def _encode_on_ray(self, encoder: Any, parts: Sequence[Any], batch_size: int, progress: bool | None = None,
+                       *, options: EngineOptions | None = None) -> list[torch.Tensor]:
+        """Encode each of ``parts`` (the inputs of one cache entry each) in one Ray Data pass over all of them.
 
-    def encode_many(self, encoders: Mapping[str, Any], dataset: Any, split: str | None, *, cache: Any = None,
-                    progress: bool | None = None, batch_size: int | None = None,
-                    resources: Mapping[str, EncoderResources | None] | None = None) -> dict[str, torch.Tensor]:
-        """``{label: latents}`` of ``dataset[split]``: cache hits read here, misses encoded on Ray and cached.
+        One pass, so one actor pool and one model load per actor for every split of an encoder: starting an
+        actor (a process importing torch and the encoder's library, then the model) is Ray's fixed cost.
+        """
+        options = options or self.options
+        out: list[torch.Tensor | None] = [None] * len(parts)
+        batched = []
+        for i, inputs in enumerate(parts):
+            if len(inputs) == 0:
+                out[i] = encoder.encode(inputs, batch_size=batch_size, progress=False)
+            elif not isinstance(inputs, (list, tuple, np.ndarray, torch.Tensor)):
+                # one object (a transductive graph): encoded whole, by one task
+                task = self._remote(lambda enc, x: enc.encode(x, batch_size=batch_size, progress=False))
+                out[i] = self.ray.get(task.remote(encoder, inputs))
+            else:
+                batched.append(i)
+        if batched:
+            items = [{"part": i, "start": s} for i in batched for s in range(0, len(parts[i]), batch_size)]
+            shared = [self.ray.put({i: parts[i] for i in batched})]  # once per pass, not once per actor
+            data = self.ray.data.from_items(items).map_batches(
+                _EncodeBatches, fn_constructor_kwargs={"encoder": encoder, "parts": shared, "batch_size": batch_size},
+                batch_size=1, compute=self.ray.data.ActorPoolStrategy(size=options.concurrency),
+                num_cpus=options.num_cpus, num_gpus=options.num_gpus or None)  # dead actors restart, batches retry
+            pieces: dict[int, dict[int, np.ndarray]] = {i: {} for i in batched}
+            from stitch.utils.progress import progress_bar
+
+            with progress_bar(sum(len(parts[i]) for i in batched), f"encode {encoder.name} (Ray)",
+                              enabled=progress) as bar:
+                for row in data.iter_rows():  # streamed as actors finish batches: one bar fed by them
+                    z = np.asarray(row["z"], dtype=np.float32)
+                    pieces[int(row["part"])][int(row["start"])] = z
+                    bar.update(len(z))
+            for i in batched:
+                out[i] = torch.from_numpy(np.concatenate([pieces[i][s] for s in sorted(pieces[i])]))
+        return out  # type: ignore[return-value]
+
+    def encode_many(self, encoders: Mapping[str, Any], dataset: Any, splits: Sequence[str | None], *,
+                    cache: Any = None, progress: bool | None = None, batch_size: int | None = None,
+                    resources: Mapping[str, EncoderResources | None] | None = None) -> dict[str, list[torch.Tensor]]:
+        """``{label: [latents of dataset[split] for split in splits]}``: cache hits read here, the missing
+        entries of each encoder encoded on Ray in one pass (one actor pool for all its splits) and cached.
 
         ``resources[label]`` overrides the engine's ``num_cpus`` / ``num_gpus`` / ``concurrency`` and the
         ``batch_size`` (the argument's too) for that encoder, checked against the cluster before any encoding.
 
         Shapes:
             each ``(n_split, dim)`` float32, the rows of ``dataset.split_ids(split)``
+
+        Example:
+            >>> import stitch  # doctest: +SKIP
+            >>> engine = stitch.engine.create_engine("ray", concurrency=2)  # doctest: +SKIP
+            >>> ds = stitch.load_dataset("digits")  # doctest: +SKIP
+            >>> enc = stitch.create_encoder("timm:test_resnet", image_size=8, in_chans=1)  # doctest: +SKIP
+            >>> train, test = engine.encode_many({"cnn": enc}, ds, ["train", "test"])["cnn"]  # doctest: +SKIP
+            >>> train.shape  # doctest: +SKIP
+            torch.Size([1078, 96])
         """
         from stitch.encoder.cache import LatentCache
         from stitch.utils.progress import phase
 
+        if isinstance(splits, str) or splits is None:
+            raise TypeError(f"splits must be a list of split names, e.g. [{splits!r}] (None: the whole dataset); "
+                            f"got {splits!r}")
+        for split in splits:
+            dataset.indices(split)  # an unknown split fails before any encoding
         cache = cache if isinstance(cache, LatentCache) else LatentCache(cache)
         per_encoder = {label: self.options.model_copy(update=res.overrides()) if res is not None else self.options
                        for label, res in (resources or {}).items()}
@@ -165,14 +198,36 @@ class RayEngine:
             self._check_feasible(opts)
         out = {}
         for i, (label, enc) in enumerate(encoders.items(), 1):
-            phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({split or 'all'})",
-                  enabled=progress)
             opts = per_encoder.get(label, self.options)
             res = (resources or {}).get(label)
             bs = res.batch_size if res is not None and res.batch_size else batch_size or opts.batch_size
-            out[label] = cache.encode(enc, dataset, split, batch_size=bs,
-                                      progress=progress, run=functools.partial(self._encode_on_ray, options=opts))
+            names = ", ".join("all" if s is None else s for s in splits)
+            phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({names})", enabled=progress)
+            out[label] = self._encode_splits(enc, dataset, splits, cache, int(bs or getattr(enc, "batch_size", 64)),
+                                             progress, opts)
         return out
+
+    def _encode_splits(self, encoder: Any, dataset: Any, splits: Sequence[str | None], cache: Any, batch_size: int,
+                       progress: bool | None, options: EngineOptions) -> list[torch.Tensor]:
+        """One encoder's entries for ``splits``: the missing ones encoded in one pass, then all read through the
+        cache (which keys, checks and writes them as for a local encode)."""
+        missing: dict[str, str | None] = {}  # entry key -> the first split that needs it
+        for split in splits:
+            key = cache.key(encoder, dataset, split)
+            if key not in missing and not cache.path(key).is_file():
+                missing[key] = split
+        fresh = dict(zip(missing.values(), self._encode_on_ray(
+            encoder, [cache.inputs(encoder, dataset, s) for s in missing.values()], batch_size, progress,
+            options=options))) if missing else {}
+
+        def run(enc: Any, inputs: Any, *, split: str | None, **_: Any) -> torch.Tensor:
+            # encoded above; an entry that was there but is unreadable (damaged) is encoded again here
+            if split in fresh:
+                return fresh.pop(split)
+            return self._encode_on_ray(enc, [inputs], batch_size, progress, options=options)[0]
+
+        return [cache.encode(encoder, dataset, split, batch_size=batch_size, progress=progress,
+                             run=functools.partial(run, split=split)) for split in splits]
 
     # -- the stitching matrix --------------------------------------------------------------------------------------
     def stitch_rows(self, pending: Sequence[Any], lat: Mapping[str, Any], y_train: Any, y_test: Any,

@@ -360,10 +360,10 @@ def _frozen(cfg: ExperimentConfig, dataset: Any, out_dir: Path, cache_root: Any,
               enabled=progress)
         kw = {"batch_size": cfg.encode_batch_size, "progress": progress}
         if engine is not None:
-            latents[enc_cfg.display] = tuple(engine.encode_many(
-                {enc_cfg.display: encoder}, dataset, split, cache=cache, progress=progress,
+            latents[enc_cfg.display] = tuple(engine.encode_many(  # both splits in one pass: one actor start
+                {enc_cfg.display: encoder}, dataset, [train_split, test_split], cache=cache, progress=progress,
                 batch_size=cfg.encode_batch_size, resources={enc_cfg.display: enc_cfg.resources}
-            )[enc_cfg.display] for split in (train_split, test_split))
+            )[enc_cfg.display])
         else:
             with torch_threads(encode_threads):
                 latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),
