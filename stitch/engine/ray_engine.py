@@ -130,6 +130,8 @@ class RayEngine:
         One pass, so one actor pool and one model load per actor for every split of an encoder: starting an
         actor (a process importing torch and the encoder's library, then the model) is Ray's fixed cost.
         """
+        from stitch.utils.progress import progress_bar
+
         options = options or self.options
         out: list[torch.Tensor | None] = [None] * len(parts)
         batched = []
@@ -150,8 +152,6 @@ class RayEngine:
                 batch_size=1, compute=self.ray.data.ActorPoolStrategy(size=options.concurrency),
                 num_cpus=options.num_cpus, num_gpus=options.num_gpus or None)  # dead actors restart, batches retry
             pieces: dict[int, dict[int, np.ndarray]] = {i: {} for i in batched}
-            from stitch.utils.progress import progress_bar
-
             with progress_bar(sum(len(parts[i]) for i in batched), f"encode {encoder.name} (Ray)",
                               enabled=progress) as bar:
                 for row in data.iter_rows():  # streamed as actors finish batches: one bar fed by them
