@@ -56,7 +56,7 @@ def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
     # the actors share this machine's CPUs as the local run uses them all: N actors of cores / N CPUs each
     cores = os.cpu_count() or 1
     engines = {f"ray x{c}": create_engine("ray", concurrency=c, num_cpus=max(1, cores // c)) for c in (1, 2)}
-    sizes = {"trec": len(stitch.load_dataset("trec", data_root=args.data)) if args.full else 2000,
+    sizes = {"trec": None if args.full else 2000,  # None: every question
              "fashion": args.fashion or (5000 if args.full else 1000)}
 
     def encode(key: str, engine: Any) -> Callable[[], Any]:
