@@ -168,6 +168,11 @@ def test_run_experiment_end_to_end_resumes_without_retraining(tmp_path, monkeypa
 
 
 def test_end_to_end_refuses_another_engine(tmp_path):
+    from stitch.engine import LocalEngine
+
+    class Elsewhere(LocalEngine):
+        kind = "ray"
+
     with pytest.raises(ConfigError, match=r"protocol 'end-to-end' trains its models in this process; run it with "
                                           r"the local engine \(drop --engine ray\)"):
-        run_experiment(_e2e_config(), out=tmp_path, engine=object(), progress=False)
+        run_experiment(_e2e_config(), out=tmp_path, engine=Elsewhere(), progress=False)

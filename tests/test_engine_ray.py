@@ -151,17 +151,19 @@ def test_per_encoder_resources_override_the_engine_for_that_encoder_only(engine,
 
 
 def test_an_audit_on_ray_equals_local_with_permutations_and_bootstrap(engine, monkeypatch) -> None:
-    from stitch.audits import compare
-    from stitch.engine import ray_engine
+    import importlib
 
-    monkeypatch.setattr(ray_engine, "DRAWS_PER_TASK", 7)  # 20 draws per cell: chunks of 7, 7 and 6 draws
+    from stitch.audits import compare
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(120, 6, generator=g)
     lat = {"a": x, "b": torch.tanh(x @ torch.randn(6, 5, generator=g)), "c": torch.randn(120, 4, generator=g)}
     kw = dict(metrics=["linear_cka", "mutual_knn", "procrustes"], permutations=20, bootstrap=20, seed=3,
               progress=False)
-    local, on_ray = compare(lat, **kw), compare(lat, engine=engine, **kw)
+    local = compare(lat, **kw)  # 20 draws per cell in one chunk
+    # then chunks of 7, 7 and 6 draws on Ray (the module: its name is shadowed by the function in stitch.audits)
+    monkeypatch.setattr(importlib.import_module("stitch.audits.compare"), "DRAWS_PER_TASK", 7)
+    on_ray = compare(lat, engine=engine, **kw)
     for m in local.metrics:
         for table in ("values", "p_values", "ci_low", "ci_high"):
             np.testing.assert_array_equal(getattr(local, table)[m], getattr(on_ray, table)[m], err_msg=(m, table))

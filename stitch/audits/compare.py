@@ -3,8 +3,8 @@
 :func:`compare` takes ``{model: latents}`` (rows paired across models) and returns an
 :class:`~stitch.audits.result.AuditResult` holding one ``rows x cols`` matrix per metric, with optional
 permutation-test p-values and bootstrap intervals (:mod:`stitch.audits.statistics`). Its unit of work is a
-**cell** (one metric, one pair); :func:`compute_cell` computes one from its inputs only, so any engine runs
-the same cells and gets the same numbers.
+**cell** (one metric, one pair); :func:`cell_value` and :func:`cell_draws` compute one from its inputs only, so
+any engine (:mod:`stitch.engine`) runs the same cells and gets the same numbers (:func:`run_cells`).
 
 Cost model, for ``M`` models and one metric: the latents are given (each encoder ran once, through the
 latent cache); the per-model statistics a metric starts from (RDMs and their ranks, k-NN lists, distance
@@ -15,6 +15,7 @@ Ray every cell is its own task and computes its own statistics.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,11 @@ from stitch.audits.statistics import (BOOTSTRAP, PERMUTATION, CellKey, bootstrap
                                      percentile_interval)
 from stitch.utils.progress import progress_bar
 
-__all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "compute_cell",
-           "cell_value", "cell_streams", "cell_draws", "finish_cell", "draw_chunks"]
+__all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "run_cells",
+           "cell_value", "cell_streams", "cell_draws", "finish_cell", "draw_chunks", "DRAWS_PER_TASK"]
+
+#: Permutation / bootstrap draws per task: a cell with 1,000 permutations spreads over 40 tasks.
+DRAWS_PER_TASK = 25
 
 
 def default_metrics(*, with_labels: bool) -> list[str]:
@@ -147,18 +151,6 @@ def draw_chunks(draws: int, per_chunk: int) -> list[range]:
     return [range(s, min(s + per_chunk, draws)) for s in range(0, draws, per_chunk)]
 
 
-def compute_cell(task: CellTask, x: torch.Tensor, y: torch.Tensor, kw: dict[str, Any], *, same: bool,
-                 permutations: int, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
-    """``{"value", "p", "low", "high"}`` (or ``{"error"}``) of one cell, every draw in this process."""
-    outcome = cell_value(task, x, y, kw)
-    if "error" in outcome:
-        return outcome
-    streams = cell_streams(task, same=same, permutations=permutations, bootstrap=bootstrap)
-    draws = {stream: cell_draws(task, x, y, kw, seed=seed, stream=stream, draws=range(n))
-             for stream, n in streams.items()}
-    return finish_cell(task, outcome, draws, confidence=confidence)
-
-
 def compare(
     rows: Mapping[str, Any],
     cols: Mapping[str, Any] | None = None,
@@ -195,7 +187,9 @@ def compare(
         >>> res.matrix("linear_cka").round(3).tolist()
         [[1.0, 1.0], [1.0, 1.0]]
     """
+    from stitch.engine import as_engine
     from stitch.metrics import get_metric
+    from stitch.metrics._shared import shared_statistics
     from stitch.utils.checks import check_positive_int
 
     square = cols is None
@@ -234,23 +228,67 @@ def compare(
         res.options[name] = opts
         res.chance[name] = metric.chance(n, opts) if metric.chance else None
     tasks = plan_cells(names, len(row_t), len(col_t), square=square)
-    row_names, col_names = list(row_t), list(col_t)
-    stats = dict(permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
-    if engine is None:
-        from stitch.metrics._shared import shared_statistics
-
-        # each model's per-model statistics (RDMs, k-NN lists, ...) once, not once per pair it is in
-        with shared_statistics([*row_t.values(), *col_t.values()]), \
-                progress_bar(len(tasks), "audit", enabled=progress, unit="cell") as bar:
-            outcomes = []
-            for t in tasks:
-                outcomes.append(compute_cell(t, row_t[row_names[t.i]], col_t[col_names[t.j]], kws[t.metric],
-                                             same=square and t.i == t.j, **stats))
-                bar.update(1)
-    else:
-        outcomes = engine.audit_cells(tasks, row_t, col_t, kws, square=square, progress=progress, **stats)
+    # each model's per-model statistics (RDMs, k-NN lists, ...) once, not once per pair it is in (in this process;
+    # an engine elsewhere computes them per task)
+    with shared_statistics([*row_t.values(), *col_t.values()]):
+        outcomes = run_cells(as_engine(engine), tasks, row_t, col_t, kws, square=square, progress=progress,
+                             permutations=permutations, bootstrap=bootstrap, confidence=confidence, seed=seed)
     _fill(res, tasks, outcomes, names, square, permutations, bootstrap)
     return res
+
+
+def _pair(task: CellTask, rows: Mapping[str, torch.Tensor],
+          cols: Mapping[str, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    cols = rows if cols is None else cols  # a square audit ships its latents once
+    return rows[list(rows)[task.i]], cols[list(cols)[task.j]]
+
+
+def _value_job(task: CellTask, *, rows: Mapping[str, torch.Tensor], cols: Mapping[str, torch.Tensor] | None,
+               kws: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    return cell_value(task, *_pair(task, rows, cols), kws[task.metric])
+
+
+def _draws_job(job: tuple[CellTask, int, range], *, rows: Mapping[str, torch.Tensor],
+               cols: Mapping[str, torch.Tensor] | None, kws: Mapping[str, dict[str, Any]],
+               seed: int) -> list[float | None]:
+    task, stream, draws = job
+    return cell_draws(task, *_pair(task, rows, cols), kws[task.metric], seed=seed, stream=stream, draws=draws)
+
+
+def run_cells(engine: Any, tasks: Sequence[CellTask], rows: Mapping[str, torch.Tensor],
+              cols: Mapping[str, torch.Tensor], kws: Mapping[str, dict[str, Any]], *, square: bool,
+              progress: bool | None = None, permutations: int = 0, bootstrap: int = 0, confidence: float = 0.95,
+              seed: int = 0) -> list[dict[str, Any]]:
+    """Every cell's outcome, computed on ``engine`` (:mod:`stitch.engine`): the values first, then the
+    permutation and bootstrap draws of the defined cells in chunks of at most :data:`DRAWS_PER_TASK` (a cell
+    with 1,000 permutations spreads over 40 tasks); every draw has its own generator, so the numbers do not
+    depend on the engine or the chunking.
+
+    Example:
+        >>> import torch
+        >>> from stitch.engine import LocalEngine
+        >>> x = torch.randn(30, 3, generator=torch.Generator().manual_seed(0))
+        >>> tasks = plan_cells(["linear_cka"], 2, 2, square=True)
+        >>> [round(o["value"], 3) for o in run_cells(LocalEngine(), tasks, {"a": x, "b": -x}, {"a": x, "b": -x},
+        ...                                           {"linear_cka": {}}, square=True, progress=False)]
+        [1.0, 1.0, 1.0]
+    """
+    shared = {"rows": rows, "cols": None if cols is rows else cols, "kws": kws}
+    values: list[dict[str, Any]] = [{} for _ in tasks]
+    for i, outcome in engine.map(_value_job, tasks, shared=shared, what="audit", progress=progress):
+        values[i] = outcome
+    jobs = [(i, (t, stream, chunk)) for i, t in enumerate(tasks) if "error" not in values[i]
+            for stream, n in cell_streams(t, same=square and t.i == t.j, permutations=permutations,
+                                          bootstrap=bootstrap).items()
+            for chunk in draw_chunks(n, DRAWS_PER_TASK)]
+    drawn: dict[int, dict[int, dict[int, list[Any]]]] = {}
+    for k, result in engine.map(functools.partial(_draws_job, seed=seed), [job for _, job in jobs],
+                                shared=shared, what="audit draws", progress=progress):
+        i, (_, stream, chunk) = jobs[k]
+        drawn.setdefault(i, {}).setdefault(stream, {})[chunk.start] = result
+    return [finish_cell(t, values[i], {stream: [v for start in sorted(parts) for v in parts[start]]
+                                       for stream, parts in drawn.get(i, {}).items()}, confidence=confidence)
+            if "error" not in values[i] else values[i] for i, t in enumerate(tasks)]
 
 
 def _fill(res: AuditResult, tasks: Sequence[CellTask], outcomes: Sequence[dict[str, Any]], names: Sequence[str],

@@ -66,8 +66,8 @@ def encode_all(encoders: Mapping[str, Any], dataset: Any, split: str | None, *, 
     :mod:`stitch.engine`) encodes elsewhere into the same cache.
     """
     from stitch.encoder.cache import LatentCache
+    from stitch.engine import as_engine
     from stitch.plugins import create_encoder, load_dataset
-    from stitch.utils.progress import phase
 
     ds = load_dataset(dataset, data_root=data_root) if isinstance(dataset, str) else dataset
     cache = LatentCache(cache_root)
@@ -79,13 +79,8 @@ def encode_all(encoders: Mapping[str, Any], dataset: Any, split: str | None, *, 
         _check_modality(label, enc, ds)
         built[label] = enc
     # Every encoder is built and checked before any is run, so a typo in the last name fails in seconds.
-    if engine is not None:
-        return {k: z for k, (z,) in engine.encode_many(built, ds, [split], cache=cache, progress=progress).items()}, ds
-    out = {}
-    for i, (label, enc) in enumerate(built.items(), 1):
-        phase(f"encoding {i}/{len(built)}: {label} on {ds.name} ({split or 'all'})", enabled=progress)
-        out[label] = cache.encode(enc, ds, split, progress=progress)
-    return out, ds
+    return {k: z for k, (z,) in as_engine(engine).encode_many(built, ds, [split], cache=cache,
+                                                                progress=progress).items()}, ds
 
 
 def _subsample(n_total: int, n: int | None, seed: int) -> np.ndarray | None:

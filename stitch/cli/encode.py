@@ -44,9 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from stitch.encoder.cache import LatentCache
     from stitch.encoder.refs import parse_encoder
+    from stitch.engine import as_engine
     from stitch.plugins import create_encoder, load_dataset
     from stitch.utils.plots import markdown_table
-    from stitch.utils.progress import phase
 
     refs = [r.strip() for item in args.encoders for r in item.split(",") if r.strip()]
     dataset = load_dataset(args.dataset, data_root=args.data)
@@ -59,16 +59,8 @@ def run(args: argparse.Namespace) -> int:
         encoders[ref] = create_encoder(name, **options)
     progress = False if args.no_progress else None
     cache = LatentCache(args.cache)
-    engine = engine_from_args(args)
-    if engine is not None:  # every split of an encoder in one pass (one actor pool per encoder)
-        done = engine.encode_many(encoders, dataset, splits, cache=cache, progress=progress, batch_size=args.batch_size)
-    else:
-        done = {}
-        for i, (ref, enc) in enumerate(encoders.items(), 1):
-            names = ", ".join(s or "all" for s in splits)
-            phase(f"encoding {i}/{len(encoders)}: {ref} on {dataset.name} ({names})", enabled=progress)
-            done[ref] = [cache.encode(enc, dataset, split, batch_size=args.batch_size, progress=progress)
-                         for split in splits]
+    engine = as_engine(engine_from_args(args))  # every split of an encoder in one pass (one Ray actor pool)
+    done = engine.encode_many(encoders, dataset, splits, cache=cache, progress=progress, batch_size=args.batch_size)
     rows = [{"encoder": ref, "dataset": dataset.name, "split": split, "shape": list(z.shape),
              "key": cache.key(encoders[ref], dataset, split)}
             for ref, zs in done.items() for split, z in zip(splits, zs)]

@@ -16,8 +16,9 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def engine_from_args(args: argparse.Namespace) -> Any:
-    """``None`` for the local engine (or no flag), else the engine the flags name (started or joined now)."""
-    if getattr(args, "engine", None) in (None, "local"):
+    """The engine the flags name (started or joined now), or ``None`` without ``--engine`` (the caller's
+    default: the local engine, or an experiment file's ``[engine]`` table)."""
+    if getattr(args, "engine", None) is None:
         return None
     from stitch.engine import create_engine
 

@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(cfg, out=args.out, data_root=args.data, models_root=args.models, cache_root=args.cache,
                             threads=args.threads,
                             progress=False if args.no_progress else None,
-                            engine="local" if args.engine == "local" else engine_from_args(args), full=args.full)
+                            engine=engine_from_args(args), full=args.full)
     print(format_summary(result))
     print(f"\nreport: {result.output_dir / 'report.md'}")
     return 0

@@ -1,31 +1,32 @@
 """Where long-running work runs: this process (the default) or a Ray cluster.
 
-The three expensive loops — encoding a dataset with many encoders, the stitching matrix's decoders and an
-audit's (pair, metric) cells — are written as pure functions of their inputs
-(:meth:`LatentCache.encode <stitch.encoder.cache.LatentCache.encode>` with a ``run`` hook,
-:func:`~stitch.experiment.matrix.compute_row`, :func:`~stitch.audits.compare.compute_cell`). The local
-engine calls them in order; :class:`RayEngine` (``pip install latent-stitch[ray]``) runs them as Ray tasks
-and actors and hands every result back to the same cache entry, ``cells.jsonl`` or audit matrix, so a run
-can start on one engine and resume on the other, and the numbers do not depend on the engine.
+An engine (:class:`Engine`) does two things: encode datasets through the latent cache
+(:meth:`~Engine.encode_many`) and map a pure function over tasks (:meth:`~Engine.map`). The stitching matrix
+(:func:`~stitch.experiment.matrix.compute_row`) and the audits (:func:`~stitch.audits.compare.cell_value`)
+are written as such functions and hand them to the engine, which knows nothing of either.
+:class:`LocalEngine` runs them here, in order; :class:`RayEngine` (``pip install latent-stitch[ray]``) runs
+them as Ray tasks and actors. Every result goes back to the same cache entry, ``cells.jsonl`` or audit
+matrix, so a run can start on one engine and resume on the other, and the numbers do not depend on the engine.
 
 Example:
-    >>> create_engine("local") is None
-    True
+    >>> create_engine("local").kind
+    'local'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ENGINES", "create_engine", "EngineOptions"]
+from stitch.engine.base import Engine, LocalEngine, as_engine
+from stitch.engine.options import EngineOptions
+
+__all__ = ["ENGINES", "Engine", "LocalEngine", "as_engine", "create_engine", "EngineOptions"]
 
 ENGINES = ("local", "ray")
 
-from stitch.engine.options import EngineOptions  # noqa: E402  (a light pydantic model, no Ray import)
 
-
-def create_engine(kind: str = "local", **options: Any) -> Any:
-    """The engine ``kind`` names: ``None`` for ``"local"`` (work runs here), a started :class:`RayEngine` for ``"ray"``.
+def create_engine(kind: str = "local", **options: Any) -> Engine:
+    """The engine ``kind`` names: a :class:`LocalEngine` for ``"local"``, a started :class:`RayEngine` for ``"ray"``.
 
     Args:
         kind: ``"local"`` or ``"ray"``.
@@ -42,7 +43,7 @@ def create_engine(kind: str = "local", **options: Any) -> Any:
 
     check_choice(kind, ENGINES, "engine")
     if kind == "local":
-        return None
+        return LocalEngine()
     from stitch.engine.ray_engine import RayEngine
 
     return RayEngine(EngineOptions(kind="ray", **options))

@@ -1,11 +1,11 @@
-"""The Ray engine: encoding on Ray Data actor pools, stitching rows and audit cells as Ray tasks.
+"""The Ray engine: encoding on Ray Data actor pools, mapped tasks (stitching rows, audit cells) as Ray tasks.
 
 Nothing is lost when a worker dies: tasks retry (``max_retries``) and Ray Data restarts dead encoding
 actors and re-runs their batches; the driver is the only writer — a latent-cache entry is written once, atomically, from
 every shard after all arrived, and each finished stitching row or audit cell is recorded once under its key
 as it arrives — so a retried task can never write a result twice, and a killed driver resumes from what was
-recorded. Inputs go to the object store once: an encoder's splits once per encoding pass, each encoder's latents
-once per matrix or audit (not once per task).
+recorded. Inputs go to the object store once: an encoder's splits once per encoding pass, a map's shared inputs
+(the latents) once per call (not once per task).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from stitch.engine.base import Engine, checked_splits, split_names
 from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.utils.extras import require
 
@@ -27,8 +28,6 @@ __all__ = ["RayEngine"]
 
 #: seconds to wait for a cluster address to answer before giving up (a reachable head answers in ms)
 CONNECT_TIMEOUT_S = 5.0
-#: Permutation / bootstrap draws per Ray task: a cell with 1,000 permutations spreads over 40 tasks.
-DRAWS_PER_TASK = 25
 
 
 def _check_reachable(address: str) -> None:
@@ -69,14 +68,17 @@ class _EncodeBatches:
         return {"part": batch["part"], "start": batch["start"], "z": np.array(out, dtype=object)}
 
 
-class RayEngine:
-    """Runs encoding, stitching rows and audit cells on Ray (joins ``options.address`` or starts a local Ray).
+class RayEngine(Engine):
+    """Runs encoding on Ray Data actor pools and mapped tasks as Ray tasks (joins ``options.address`` or starts
+    a local Ray).
 
     Example:
         >>> RayEngine(EngineOptions(kind="ray", num_gpus=1e9))  # doctest: +SKIP
         Traceback (most recent call last):
         ValueError: the Ray cluster has no node with 1000000000.0 GPU(s) ...
     """
+
+    kind = "ray"
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions(kind="ray")
@@ -186,11 +188,7 @@ class RayEngine:
         from stitch.encoder.cache import LatentCache
         from stitch.utils.progress import phase
 
-        if isinstance(splits, str) or splits is None:
-            raise TypeError(f"splits must be a list of split names, e.g. [{splits!r}] (None: the whole dataset); "
-                            f"got {splits!r}")
-        for split in splits:
-            dataset.indices(split)  # an unknown split fails before any encoding
+        splits = checked_splits(dataset, splits)
         cache = cache if isinstance(cache, LatentCache) else LatentCache(cache)
         per_encoder = {label: self.options.model_copy(update=res.overrides()) if res is not None else self.options
                        for label, res in (resources or {}).items()}
@@ -201,8 +199,8 @@ class RayEngine:
             opts = per_encoder.get(label, self.options)
             res = (resources or {}).get(label)
             bs = res.batch_size if res is not None and res.batch_size else batch_size or opts.batch_size
-            names = ", ".join("all" if s is None else s for s in splits)
-            phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({names})", enabled=progress)
+            phase(f"encoding {i}/{len(encoders)} on Ray: {label} on {dataset.name} ({split_names(splits)})",
+                  enabled=progress)
             out[label] = self._encode_splits(enc, dataset, splits, cache, int(bs or getattr(enc, "batch_size", 64)),
                                              progress, opts)
         return out
@@ -229,66 +227,27 @@ class RayEngine:
         return [cache.encode(encoder, dataset, split, batch_size=batch_size, progress=progress,
                              run=functools.partial(run, split=split)) for split in splits]
 
-    # -- the stitching matrix --------------------------------------------------------------------------------------
-    def stitch_rows(self, pending: Sequence[Any], lat: Mapping[str, Any], y_train: Any, y_test: Any,
-                    anchors_by_seed: Mapping[int, Any], *, decoder: Any, groups: Any, store: Any,
-                    progress: bool | None = None) -> None:
-        """Compute every pending row as a task; each lands in ``store`` (``cells.jsonl``) as it finishes."""
-        from stitch.experiment.matrix import compute_row
-
-        if not pending:
+    # -- tasks -----------------------------------------------------------------------------------------------------
+    def map(self, fn: Callable[..., Any], tasks: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
+            what: str = "tasks", progress: bool | None = None,
+            on_start: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Any]]:
+        """See :meth:`Engine.map`: one Ray task per task (``num_cpus`` / ``num_gpus`` / ``max_retries`` of the
+        engine's options), ``shared`` put in the object store once; results yielded as tasks finish, on one
+        progress bar. Tasks run concurrently, so ``on_start`` is not called.
+        """
+        if not tasks:
             return
-        lat_refs = {k: self.ray.put(v) for k, v in lat.items()}  # once per encoder
-        y_refs = [self.ray.put(y_train), self.ray.put(y_test)]
+        refs = {key: self.ray.put(value) for key, value in (shared or {}).items()}  # once per call, not per task
+        remote = self._remote(_run_task)
+        pending = {remote.remote(fn, task, refs): i for i, task in enumerate(tasks)}
+        yield from self._as_finished({i: ref for ref, i in pending.items()}, f"{what} (Ray)", progress)
 
-        def row(task: Any, refs: dict[str, Any], ys: list[Any], anchors: Any) -> list[dict[str, Any]]:
-            import ray
 
-            torch.set_num_threads(1)  # as the local runner trains decoders: same numbers
-            latents = {k: ray.get(r) for k, r in refs.items()}
-            return compute_row(task, latents, ray.get(ys[0]), ray.get(ys[1]), anchors, decoder=decoder,
-                               groups=groups, progress=False)
+def _run_task(fn: Callable[..., Any], task: Any, refs: Mapping[str, Any]) -> Any:
+    """A mapped task on a Ray worker: resolve the shared inputs, use the CPUs Ray gave it, call ``fn``."""
+    import ray
 
-        remote = self._remote(row)
-        refs = {t.key: remote.remote(t, lat_refs, y_refs, anchors_by_seed[t.seed]) for t in pending}
-        for key, result in self._as_finished(refs, "stitching matrix (Ray)", progress):
-            store.add(key, result)
-
-    # -- audits ----------------------------------------------------------------------------------------------------
-    def audit_cells(self, tasks: Sequence[Any], row_t: Mapping[str, torch.Tensor], col_t: Mapping[str, torch.Tensor],
-                    kws: Mapping[str, dict[str, Any]], *, square: bool, progress: bool | None = None,
-                    permutations: int = 0, bootstrap: int = 0, confidence: float = 0.95,
-                    seed: int = 0) -> list[dict[str, Any]]:
-        """One task per (pair, metric) cell for its value, then its permutation and bootstrap draws split into
-        tasks of at most :data:`DRAWS_PER_TASK` draws; every draw has its own generator, so the numbers are
-        the local ones exactly."""
-        from stitch.audits.compare import cell_draws, cell_streams, cell_value, draw_chunks, finish_cell
-
-        rows, cols = list(row_t), list(col_t)
-        row_refs = {k: self.ray.put(v) for k, v in row_t.items()}
-        col_refs = row_refs if square else {k: self.ray.put(v) for k, v in col_t.items()}
-
-        def sides(t: Any) -> tuple[Any, Any]:
-            return row_refs[rows[t.i]], col_refs[cols[t.j]]
-
-        value = self._remote(lambda task, x, y, kw: cell_value(task, x, y, kw))
-        refs = {i: value.remote(t, *sides(t), kws[t.metric]) for i, t in enumerate(tasks)}
-        values: list[dict[str, Any]] = [{} for _ in tasks]
-        for i, result in self._as_finished(refs, "audit (Ray)", progress):
-            values[i] = result
-        draw = self._remote(lambda task, x, y, kw, stream, chunk: cell_draws(task, x, y, kw, seed=seed, stream=stream,
-                                                                              draws=chunk))
-        chunks: dict[tuple[int, int, int], Any] = {}
-        for i, t in enumerate(tasks):
-            if "error" in values[i]:
-                continue
-            for stream, n in cell_streams(t, same=square and t.i == t.j, permutations=permutations,
-                                          bootstrap=bootstrap).items():
-                for chunk in draw_chunks(n, DRAWS_PER_TASK):
-                    chunks[(i, stream, chunk.start)] = draw.remote(t, *sides(t), kws[t.metric], stream, chunk)
-        drawn: dict[int, dict[int, dict[int, list[Any]]]] = {}
-        for (i, stream, start), result in self._as_finished(chunks, "audit draws (Ray)", progress):
-            drawn.setdefault(i, {}).setdefault(stream, {})[start] = result
-        return [finish_cell(t, values[i], {stream: [v for start in sorted(parts) for v in parts[start]]
-                                           for stream, parts in drawn.get(i, {}).items()}, confidence=confidence)
-                if "error" not in values[i] else values[i] for i, t in enumerate(tasks)]
+    # as many torch threads as CPUs assigned (1 by default, as the local runner trains decoders): same numbers
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    torch.set_num_threads(max(1, int(cpus or 1)))
+    return fn(task, **{key: ray.get(ref) for key, ref in refs.items()})

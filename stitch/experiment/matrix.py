@@ -9,6 +9,7 @@ cells.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -312,9 +313,9 @@ def stitching_matrix(
         train_ids: sample ids of the training rows (recorded for the anchors).
         store: resume store; rows found there are not recomputed.
         fingerprint: identity of the latents' provenance, part of every row's resume key.
-        on_row: called as ``on_row(done, total, task)`` before each row (progress lines).
-        engine: where rows run: ``None`` (here, in order) or an engine of :mod:`stitch.engine`, which runs the
-            rows not in ``store`` as tasks and adds each to ``store`` as it finishes.
+        on_row: called as ``on_row(done, total, task)`` before each row that runs in this process (phase lines).
+        engine: where rows run: ``None`` (here, in order) or an engine of :mod:`stitch.engine`; the rows not in
+            ``store`` are mapped over it and each is added to ``store`` as it finishes.
 
     Returns ``(cells, anchors_by_seed)``: one dict per (space, seed, decoder encoder, test encoder) with the
     metrics, and for each seed the anchor indices (and ids) into the training rows.
@@ -334,7 +335,7 @@ def stitching_matrix(
         >>> len(cells), all(c["accuracy"] > 0.8 for c in cells)
         (4, True)
     """
-    from stitch.utils.progress import progress_bar
+    from stitch.engine import as_engine
 
     decoder = decoder or DecoderConfig()
     anchors = anchors or AnchorConfig()
@@ -352,22 +353,25 @@ def stitching_matrix(
                 record["matchings"] = discover_partners({k: tr[idx] for k, (tr, _) in lat.items()},
                                                         anchors.discover, record["seed"])
     tasks = plan_rows(list(lat), spaces, seeds, decoder=decoder, anchors=anchors, fingerprint=fingerprint)
-    if engine is not None:
-        pending = [t for t in tasks if store.get(t.key) is None]
-        engine.stitch_rows(pending, lat, y_train, y_test, anchors_by_seed, decoder=decoder, groups=groups,
-                           store=store, progress=progress)
-        return [c for t in tasks for c in store.get(t.key)], anchors_by_seed
-    memo: dict[tuple[str, int], Any] = {}
-    cells: list[dict[str, Any]] = []
-    with progress_bar(len(tasks), "stitching matrix", enabled=progress, unit="decoder") as bar:
-        for done, task in enumerate(tasks):
-            row = store.get(task.key)
-            if row is None:
-                if on_row is not None:
-                    on_row(done, len(tasks), task)
-                row = compute_row(task, lat, y_train, y_test, anchors_by_seed[task.seed], decoder=decoder,
-                                  groups=groups, progress=progress, absolute_decoders=memo)
-                store.add(task.key, row)
-            cells.extend(row)
-            bar.update(1)
-    return cells, anchors_by_seed
+    position = {t.key: i for i, t in enumerate(tasks)}
+    pending = [t for t in tasks if store.get(t.key) is None]
+
+    def started(_: int, task: RowTask) -> None:
+        if on_row is not None:
+            on_row(position[task.key], len(tasks), task)
+
+    job = functools.partial(_row_job, decoder=decoder, groups=groups, progress=progress)
+    shared = {"lat": lat, "y_train": y_train, "y_test": y_test, "anchors_by_seed": anchors_by_seed,
+              "absolute_decoders": {}}
+    for i, row in as_engine(engine).map(job, pending, shared=shared, what="stitching matrix", progress=progress,
+                                        on_start=started):
+        store.add(pending[i].key, row)
+    return [c for t in tasks for c in store.get(t.key)], anchors_by_seed
+
+
+def _row_job(task: RowTask, *, lat: Mapping[str, tuple[torch.Tensor, torch.Tensor]], y_train: np.ndarray,
+             y_test: np.ndarray, anchors_by_seed: Mapping[int, Mapping[str, Any]], decoder: DecoderConfig,
+             groups: Mapping[str, str] | None, progress: bool | None,
+             absolute_decoders: dict[tuple[str, int], Any]) -> list[dict[str, Any]]:
+    return compute_row(task, lat, y_train, y_test, anchors_by_seed[task.seed], decoder=decoder, groups=groups,
+                       progress=progress, absolute_decoders=absolute_decoders)

@@ -301,14 +301,13 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     from stitch.experiment.decoders import DECODERS
     from stitch.utils.provenance import library_versions
 
-    _, dataset = _check(cfg, data_root, full)
-    if engine is None and cfg.engine.kind == "ray":
-        from stitch.engine import create_engine
+    from stitch.engine import as_engine, create_engine
 
-        engine = create_engine("ray", **cfg.engine.model_dump(exclude={"kind"}))
-    elif engine == "local":
-        engine = None
-    if engine is not None and cfg.protocol == "end-to-end":
+    _, dataset = _check(cfg, data_root, full)
+    if engine is None:
+        engine = create_engine(cfg.engine.kind, **cfg.engine.model_dump(exclude={"kind"}))
+    engine = as_engine(engine)
+    if engine.kind != "local" and cfg.protocol == "end-to-end":
         raise ConfigError(f"experiment {cfg.name!r}: protocol 'end-to-end' trains its models in this process; run it "
                           "with the local engine (drop --engine ray)")
     out_dir = Path(out) if out is not None else cfg.output_dir
@@ -348,27 +347,20 @@ def _frozen(cfg: ExperimentConfig, dataset: Any, out_dir: Path, cache_root: Any,
 
     train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
     cache = LatentCache(cache_root)
-    latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    fingerprints: dict[str, Any] = {}
     encoder_info: dict[str, dict[str, Any]] = {}
     total = len(cfg.encoders)
+    encoders = {}
     for i, enc_cfg in enumerate(cfg.encoders, 1):
         verb = "training" if enc_cfg.train is not None else "building"
         phase(f"{verb} encoder {i}/{total}: {enc_cfg.display} ({enc_cfg.name})", enabled=progress)
-        encoder, encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset, out_dir, progress)
-        phase(f"encoding {i}/{total}: {enc_cfg.display} on {dataset.name} ({train_split}, {test_split})",
-              enabled=progress)
-        kw = {"batch_size": cfg.encode_batch_size, "progress": progress}
-        if engine is not None:
-            latents[enc_cfg.display] = tuple(engine.encode_many(  # both splits in one pass: one actor start
-                {enc_cfg.display: encoder}, dataset, [train_split, test_split], cache=cache, progress=progress,
-                batch_size=cfg.encode_batch_size, resources={enc_cfg.display: enc_cfg.resources}
-            )[enc_cfg.display])
-        else:
-            with torch_threads(encode_threads):
-                latents[enc_cfg.display] = (cache.encode(encoder, dataset, train_split, **kw),
-                                            cache.encode(encoder, dataset, test_split, **kw))
-        fingerprints[enc_cfg.display] = cache.key(encoder, dataset, None)
+        encoders[enc_cfg.display], encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset, out_dir,
+                                                                                  progress)
+    with torch_threads(encode_threads):  # every split of an encoder in one pass (one Ray actor pool)
+        encoded = engine.encode_many(encoders, dataset, [train_split, test_split], cache=cache, progress=progress,
+                                     batch_size=cfg.encode_batch_size,
+                                     resources={e.display: e.resources for e in cfg.encoders})
+    latents = {label: (train, test) for label, (train, test) in encoded.items()}
+    fingerprints = {label: cache.key(enc, dataset, None) for label, enc in encoders.items()}
     n_spaces = len(cfg.spaces)
     names = [s.display for s in cfg.spaces]
 
