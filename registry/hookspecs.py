@@ -43,6 +43,7 @@ __all__ = [
     "stitch_register_aggregations",
     "stitch_register_translators",
     "stitch_register_decoders",
+    "stitch_register_spaces",
     "stitch_resolve_encoder",
 ]
 
@@ -241,6 +242,26 @@ def stitch_register_decoders(register: Callable[..., None]) -> None:
         >>> seen = []
         >>> my_decoders(lambda name, cls, **kw: seen.append(name)); seen
         ['probe']
+    """
+
+
+@hookspec
+def stitch_register_spaces(register: Callable[..., None]) -> None:
+    """Register space kinds (``<name>:<argument>`` in experiment files): ``register(name, cls, *, description="")``.
+
+    ``cls`` subclasses :class:`stitch.spaces.Space`: its constructor parses the argument and options, ``fit``
+    builds one encoder's transform from its anchors, ``stitch`` reads another encoder's latents where the
+    decoder reads them.
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.spaces import RelativeSpace
+        >>> @hookimpl(specname="stitch_register_spaces")
+        ... def my_spaces(register):
+        ...     register("rel", RelativeSpace, description="relative, shorter")
+        >>> seen = []
+        >>> my_spaces(lambda name, cls, **kw: seen.append(name)); seen
+        ['rel']
     """
 
 

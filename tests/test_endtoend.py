@@ -99,7 +99,7 @@ def test_reconstruction_heads_train_and_stitch(digits, tmp_path):
 
 def test_bad_requests_are_named(digits, tmp_path):
     with pytest.raises(ValueError, match=r"space 'translate:procrustes' cannot be trained end to end: a 'translate' "
-                                         r"space maps between two models; use one of absolute, relative, product"):
+                                         r"space maps between two models; use one of absolute, product, relative"):
         train_end_to_end("timm:test_resnet", digits, space="translate:procrustes", anchor_rows=[0], out=tmp_path / "m")
     with pytest.raises(ValueError, match=r"anchor_rows must be a non-empty list of rows of split 'train' \(0\.\.599\), "
                                          r"got 1 rows in 600\.\.600"):

@@ -40,8 +40,8 @@ _ERRORS = [
     ({"spaces": ["absolute", "relative:cosin"]},
      r"spaces\[1\]: unknown similarity function 'cosin'; did you mean 'cosine'"),
     ({"spaces": ["relatve:cosine"]},
-     r"spaces\[0\]: unknown space kind 'relatve' in 'relatve:cosine'; expected one of "
-     r"'absolute', 'relative', 'product', 'translate'"),
+     r"spaces\[0\]: unknown space kind 'relatve'; did you mean 'relative', 'translate'\? Known: 'absolute', "
+     r"'product', 'relative', 'translate'\. Run `stitch spaces list` to see them all\."),
     ({"spaces": ["translate:procrustez"]},
      r"spaces\[0\]: unknown translation method 'procrustez'; did you mean 'procrustes'"),
     ({"spaces": ["product:cosine"]}, r"spaces\[0\]: 'product' needs at least two similarities"),

@@ -1,4 +1,4 @@
-"""``stitch similarities|anchors|metrics|aggregations|translators|decoders list|show``: the core's registries.
+"""``stitch similarities|anchors|metrics|aggregations|translators|decoders|spaces list|show``: the core's registries.
 
 The tables come from :data:`stitch.utils.names.CORE_TABLES`, the same list the plugin host fills.
 """
@@ -14,7 +14,8 @@ from stitch.utils.names import CORE_TABLES
 
 # command -> table key
 _COMMANDS = {"similarities": "similarities", "anchors": "anchor strategies", "metrics": "metrics",
-             "aggregations": "aggregations", "translators": "translators", "decoders": "decoders"}
+             "aggregations": "aggregations", "translators": "translators", "decoders": "decoders",
+             "spaces": "spaces"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stitch.spaces import Space
 
 __all__ = [
     "ExperimentConfig",
@@ -48,14 +52,9 @@ __all__ = [
     "DiscoverConfig",
     "SpaceConfig",
     "DecoderConfig",
-    "SPACE_KINDS",
     "load_experiment",
     "parse_experiment",
 ]
-
-#: ``kind`` of a space spec ``kind[:argument]``.
-SPACE_KINDS = ("absolute", "relative", "product", "translate")
-
 
 def _lookup(table: Any, name: str) -> None:
     # pydantic reports only ValueError/AssertionError with a field path; registry misses are LookupErrors.
@@ -191,24 +190,31 @@ class AnchorConfig(_Model):
 
 
 class SpaceConfig(_Model):
-    """A latent space to compare: ``absolute``, ``relative:<sim>``, ``product:<sim>,<sim>...``, ``translate:<method>``.
+    """A latent space to compare: ``absolute``, ``relative:<sim>``, ``product:<sim>,<sim>...``, ``translate:<method>``
+    or a plugin's kind (:data:`stitch.spaces.SPACES`).
 
-    ``options`` go to the projection (``center``, ``normalization``), the product (``aggregation`` and its
-    options) or the translator (e.g. ``alpha`` for ridge; ``n_known`` for ``ot``: how many true anchor pairs
-    it is given).
+    ``options`` go to the space (:func:`stitch.spaces.create_space`): the projection's (``center``,
+    ``normalization``), the product's (``aggregation`` and its options) or the translator's (e.g. ``alpha`` for
+    ridge; ``n_known`` for ``ot``: how many true anchor pairs it is given).
     """
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    _space: Any = PrivateAttr(None)
+
+    @property
+    def space(self) -> Space:
+        """The :class:`~stitch.spaces.Space` this entry names, built (and checked) once."""
+        return self._space
 
     @property
     def kind(self) -> str:
-        return self.name.partition(":")[0]
+        return self.space.kind
 
     @property
     def argument(self) -> str:
-        return self.name.partition(":")[2]
+        return self.space.argument
 
     @property
     def display(self) -> str:
@@ -221,69 +227,13 @@ class SpaceConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> SpaceConfig:
-        kind, arg = self.kind, self.argument
-        self._check_name(kind, arg)
-        allowed = _space_options(kind, arg)
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {', '.join(map(repr, unknown))} for space {self.name!r}; "
-                f"expected some of {', '.join(map(repr, allowed)) or 'none'}"
-            )
+        from stitch.spaces import create_space
+
+        try:
+            self._space = create_space(self.name, **self.options)
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
         return self
-
-    def _check_name(self, kind: str, arg: str) -> None:
-        if kind not in SPACE_KINDS:
-            raise ValueError(
-                f"unknown space kind {kind!r} in {self.name!r}; expected one of "
-                + ", ".join(repr(k) for k in SPACE_KINDS)
-                + " (as 'absolute', 'relative:cosine', 'product:cosine,euclidean', 'translate:procrustes')"
-            )
-        if kind == "absolute":
-            if arg:
-                raise ValueError(f"'absolute' takes no argument, got {self.name!r}")
-        elif not arg:
-            raise ValueError(f"space {self.name!r} needs an argument after ':', e.g. {_EXAMPLES[kind]!r}")
-        elif kind in ("relative", "product"):
-            from stitch.core.similarity import SIMILARITIES
-
-            sims = [s.strip() for s in arg.split(",")]
-            if kind == "relative" and len(sims) != 1:
-                raise ValueError(f"'relative' takes one similarity, got {arg!r}; use 'product:{arg}' for several")
-            if kind == "product" and len(sims) < 2:
-                raise ValueError(f"'product' needs at least two similarities separated by ',', got {arg!r}")
-            for s in sims:
-                _lookup(SIMILARITIES, s)
-        else:
-            from stitch.core.translate import TRANSLATORS
-
-            _lookup(TRANSLATORS, arg)
-
-
-def _space_options(kind: str, arg: str) -> list[str]:
-    """Option names a space accepts (its estimator's parameters), for early, named errors."""
-    import inspect
-
-    def params(obj: Any) -> list[str]:
-        return [p for p in inspect.signature(obj).parameters if p not in ("self", "similarity", "similarities")]
-
-    if kind == "relative":
-        from stitch.core.projection import RelativeProjection
-
-        return sorted(params(RelativeProjection))
-    if kind == "product":
-        from stitch.core.product import ProductSpace
-
-        return sorted([*params(ProductSpace), "aggregation_options"])
-    if kind == "translate":
-        from stitch.core.translate import TRANSLATORS, OTTranslator
-
-        cls = TRANSLATORS.get(arg)
-        return sorted([*params(cls), *(["n_known"] if issubclass(cls, OTTranslator) else [])])
-    return []
-
-
-_EXAMPLES = {"relative": "relative:cosine", "product": "product:cosine,euclidean", "translate": "translate:procrustes"}
 
 
 class DecoderConfig(_Model):
@@ -342,12 +292,14 @@ class ExperimentConfig(_Model):
     def _end_to_end_rules(self) -> ExperimentConfig:
         if self.protocol != "end-to-end":
             return self
+        from stitch.spaces import end_to_end_kinds
+
         problems = [f"encoders[{i}]: protocol 'end-to-end' trains every encoder with its space and decoder, but "
                     f"{e.display!r} has no train table; add train = {{ seed = 0, epochs = ... }}"
                     for i, e in enumerate(self.encoders) if e.train is None]
-        problems += [f"spaces[{i}]: {s.name!r} cannot be trained end to end (a translation maps between two "
-                     "trained models); use absolute, relative:<sim> or product:<sims>"
-                     for i, s in enumerate(self.spaces) if s.kind == "translate"]
+        problems += [f"spaces[{i}]: {s.name!r} cannot be trained end to end (a {s.kind!r} space maps between two "
+                     f"trained models); use one of the kinds that can: {', '.join(end_to_end_kinds())}"
+                     for i, s in enumerate(self.spaces) if not s.space.end_to_end]
         if self.anchors.strategy not in ("random", "stratified"):
             problems.append(f"anchors.strategy: {self.anchors.strategy!r} chooses anchors by their latents, which do "
                             "not exist before end-to-end training; use 'random' or 'stratified'")

@@ -28,7 +28,6 @@ import torch
 
 from stitch.encoder.checkpoint import TRAINED_PREFIX, read_provenance, write_trained
 from stitch.experiment.config import SpaceConfig
-from stitch.experiment.matrix import _decoder_aggregation, fit_space
 from stitch.experiment.training import _batches, _provenance, _take, _trainable, fit_epochs
 from stitch.utils.checks import check_positive_int
 from stitch.utils.files import load_tensors
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from stitch.experiment.decoders import Decoder
 
 __all__ = ["EndToEndModel", "split_targets", "train_end_to_end", "load_end_to_end", "stitch_end_to_end"]
-
-#: Space kinds a model can be trained end to end with (a translation needs two trained models).
-END_TO_END_KINDS = ("absolute", "relative", "product")
-
 
 def split_targets(dataset: Dataset, split: str, task: str) -> np.ndarray:
     """What a decoder predicts on ``dataset[split]``: labels, or the flattened inputs for ``"reconstruction"``.
@@ -110,24 +105,24 @@ class _Embedder:
 
 def _space_fn(space: SpaceConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``fn(latents, anchor latents) -> representation`` of a space layer."""
-    if space.kind == "absolute":
-        return lambda z, _anchors: z
-    return lambda z, anchors: fit_space(space, anchors)(z)
+    return lambda z, anchors: space.space.fit(anchors)(z)
 
 
 def _new_decoder(space: SpaceConfig, kind: str, hidden: int, normalize: bool, seed: int) -> Decoder:
     from stitch.experiment.decoders import create_decoder
 
-    agg, agg_opts = _decoder_aggregation(space)
+    agg, agg_opts = space.space.decoder_aggregation()
     return create_decoder(kind, seed=seed, hidden=hidden, normalize=normalize, aggregation=agg,
                           aggregation_options=agg_opts)
 
 
 def _check_space(space: SpaceConfig | str) -> SpaceConfig:
     space = space if isinstance(space, SpaceConfig) else SpaceConfig.model_validate(space)
-    if space.kind not in END_TO_END_KINDS:
+    if not space.space.end_to_end:
+        from stitch.spaces import end_to_end_kinds
+
         raise ValueError(f"space {space.name!r} cannot be trained end to end: a {space.kind!r} space maps between "
-                         f"two models; use one of {', '.join(END_TO_END_KINDS)}")
+                         f"two models; use one of {', '.join(end_to_end_kinds())}")
     return space
 
 

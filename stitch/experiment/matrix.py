@@ -20,11 +20,8 @@ import torch
 from stitch.experiment.config import AnchorConfig, DecoderConfig, DiscoverConfig, SpaceConfig
 from stitch.experiment.results import CellStore, record_hash
 
-__all__ = ["RowTask", "fit_space", "plan_rows", "compute_row", "select_run_anchors", "discover_partners", "partners",
+__all__ = ["RowTask", "plan_rows", "compute_row", "select_run_anchors", "discover_partners", "partners",
            "stitching_matrix", "prepare_latents"]
-
-_TRANSLATE_ONLY = ("n_known",)
-
 
 @dataclass(frozen=True)
 class RowTask:
@@ -34,69 +31,6 @@ class RowTask:
     seed: int
     src: str
     key: str
-
-
-def _decoder_aggregation(space: SpaceConfig) -> tuple[str | None, dict[str, Any]]:
-    """The trainable aggregation a product space hands to the decoder, if any."""
-    if space.kind != "product":
-        return None, {}
-    from stitch.core.product import TRAINING_FREE_AGGREGATIONS
-
-    agg = space.options.get("aggregation", "concat")
-    if agg in TRAINING_FREE_AGGREGATIONS:
-        return None, {}
-    return agg, dict(space.options.get("aggregation_options", {}))
-
-
-def fit_space(space: SpaceConfig, anchors: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Fit a relative or product space on one encoder's anchor latents; return its ``transform``.
-
-    Differentiable in the anchors and the inputs (end-to-end training fits it on every step's anchors).
-    A product space with a trainable aggregation returns the stacked ``(n, k, a)`` form for the decoder.
-
-    Shapes:
-        anchors: ``(a, d)``; the transform maps ``(n, d)`` to ``(n, a)`` (relative), ``(n, k * a)`` or
-        ``(n, k, a)`` (product)
-
-    Example:
-        >>> t = fit_space(SpaceConfig(name="product:cosine,euclidean"), torch.randn(5, 3))
-        >>> t(torch.randn(4, 3)).shape
-        torch.Size([4, 10])
-    """
-    opts = {k: v for k, v in space.options.items() if k not in ("aggregation", "aggregation_options")}
-    if space.kind == "relative":
-        from stitch.core.projection import RelativeProjection
-
-        return RelativeProjection(space.argument, **opts).fit(anchors).transform
-    from stitch.core.product import ProductSpace
-
-    agg, _ = _decoder_aggregation(space)
-    sims = [s.strip() for s in space.argument.split(",")]
-    product = ProductSpace(sims, aggregation="concat" if agg else space.options.get("aggregation", "concat"), **opts)
-    product.fit(anchors)
-    return (lambda x: product.transform(x, stacked=True)) if agg else product.transform
-
-
-def _translate(
-    space: SpaceConfig, src_anchors: torch.Tensor, tgt_anchors: torch.Tensor, x: torch.Tensor, seed: int,
-    default_known: int,
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Translate ``x`` from the source to the target absolute space; OT reports the anchors it recovered."""
-    from stitch.core.translate import OTTranslator, create_translator
-
-    translator = create_translator(space.argument, **{k: v for k, v in space.options.items()
-                                                       if k not in _TRANSLATE_ONLY})
-    if not isinstance(translator, OTTranslator):
-        return translator.fit(src_anchors, tgt_anchors).transform(x), {}
-    # The anchors are parallel by construction; hide the pairing (shuffle the target side) and let OT find it.
-    n = len(src_anchors)
-    n_known = int(space.options.get("n_known", default_known))
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # shuffled[k] = tgt[perm[k]]
-    truth = torch.argsort(perm)  # src[i] pairs with shuffled[truth[i]]
-    known = [(i, int(truth[i])) for i in range(min(n_known, n))]
-    translator.fit(src_anchors, tgt_anchors[perm], known=known)
-    recovered = translator.matching_.n_correct(truth)
-    return translator.transform(x), {"anchors_recovered": recovered, "anchors_to_recover": n - len(known)}
 
 
 def prepare_latents(latents: Mapping[str, tuple[Any, Any]], y_train: Any, y_test: Any
@@ -232,42 +166,34 @@ def compute_row(task: RowTask, lat: Mapping[str, tuple[torch.Tensor, torch.Tenso
     from stitch.experiment.decoders import create_decoder
 
     space, seed, src = task.space, task.seed, task.src
+    sp = space.space
     groups = dict(groups or {})
     idx = torch.as_tensor(anchor_record["indices"], dtype=torch.long)
     anchor_lat = {k: tr[idx] for k, (tr, _) in lat.items()}
-    relative = space.kind in ("relative", "product")
-    matchings = anchor_record.get("matchings")
+    matchings = anchor_record.get("matchings") if sp.relative else None
+    # each encoder's anchors as the decoder's anchors pair with them: the same rows, or the discovered partners
     found: dict[str, dict[str, Any]] = {}
-    if relative and matchings is not None:
-        # discovered anchors: each other encoder's space is built on the partners of the source's anchors
-        projectors = {src: fit_space(space, anchor_lat[src])}
+    paired = dict(anchor_lat)
+    if matchings is not None:
         for k in lat:
             if k != src:
                 rows, found[k] = partners(matchings, src, k)
-                projectors[k] = fit_space(space, anchor_lat[k][rows])
-    else:
-        projectors = {k: fit_space(space, anchor_lat[k]) for k in lat} if relative else None
-
-    def rep(k: str, split: int) -> torch.Tensor:
-        z = lat[k][split]
-        return projectors[k](z) if projectors is not None else z
+                paired[k] = anchor_lat[k][rows]
+    known = DiscoverConfig.model_validate(anchor_record.get("discover") or {}).known
 
     memo_key = (src, seed)
-    model = absolute_decoders.get(memo_key) if absolute_decoders is not None and not relative else None
+    model = absolute_decoders.get(memo_key) if absolute_decoders is not None and sp.absolute_decoder else None
     if model is None:
-        agg, agg_opts = _decoder_aggregation(space)
+        agg, agg_opts = sp.decoder_aggregation()
         model = create_decoder(decoder.kind, seed=seed, aggregation=agg, aggregation_options=agg_opts,
-                               progress=progress, **decoder.model_dump(exclude={"kind"})).fit(rep(src, 0), y_train)
-        if absolute_decoders is not None and not relative:
+                               progress=progress, **decoder.model_dump(exclude={"kind"})
+                               ).fit(sp.fit(anchor_lat[src])(lat[src][0]), y_train)
+        if absolute_decoders is not None and sp.absolute_decoder:
             absolute_decoders[memo_key] = model
     row = []
     for tgt in lat:
-        extra: dict[str, Any] = dict(found.get(tgt, {}))
-        if space.kind == "translate":
-            z, extra = _translate(space, anchor_lat[tgt], anchor_lat[src], lat[tgt][1], seed,
-                                  DiscoverConfig.model_validate(anchor_record.get("discover") or {}).known)
-        else:
-            z = rep(tgt, 1)
+        z, extra = sp.stitch(anchor_lat[src], paired[tgt], lat[tgt][1], seed=seed, known=known)
+        extra = {**found.get(tgt, {}), **extra}
         if tuple(z.shape[1:]) == model.input_shape_:
             scores = model.evaluate(z, y_test)
         else:  # absolute spaces of different widths: nothing to decode, not a failure to report
@@ -348,7 +274,7 @@ def stitching_matrix(
     if anchors.discover is not None:
         for record in anchors_by_seed.values():
             record["discover"] = anchors.discover.model_dump()
-            if any(s.kind in ("relative", "product") for s in spaces):
+            if any(s.space.relative for s in spaces):
                 idx = torch.as_tensor(record["indices"], dtype=torch.long)
                 record["matchings"] = discover_partners({k: tr[idx] for k, (tr, _) in lat.items()},
                                                         anchors.discover, record["seed"])

@@ -352,6 +352,8 @@ CORE_TABLES: dict[str, TableRef] = {
         TableRef("metrics", "stitch.metrics", "METRICS", "register_metric", "latent-similarity metrics"),
         TableRef("decoders", "stitch.experiment.decoders", "DECODERS", "register_decoder",
                  "decoders for stitching experiments"),
+        TableRef("spaces", "stitch.spaces", "SPACES", "register_space",
+                 "space kinds (absolute, relative:<sim>, product:<sims>, translate:<method>, ...)"),
     )
 }
 
