@@ -44,6 +44,7 @@ __all__ = [
     "stitch_register_translators",
     "stitch_register_decoders",
     "stitch_register_spaces",
+    "stitch_register_protocols",
     "stitch_resolve_encoder",
 ]
 
@@ -262,6 +263,26 @@ def stitch_register_spaces(register: Callable[..., None]) -> None:
         >>> seen = []
         >>> my_spaces(lambda name, cls, **kw: seen.append(name)); seen
         ['rel']
+    """
+
+
+@hookspec
+def stitch_register_protocols(register: Callable[..., None]) -> None:
+    """Register stitching protocols (``protocol = "<name>"`` in experiment files): ``register(name, cls, *,
+    description="")``.
+
+    ``cls`` subclasses :class:`stitch.experiment.protocols.Protocol`: ``check(config)`` returns its rules'
+    problems, ``run(context)`` returns the cells of the stitching matrix.
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> from stitch.experiment.protocols import FrozenProtocol
+        >>> @hookimpl(specname="stitch_register_protocols")
+        ... def my_protocols(register):
+        ...     register("frozen-again", FrozenProtocol, description="the frozen protocol under a new name")
+        >>> seen = []
+        >>> my_protocols(lambda name, cls, **kw: seen.append(name)); seen
+        ['frozen-again']
     """
 
 

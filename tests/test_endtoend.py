@@ -11,7 +11,7 @@ from stitch.encoder.checkpoint import read_provenance
 from stitch.errors import ConfigError
 from stitch.experiment import endtoend
 from stitch.experiment.endtoend import load_end_to_end, stitch_end_to_end, train_end_to_end
-from stitch.experiment.config import parse_experiment
+from stitch.experiment import parse_experiment
 from stitch.experiment.runner import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -147,7 +147,8 @@ def test_config_rules_of_the_end_to_end_protocol():
     assert "anchors.strategy: 'fps' chooses anchors by their latents, which do not exist before end-to-end " \
            "training; use 'random' or 'stratified'" in msg
     assert "engine.kind: protocol 'end-to-end' runs in this process; remove the [engine] table" in msg
-    with pytest.raises(ConfigError, match=r"protocol: got 'joint'; input should be 'frozen' or 'end-to-end'"):
+    with pytest.raises(ConfigError, match=r"protocol: unknown protocol 'joint'\. Known: 'end-to-end', 'frozen'\. Run "
+                                          r"`stitch protocols list` to see them all\."):
         parse_experiment(_e2e_config(protocol="joint"))
 
 
@@ -161,7 +162,7 @@ def test_run_experiment_end_to_end_resumes_without_retraining(tmp_path, monkeypa
     assert set(info["models"]) == {"absolute / seed 0", "relative:cosine / seed 0"}
     assert res.anchors[0]["reference"] == "training rows" and len(res.anchors[0]["ids"]) == 30
     calls = []
-    monkeypatch.setattr("stitch.experiment.runner.train_end_to_end", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("stitch.experiment.endtoend.train_end_to_end", lambda *a, **k: calls.append(a))
     again = run_experiment(_e2e_config(), out=tmp_path, progress=False)
     assert calls == [] and [c["accuracy"] for c in again.cells] == [c["accuracy"] for c in res.cells]
     assert (tmp_path / "report.md").is_file()

@@ -11,7 +11,8 @@ from stitch.core.product import ProductSpace
 from stitch.core.projection import RelativeProjection
 from stitch.core.translate import Procrustes, Ridge
 from stitch.errors import UnknownNameError
-from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig, parse_experiment
+from stitch.experiment import parse_experiment
+from stitch.experiment.config import AnchorConfig, DecoderConfig, SpaceConfig
 from stitch.experiment.matrix import stitching_matrix
 from stitch.spaces import SPACES, AbsoluteSpace, Space, create_space, end_to_end_kinds, list_spaces, register_space
 

@@ -1,4 +1,4 @@
-"""``stitch similarities|anchors|metrics|aggregations|translators|decoders|spaces list|show``: the core's registries.
+"""``stitch similarities|anchors|metrics|aggregations|translators|decoders|spaces|protocols list|show``: the core's registries.
 
 The tables come from :data:`stitch.utils.names.CORE_TABLES`, the same list the plugin host fills.
 """
@@ -15,7 +15,7 @@ from stitch.utils.names import CORE_TABLES
 # command -> table key
 _COMMANDS = {"similarities": "similarities", "anchors": "anchor strategies", "metrics": "metrics",
              "aggregations": "aggregations", "translators": "translators", "decoders": "decoders",
-             "spaces": "spaces"}
+             "spaces": "spaces", "protocols": "protocols"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

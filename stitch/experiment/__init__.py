@@ -1,5 +1,5 @@
-"""Zero-shot stitching experiments: configuration files, decoders, training (from scratch, or end to end with a
-relative or product space as a layer), the stitching matrix, reports.
+"""Zero-shot stitching experiments: configuration files, protocols (frozen encoders, or trained end to end with a
+relative or product space as a layer), decoders, training, the stitching matrix, reports.
 
 Example:
     >>> from stitch.experiment import parse_experiment
@@ -8,7 +8,8 @@ Example:
     [0]
 """
 
-from stitch.experiment.config import ExperimentConfig, load_experiment, parse_experiment
+from stitch.experiment.config import ExperimentConfig
+from stitch.experiment.files import load_experiment, parse_experiment
 from stitch.experiment.endtoend import stitch_end_to_end, train_end_to_end
 from stitch.experiment.matrix import stitching_matrix
 from stitch.experiment.results import ExperimentResult

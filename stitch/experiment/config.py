@@ -1,4 +1,4 @@
-"""Experiment files: pydantic models, loading from TOML/YAML, and errors that name the field path.
+"""The models of an experiment file (pydantic); :mod:`stitch.experiment.files` reads and validates files.
 
 A file is validated completely before any work starts: unknown keys, wrong types, unknown space kinds,
 similarities, translation methods, decoders and anchor strategies all raise :class:`~stitch.errors.ConfigError`
@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_validator
 
 from stitch.engine.options import EncoderResources, EngineOptions
-from stitch.errors import ConfigError
+from stitch.utils.configfiles import StrictModel
 
 if TYPE_CHECKING:
     from stitch.spaces import Space
@@ -52,8 +51,6 @@ __all__ = [
     "DiscoverConfig",
     "SpaceConfig",
     "DecoderConfig",
-    "load_experiment",
-    "parse_experiment",
 ]
 
 def _lookup(table: Any, name: str) -> None:
@@ -64,15 +61,11 @@ def _lookup(table: Any, name: str) -> None:
         raise ValueError(str(exc)) from None
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TrainConfig(_Model):
+class TrainConfig(StrictModel):
     """Train the encoder from scratch (with a linear head) on the dataset's training split first.
 
     ``seed`` is the run's seed; the encoder's initialisation seed is derived from it and the encoder's name
-    (:func:`~stitch.experiment.runner.init_seed`), so two architectures trained with ``seed = 0`` do not start
+    (:func:`~stitch.experiment.protocols.base.init_seed`), so two architectures trained with ``seed = 0`` do not start
     from correlated weights. ``patience`` stops training after that many epochs without validation
     improvement (unset: every one of ``epochs`` runs); the best epoch is kept either way and the epochs run
     are recorded in ``results.json``.
@@ -86,7 +79,7 @@ class TrainConfig(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class EncoderConfig(_Model):
+class EncoderConfig(StrictModel):
     """One encoder: a registry name with options, optionally trained from scratch (``train``).
 
     ``resources`` (``num_cpus``, ``num_gpus``, ``batch_size``, ``concurrency``) override the ``[engine]``
@@ -113,7 +106,7 @@ class EncoderConfig(_Model):
         return self.group or self.name
 
 
-class DatasetConfig(_Model):
+class DatasetConfig(StrictModel):
     """Dataset name, options, and which splits train decoders / measure them (``root`` is an old spelling).
 
     ``subset`` cuts splits to a seeded stratified subset (``{train = 2000, test = 1000}``, seed
@@ -138,7 +131,7 @@ class DatasetConfig(_Model):
         return v
 
 
-class DiscoverConfig(_Model):
+class DiscoverConfig(StrictModel):
     """Discover the anchor pairing between encoders instead of trusting it (``[anchors.discover]``).
 
     For every pair of encoders the second one's anchors are shuffled (seeded by the run's anchor seed), only
@@ -159,7 +152,7 @@ class DiscoverConfig(_Model):
         return check_choice(v, MATCHING_METHODS, "matching method")
 
 
-class AnchorConfig(_Model):
+class AnchorConfig(StrictModel):
     """Anchor choice: strategy, number, seed (run seed ``s`` uses ``seed + s``), and strategy options.
 
     ``discover`` (a :class:`DiscoverConfig`, e.g. ``discover = { known = 10 }``) hides the pairing of the
@@ -189,7 +182,7 @@ class AnchorConfig(_Model):
         return v
 
 
-class SpaceConfig(_Model):
+class SpaceConfig(StrictModel):
     """A latent space to compare: ``absolute``, ``relative:<sim>``, ``product:<sim>,<sim>...``, ``translate:<method>``
     or a plugin's kind (:data:`stitch.spaces.SPACES`).
 
@@ -236,7 +229,7 @@ class SpaceConfig(_Model):
         return self
 
 
-class DecoderConfig(_Model):
+class DecoderConfig(StrictModel):
     """The decoder trained on each encoder's space (see :mod:`stitch.experiment.decoders`)."""
 
     kind: str = "mlp"
@@ -258,7 +251,7 @@ class DecoderConfig(_Model):
         return v
 
 
-class ExperimentConfig(_Model):
+class ExperimentConfig(StrictModel):
     """A whole stitching experiment (see the module docstring for a file).
 
     ``protocol``: ``"frozen"`` (default) fits decoders on each encoder's fixed latents; ``"end-to-end"``
@@ -285,32 +278,8 @@ class ExperimentConfig(_Model):
     threads: int | None = Field(None, ge=1)
     encode_batch_size: int = Field(256, ge=1)
     engine: EngineOptions = Field(default_factory=EngineOptions)
-    protocol: Literal["frozen", "end-to-end"] = "frozen"
+    protocol: str = Field("frozen", min_length=1)
     report_same_seed: bool = False
-
-    @model_validator(mode="after")
-    def _end_to_end_rules(self) -> ExperimentConfig:
-        if self.protocol != "end-to-end":
-            return self
-        from stitch.spaces import end_to_end_kinds
-
-        problems = [f"encoders[{i}]: protocol 'end-to-end' trains every encoder with its space and decoder, but "
-                    f"{e.display!r} has no train table; add train = {{ seed = 0, epochs = ... }}"
-                    for i, e in enumerate(self.encoders) if e.train is None]
-        problems += [f"spaces[{i}]: {s.name!r} cannot be trained end to end (a {s.kind!r} space maps between two "
-                     f"trained models); use one of the kinds that can: {', '.join(end_to_end_kinds())}"
-                     for i, s in enumerate(self.spaces) if not s.space.end_to_end]
-        if self.anchors.strategy not in ("random", "stratified"):
-            problems.append(f"anchors.strategy: {self.anchors.strategy!r} chooses anchors by their latents, which do "
-                            "not exist before end-to-end training; use 'random' or 'stratified'")
-        if self.engine.kind != "local":
-            problems.append("engine.kind: protocol 'end-to-end' runs in this process; remove the [engine] table")
-        if self.anchors.discover is not None:
-            problems.append("anchors.discover: end-to-end training embeds the anchors with every model it trains, so "
-                            "there is no hidden pairing to discover; remove it or use protocol 'frozen'")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentConfig:
@@ -344,130 +313,3 @@ class ExperimentConfig(_Model):
         """``models_root``, else ``$STITCH_MODELS`` (or ``None``): where ``pretrained = true`` timm models and
         ``hf:<name>`` folders are looked up (:func:`stitch.encoder.refs.local_model`)."""
         return self.models_root or os.environ.get("STITCH_MODELS") or None
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.startswith(("function-", "model-")) or part in ("str", "dict[str,any]"):
-            continue  # pydantic's validator-name segments mean nothing to a user
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """The field names the model at ``loc`` (a path into ExperimentConfig) accepts."""
-    model: Any = ExperimentConfig
-    for part in loc[:-1]:
-        if isinstance(part, int) or not isinstance(model, type) or not issubclass(model, BaseModel):
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return []
-        model = _model_of(info.annotation)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return []
-    return sorted(model.model_fields)
-
-
-def _model_of(annotation: Any) -> Any:
-    import typing
-
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        for inner in typing.get_args(arg):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return annotation
-
-
-def _message(exc: ValidationError, source: str) -> str:
-    import difflib
-
-    lines = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            known = _fields_at(err["loc"])
-            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "check its spelling"
-            msg = f"unknown field ({hint}); allowed here: {', '.join(known)}" if known else f"unknown field ({hint})"
-        elif err["type"] == "literal_error":
-            msg = f"got {err['input']!r}; {msg[0].lower()}{msg[1:]}"
-        lines.append(f"{_path(err['loc'])}: {msg}")
-    return f"invalid experiment {source}:\n  " + "\n  ".join(lines)
-
-
-def parse_experiment(data: Any, *, source: str = "config") -> ExperimentConfig:
-    """Validate a dict (as read from TOML/YAML) into an :class:`ExperimentConfig`.
-
-    Raises :class:`ConfigError` naming every bad field path and the allowed values.
-
-    Example:
-        >>> cfg = parse_experiment({"name": "t", "dataset": {"name": "digits"},
-        ...                         "encoders": [{"name": "a"}], "spaces": ["relative:cosine"]})
-        >>> cfg.spaces[0].kind, cfg.spaces[0].argument
-        ('relative', 'cosine')
-    """
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"invalid experiment {source}: expected a table/mapping at the top level, got {type(data).__name__}"
-        )
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_message(exc, source)) from None
-
-
-def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
-    """Read and validate an experiment file (``.toml``, ``.yaml`` / ``.yml``, or ``.json``).
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "e.toml"
-        >>> _ = p.write_text('name = "t"\\nspaces = ["absolute"]\\n[dataset]\\nname = "digits"\\n'
-        ...                  '[[encoders]]\\nname = "a"\\n')
-        >>> load_experiment(p).name
-        't'
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"experiment file {str(path)!r} is a directory; pass the path of a .toml, .yaml or .json "
-                          "file (see examples/)")
-    if not path.is_file():
-        raise FileNotFoundError(f"experiment file {str(path)!r} not found")
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"experiment file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                          "save it as UTF-8") from None
-    try:
-        if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            import json
-
-            data = json.loads(text)
-        else:
-            raise ConfigError(
-                f"cannot read experiment file {str(path)!r}: unknown extension {suffix!r}; "
-                "expected '.toml', '.yaml', '.yml' or '.json'"
-            )
-    except ConfigError:
-        raise
-    except Exception as exc:  # TOML/YAML/JSON syntax errors: name the file and keep the parser's position
-        raise ConfigError(f"cannot parse experiment file {str(path)!r}: {exc}") from None
-    return parse_experiment(data, source=f"file {str(path)!r}")

@@ -1,24 +1,14 @@
-"""Running an experiment file: check everything, build or train the encoders, encode, fill the matrix, report.
+"""Running an experiment file: check everything, run its protocol, report.
 
-:func:`check_experiment` runs every rule the run runs — registry names (timm model names included),
-loading the dataset's labels, splits, the anchor count against the data, stratified anchors against the
-classes — before any training; ``stitch run --check`` calls exactly it. :func:`run_experiment` then:
-
-1. builds each encoder, or trains it from scratch into ``<out>/encoders/<label>-<recipe>.safetensors``:
-   the file name carries a hash of everything that produced it (base encoder, options, training settings,
-   the derived initialisation seed, the dataset's content), so a changed configuration trains a new file and
-   an old file is never reused for it;
-2. encodes the training and test splits through the :class:`~stitch.encoder.cache.LatentCache`;
-3. fills the stitching matrix (:mod:`stitch.experiment.matrix`), appending each finished row to
-   ``cells.jsonl`` under a key that covers the latents' provenance, so an interrupted run resumes and a
-   changed encoder recomputes;
-4. writes ``results.json`` (with the configuration, the encoders' provenance, seeds, anchor ids and library
-   versions), ``results.csv``, figures and ``report.md``.
-
-With ``protocol = "end-to-end"`` steps 1-3 are replaced by the relative-representations paper's protocol
-(:mod:`stitch.experiment.endtoend`): every encoder is trained with each space as a layer and a decoder,
-into ``<out>/end-to-end/`` (reused when the recipe matches), and the encoder of each model is stitched with
-the decoder of every other; the results and report are the same.
+:func:`check_experiment` runs every rule the run runs — the file's structure and its protocol's rules
+(:mod:`stitch.experiment.files`), registry names (timm model names included), loading the dataset's labels,
+splits, the anchor count against the data, stratified anchors against the classes — before any training;
+``stitch run --check`` calls exactly it. :func:`run_experiment` then runs the file's protocol
+(:mod:`stitch.experiment.protocols`: ``frozen`` builds or trains the encoders, encodes through the latent
+cache and fills the stitching matrix row by row; ``end-to-end`` trains every encoder with each space as a
+layer and stitches the models), reusing every trained file whose recipe matches and every finished row, so
+an interrupted run resumes; and writes ``results.json`` (with the configuration, the encoders' provenance,
+seeds, anchor ids and library versions), ``results.csv``, figures and ``report.md``.
 
 Torch's CPU threads are set for the run: training and decoders use ``threads`` (the file's, default 1 —
 small models gain nothing from more, on a shared machine extra threads wait on each other and run many
@@ -28,10 +18,8 @@ machine's cores: large pretrained models do gain from threads, and the result is
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,46 +29,14 @@ import torch
 
 from stitch.encoder.refs import using_models_root
 from stitch.errors import ConfigError
-from stitch.experiment.config import ExperimentConfig, load_experiment, parse_experiment
-from stitch.experiment.endtoend import load_end_to_end, split_targets, stitch_end_to_end, train_end_to_end
-from stitch.experiment.matrix import stitching_matrix
-from stitch.experiment.results import CELLS_FILE, CellStore, ExperimentResult, record_hash, summarize
+from stitch.experiment.config import ExperimentConfig
+from stitch.experiment.files import check_protocol, load_experiment, parse_experiment
+from stitch.experiment.results import ExperimentResult, summarize
 from stitch.utils.deprecation import renamed_kwargs
-from stitch.utils.files import slug
 from stitch.utils.progress import phase
+from stitch.utils.threads import torch_threads
 
-__all__ = ["ExperimentPlan", "check_experiment", "run_experiment", "init_seed", "torch_threads"]
-
-
-def init_seed(encoder_name: str, seed: int) -> int:
-    """The initialisation seed of encoder ``encoder_name`` trained with run seed ``seed`` (31-bit, stable).
-
-    Different architectures trained with the same run seed start from unrelated weights (a shared seed gives
-    e.g. GCN and GAT identical first layers, which makes their absolute spaces look stitchable).
-
-    Example:
-        >>> init_seed("pyg:gcn", 0) != init_seed("pyg:gat", 0), init_seed("pyg:gcn", 0) == init_seed("pyg:gcn", 0)
-        (True, True)
-    """
-    digest = hashlib.sha256(f"{encoder_name}\x1f{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads, then restore the previous count.
-
-    Example:
-        >>> with torch_threads(1):
-        ...     torch.get_num_threads()
-        1
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+__all__ = ["ExperimentPlan", "check_experiment", "run_experiment"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +67,7 @@ class ExperimentPlan:
 
 def _config(config: ExperimentConfig | str | os.PathLike[str] | Mapping[str, Any]) -> ExperimentConfig:
     if isinstance(config, ExperimentConfig):
-        return config
+        return check_protocol(config)
     if isinstance(config, Mapping):
         return parse_experiment(dict(config))
     return load_experiment(config)
@@ -217,41 +173,6 @@ def _check(cfg: ExperimentConfig, data_root: str | os.PathLike[str] | None, full
     return plan, dataset
 
 
-def _recipe(enc: Any, cfg: ExperimentConfig, dataset: Any) -> dict[str, Any]:
-    return {"encoder": enc.name, "options": enc.options, "train": enc.train.model_dump(),
-            "init_seed": init_seed(enc.name, enc.train.seed), "dataset": dataset.content_hash(),
-            "split": cfg.dataset.train_split}
-
-
-def _build_encoder(enc: Any, cfg: ExperimentConfig, dataset: Any, out_dir: Path, progress: bool | None) -> Any:
-    """The encoder of ``enc``: built from the registry, or trained (reusing a file only if its recipe matches)."""
-    from stitch.encoder.checkpoint import read_provenance
-    from stitch.experiment.training import train_encoder
-    from stitch.plugins import create_encoder
-
-    if enc.train is None:
-        return create_encoder(enc.name, **enc.options), {"name": enc.name, "options": enc.options}
-    recipe = _recipe(enc, cfg, dataset)
-    key = record_hash(recipe)
-    path = out_dir / "encoders" / f"{slug(enc.display)}-{key[:12]}.safetensors"
-    reuse = False
-    if path.is_file():
-        try:
-            reuse = read_provenance(path).get("recipe", {}).get("key") == key
-        except (OSError, ValueError):
-            reuse = False  # a damaged file or sidecar is trained again
-    if not reuse:
-        t = enc.train
-        train_encoder(enc.name, dataset, out=path, seed=recipe["init_seed"], split=cfg.dataset.train_split,
-                      epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, patience=t.patience,
-                      encoder_options=enc.options, progress=progress, recipe={"key": key, **recipe}, **t.options)
-    # what produced the weights, not how long it took: results.json is identical for a resumed run
-    metrics = {k: v for k, v in read_provenance(path).get("metrics", {}).items() if k != "seconds"}
-    info = {"name": enc.name, "options": enc.options, "trained": str(path), "run_seed": enc.train.seed,
-            "init_seed": recipe["init_seed"], "recipe": key, "training": metrics}
-    return create_encoder(f"trained:{path}"), info
-
-
 @renamed_kwargs(output="out")
 def run_experiment(
     config: ExperimentConfig | str | os.PathLike[str] | Mapping[str, Any],
@@ -302,23 +223,23 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     from stitch.utils.provenance import library_versions
 
     from stitch.engine import as_engine, create_engine
+    from stitch.experiment.protocols import RunContext, get_protocol
 
     _, dataset = _check(cfg, data_root, full)
     if engine is None:
         engine = create_engine(cfg.engine.kind, **cfg.engine.model_dump(exclude={"kind"}))
     engine = as_engine(engine)
-    if engine.kind != "local" and cfg.protocol == "end-to-end":
-        raise ConfigError(f"experiment {cfg.name!r}: protocol 'end-to-end' trains its models in this process; run it "
-                          "with the local engine (drop --engine ray)")
+    protocol = get_protocol(cfg.protocol)
+    if engine.kind != "local" and protocol.in_process:
+        raise ConfigError(f"experiment {cfg.name!r}: protocol {cfg.protocol!r} trains its models in this process; "
+                          "run it with the local engine (drop --engine ray)")
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
-    encode_threads = torch.get_num_threads()
+    context = RunContext(cfg=cfg, dataset=dataset, out_dir=out_dir, cache_root=cache_root, engine=engine,
+                         progress=progress, encode_threads=torch.get_num_threads())
     with torch_threads(n_threads):
-        if cfg.protocol == "end-to-end":
-            cells, anchors, encoder_info = _end_to_end(cfg, dataset, out_dir, progress)
-        else:
-            cells, anchors, encoder_info = _frozen(cfg, dataset, out_dir, cache_root, progress, engine, encode_threads)
+        cells, anchors, encoder_info = protocol.run(context)
     train_seeds = {e.display: e.train.seed if e.train is not None else None for e in cfg.encoders}
     cells = [{**c, "decoder_train_seed": train_seeds[c["decoder_encoder"]],
               "test_train_seed": train_seeds[c["test_encoder"]]} for c in cells]
@@ -338,116 +259,3 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
         phase(f"writing the report to {out_dir}", enabled=progress)
         write_report(result, out_dir)
     return result
-
-
-def _frozen(cfg: ExperimentConfig, dataset: Any, out_dir: Path, cache_root: Any, progress: bool | None, engine: Any,
-            encode_threads: int) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[str, Any]]:
-    """The frozen protocol: build or train each encoder, encode both splits (cached), fill the matrix."""
-    from stitch.encoder.cache import LatentCache
-
-    train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
-    cache = LatentCache(cache_root)
-    encoder_info: dict[str, dict[str, Any]] = {}
-    total = len(cfg.encoders)
-    encoders = {}
-    for i, enc_cfg in enumerate(cfg.encoders, 1):
-        verb = "training" if enc_cfg.train is not None else "building"
-        phase(f"{verb} encoder {i}/{total}: {enc_cfg.display} ({enc_cfg.name})", enabled=progress)
-        encoders[enc_cfg.display], encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset, out_dir,
-                                                                                  progress)
-    with torch_threads(encode_threads):  # every split of an encoder in one pass (one Ray actor pool)
-        encoded = engine.encode_many(encoders, dataset, [train_split, test_split], cache=cache, progress=progress,
-                                     batch_size=cfg.encode_batch_size,
-                                     resources={e.display: e.resources for e in cfg.encoders})
-    latents = {label: (train, test) for label, (train, test) in encoded.items()}
-    fingerprints = {label: cache.key(enc, dataset, None) for label, enc in encoders.items()}
-    n_spaces = len(cfg.spaces)
-    names = [s.display for s in cfg.spaces]
-
-    def on_row(done: int, rows: int, task: Any) -> None:
-        per_space = rows // (n_spaces * len(cfg.seeds))
-        phase(f"space {names.index(task.space.display) + 1}/{n_spaces} ({task.space.display}), seed {task.seed}, "
-              f"decoder on {task.src} (row {done % per_space + 1}/{per_space}; {done}/{rows} done)",
-              enabled=progress)
-
-    cells, anchors = stitching_matrix(
-        latents, split_targets(dataset, train_split, cfg.decoder.kind),
-        split_targets(dataset, test_split, cfg.decoder.kind),
-        cfg.spaces, decoder=cfg.decoder, anchors=cfg.anchors, seeds=cfg.seeds,
-        groups={e.display: e.family for e in cfg.encoders}, train_ids=dataset.split_ids(train_split),
-        store=CellStore(out_dir / CELLS_FILE),
-        fingerprint={"dataset": dataset.content_hash(), "latents": fingerprints}, progress=progress,
-        on_row=on_row, engine=engine,
-    )
-    return cells, anchors, encoder_info
-
-
-def _end_to_end(cfg: ExperimentConfig, dataset: Any, out_dir: Path, progress: bool | None
-                ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[str, Any]]:
-    """The end-to-end protocol: per (seed, space), train every encoder with that space and a decoder, then stitch.
-
-    Models are files under ``<out>/end-to-end/`` named by a hash of their recipe (as trained encoders are),
-    so a re-run reuses them. Each encoder starts from the same initialisation for every space and seed
-    (:func:`init_seed`); run seed ``s`` picks the anchors (``anchors.seed + s``), shared by all models.
-    """
-    from stitch.core.anchors import select_anchors
-
-    kind, train_split = cfg.decoder.kind, cfg.dataset.train_split
-    y_train = split_targets(dataset, train_split, kind)
-    n_train = len(dataset.indices(train_split))
-    ids = dataset.split_ids(train_split)
-    rows_ref = torch.arange(n_train, dtype=torch.float32)[:, None]  # random/stratified read no features
-    groups = {e.display: e.family for e in cfg.encoders}
-    cells: list[dict[str, Any]] = []
-    anchors: dict[int, dict[str, Any]] = {}
-    info: dict[str, dict[str, Any]] = {e.display: {"name": e.name, "options": e.options, "run_seed": e.train.seed,
-                                                    "init_seed": init_seed(e.name, e.train.seed), "models": {}}
-                                       for e in cfg.encoders}
-    total, done = len(cfg.seeds) * len(cfg.spaces) * len(cfg.encoders), 0
-    for seed in cfg.seeds:
-        anchor_seed = cfg.anchors.seed + seed
-        idx = select_anchors(rows_ref, cfg.anchors.n, cfg.anchors.strategy,
-                             labels=y_train if kind != "reconstruction" else None, seed=anchor_seed,
-                             **cfg.anchors.options).tolist()
-        anchors[seed] = {"seed": anchor_seed, "reference": "training rows", "indices": idx,
-                         "ids": [ids[i] for i in idx]}
-        for space in cfg.spaces:
-            models = {}
-            for enc in cfg.encoders:
-                done += 1
-                phase(f"end-to-end model {done}/{total}: {enc.display} with {space.display} (seed {seed})",
-                      enabled=progress)
-                models[enc.display], path, metrics = _end_to_end_model(enc, cfg, dataset, space, idx, out_dir,
-                                                                       progress)
-                info[enc.display]["models"][f"{space.display} / seed {seed}"] = {"file": str(path), "training": metrics}
-            cells += stitch_end_to_end(models, dataset, split=train_split, test_split=cfg.dataset.test_split,
-                                       groups=groups, seed=seed, anchor_seed=anchor_seed)
-    return cells, anchors, info
-
-
-def _end_to_end_model(enc: Any, cfg: ExperimentConfig, dataset: Any, space: Any, anchor_rows: list[int],
-                      out_dir: Path, progress: bool | None) -> tuple[Any, Path, dict[str, Any]]:
-    """One end-to-end model: reused from its file when the recipe matches, else trained."""
-    from stitch.encoder.checkpoint import read_provenance
-
-    d = cfg.decoder
-    recipe = {**_recipe(enc, cfg, dataset), "protocol": "end-to-end", "space": space.model_dump(),
-              "anchor_rows": anchor_rows, "decoder": {"kind": d.kind, "hidden": d.hidden, "normalize": d.normalize}}
-    key = record_hash(recipe)
-    path = out_dir / "end-to-end" / f"{slug(enc.display)}-{slug(space.display)}-{key[:12]}.safetensors"
-    model = None
-    if path.is_file():
-        try:
-            if read_provenance(path).get("recipe", {}).get("key") == key:
-                model = load_end_to_end(path, dataset)
-        except (OSError, ValueError):
-            model = None  # a damaged file or sidecar is trained again
-    if model is None:
-        t = enc.train
-        model = train_end_to_end(enc.name, dataset, space=space, anchor_rows=anchor_rows, out=path,
-                                 seed=recipe["init_seed"], decoder=d.kind, hidden=d.hidden, normalize=d.normalize,
-                                 split=cfg.dataset.train_split, epochs=t.epochs, lr=t.lr, batch_size=t.batch_size,
-                                 patience=t.patience, encoder_options=enc.options, progress=progress,
-                                 recipe={"key": key, **recipe}, **t.options)
-    # what produced the weights, not how long it took: results.json is identical for a resumed run
-    return model, path, {k: v for k, v in model.metrics.items() if k != "seconds"}

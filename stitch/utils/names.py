@@ -354,6 +354,8 @@ CORE_TABLES: dict[str, TableRef] = {
                  "decoders for stitching experiments"),
         TableRef("spaces", "stitch.spaces", "SPACES", "register_space",
                  "space kinds (absolute, relative:<sim>, product:<sims>, translate:<method>, ...)"),
+        TableRef("protocols", "stitch.experiment.protocols", "PROTOCOLS", "register_protocol",
+                 "stitching protocols (frozen, end-to-end, ...)"),
     )
 }
 
