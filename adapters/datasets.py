@@ -36,69 +36,16 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from stitch.data import Dataset
+from stitch.data import Dataset, stratified_splits
+from stitch.utils.files import sha256_array
+from stitch.utils.roots import data_root
 
 hookimpl = pluggy.HookimplMarker("stitch")
 
 __all__ = [
     "load_digits", "load_trec", "load_planetoid", "load_image_folder", "load_text_file", "load_arrays",
-    "read_trec_file", "stratified_splits", "data_root", "parse_planetoid_file", "load_text_folder",
+    "read_trec_file", "parse_planetoid_file", "load_text_folder",
 ]
-
-DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
-
-
-def data_root(root: str | os.PathLike[str] | None) -> Path | None:
-    """``root`` if given, else ``$STITCH_DATA``, else ``None``.
-
-    Example:
-        >>> data_root("/data")
-        PosixPath('/data')
-    """
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("STITCH_DATA")
-    return Path(env).expanduser() if env else None
-
-
-def stratified_splits(labels: np.ndarray, fractions: dict[str, float] | None = None, *, seed: int = 0
-                      ) -> dict[str, np.ndarray]:
-    """Seeded stratified split of ``range(len(labels))`` into named parts (sorted indices in each part).
-
-    Every class is shuffled with ``numpy.random.default_rng(seed)`` and cut by ``fractions``, so each part
-    keeps the class proportions; the result depends only on the labels and the seed.
-
-    Shapes:
-        labels: ``(n,)``  ->  ``{split: (n_split,) int64}``, disjoint, covering ``0..n-1``.
-
-    Example:
-        >>> parts = stratified_splits(np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]), {"train": 0.6, "test": 0.4})
-        >>> [len(parts["train"]), len(parts["test"])]
-        [6, 4]
-    """
-    fractions = dict(fractions or DEFAULT_FRACTIONS)
-    total = sum(fractions.values())
-    if not fractions or any(f < 0 for f in fractions.values()) or total <= 0:
-        raise ValueError(f"split fractions must be non-negative and sum to a positive number, got {fractions}")
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    names = list(fractions)
-    cuts = np.cumsum([fractions[n] / total for n in names])
-    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for cls in np.unique(labels):
-        idx = np.flatnonzero(labels == cls)
-        rng.shuffle(idx)
-        bounds = np.concatenate([[0], np.round(cuts * len(idx)).astype(int)])
-        for i, n in enumerate(names):
-            parts[n].append(idx[bounds[i] : bounds[i + 1]])
-    return {n: np.sort(np.concatenate(p)).astype(np.int64) for n, p in parts.items()}
-
-
-def _sha256_array(a: np.ndarray) -> str:
-    h = hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode())
-    h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
 
 def _sha256_texts(texts: Sequence[str]) -> str:
     return hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()
@@ -135,7 +82,7 @@ def load_digits(*, root: str | os.PathLike[str] | None = None, seed: int = 0) ->
         ids=tuple(f"digits-{i:04d}" for i in range(len(labels))),
         splits=stratified_splits(labels, seed=seed),
         metadata={"source": "sklearn.datasets.load_digits", "sklearn": sklearn.__version__, "split_seed": seed,
-                  "input_sha256": _sha256_array(images), "license": "CC BY 4.0 (UCI ML repository)"},
+                  "input_sha256": sha256_array(images), "license": "CC BY 4.0 (UCI ML repository)"},
     )
 
 
@@ -176,7 +123,7 @@ def load_arrays(*, inputs: Any, labels: Any, modality: str = "tabular", name: st
     else:
         split_idx = {k: np.asarray(v, dtype=np.int64) for k, v in splits.items()}
     if isinstance(inputs, np.ndarray):
-        digest = _sha256_array(inputs)
+        digest = sha256_array(inputs)
     elif all(isinstance(t, str) for t in inputs):
         digest = _sha256_texts(list(inputs))
     else:
@@ -206,9 +153,9 @@ def _trec_dir(root: Path | None) -> Path:
             f"TREC files {', '.join(TREC_FILES.values())} not found in {root / 'trec'} or {root}; put the official "
             f"files there (from {TREC_URL}) or call without root to download them"
         )
-    from stitch.utils.provenance import default_cache_root
+    from stitch.utils.roots import cache_root
 
-    target = default_cache_root() / "datasets" / "trec"
+    target = cache_root() / "datasets" / "trec"
     for fname in TREC_FILES.values():
         if not (target / fname).is_file():
             _download(TREC_URL + fname, target / fname, TREC_SHA256[fname])
@@ -411,9 +358,9 @@ def _planetoid_raw(name: str, base: Path | None) -> tuple[Path, str]:
     pyg_name = PLANETOID[name]
     files = [f"ind.{name}.{part}" for part in PLANETOID_PARTS]
     if base is None:
-        from stitch.utils.provenance import default_cache_root
+        from stitch.utils.roots import cache_root
 
-        staging = default_cache_root() / "datasets" / "planetoid" / pyg_name / "raw"
+        staging = cache_root() / "datasets" / "planetoid" / pyg_name / "raw"
         known = PLANETOID_SHA256.get(name, {})
         for fname in files:
             if not (staging / fname).is_file():
@@ -594,7 +541,7 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
     y = np.array(labels, dtype=np.int64)
     return Dataset(name=f"image-folder:{folder.name}", modality="image", inputs=x, labels=y, class_names=tuple(classes),
                    ids=tuple(ids), splits=stratified_splits(y, seed=seed),
-                   metadata={"source": str(folder), "split_seed": seed, "input_sha256": _sha256_array(x)})
+                   metadata={"source": str(folder), "split_seed": seed, "input_sha256": sha256_array(x)})
 
 
 def load_text_file(*, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, seed: int = 0,

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from stitch.adapters.datasets import _sha256_array, data_root, stratified_splits
-from stitch.data import Dataset
-from stitch.utils.files import ChecksumError
+from stitch.data import Dataset, stratified_splits
+from stitch.utils.files import ChecksumError, sha256_array
+from stitch.utils.roots import data_root
 
 __all__ = ["load_idx_dataset", "parse_idx", "IDX_DATASETS"]
 
@@ -118,10 +118,10 @@ def _download_raw(name: str, stem: str) -> Path:
     import urllib.request
 
     from stitch.utils.files import atomic_open
-    from stitch.utils.provenance import default_cache_root
+    from stitch.utils.roots import cache_root
 
     info = IDX_DATASETS[name]
-    dest = default_cache_root() / "datasets" / info["folder"] / "raw" / f"{stem}.gz"
+    dest = cache_root() / "datasets" / info["folder"] / "raw" / f"{stem}.gz"
     if dest.is_file():
         return dest
     errors = []
@@ -225,6 +225,6 @@ def load_idx_dataset(name: str, *, root: str | os.PathLike[str] | None = None, s
         name=name, modality="image", inputs=images, labels=labels, class_names=info["classes"], ids=ids,
         splits={"train": inner["train"], "val": inner["val"], "test": np.arange(n_train, len(labels), dtype=np.int64)},
         metadata={"source": str(paths["train_images"].parent), "files": files, "split_seed": seed,
-                  "verified": all(f["verified"] for f in files.values()), "input_sha256": _sha256_array(images),
+                  "verified": all(f["verified"] for f in files.values()), "input_sha256": sha256_array(images),
                   "license": info["license"], "citation": info["citation"]},
     )

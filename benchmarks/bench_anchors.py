@@ -50,7 +50,8 @@ def _latents(args: argparse.Namespace, key: str, n_pool: int) -> dict[str, Any]:
 
     import stitch
     from stitch.encoder.cache import LatentCache
-    from stitch.encoder.refs import parse_encoder, using_models_root
+    from stitch.encoder.refs import parse_encoder
+    from stitch.utils.roots import using_models_root
 
     dataset, dataset_options, *encoders = PAIRS[key]
     data = stitch.load_dataset(dataset, data_root=args.data, **dataset_options)

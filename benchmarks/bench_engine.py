@@ -47,7 +47,8 @@ def build(args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
 
     import stitch
     from stitch.encoder.cache import LatentCache
-    from stitch.encoder.refs import parse_encoder, using_models_root
+    from stitch.encoder.refs import parse_encoder
+    from stitch.utils.roots import using_models_root
     from stitch.engine import create_engine
     from stitch.experiment import run_experiment
 

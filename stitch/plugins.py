@@ -19,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -199,15 +198,16 @@ def load_dataset(name: str, *, data_root: str | os.PathLike[str] | None = None, 
     """
     from stitch.data import Dataset
 
+    from stitch.utils.roots import data_root as resolve_data_root
+
     info = get_dataset_info(name)
-    if data_root is None and os.environ.get("STITCH_DATA"):
-        data_root = os.environ["STITCH_DATA"]
-    if data_root is not None and not Path(data_root).expanduser().is_dir():
-        raise FileNotFoundError(f"data directory {str(data_root)!r} does not exist; pass the directory holding the "
+    root = resolve_data_root(data_root)
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"data directory {str(root)!r} does not exist; pass the directory holding the "
                                 f"dataset's files (--data / data_root=), or leave it unset")
     # the loader hook's keyword is `root` (the plugin contract); users say data_root
-    check_options("dataset", info.name, info.loader, {"root": data_root, **options})
-    ds = info(root=None if data_root is None else Path(data_root).expanduser(), **options)
+    check_options("dataset", info.name, info.loader, {"root": root, **options})
+    ds = info(root=root, **options)
     if not isinstance(ds, Dataset):
         raise TypeError(
             f"the loader of dataset {info.name!r} (plugin {info.plugin!r}) returned {type(ds).__name__}; "

@@ -159,7 +159,7 @@ def test_pretrained_from_the_models_root_uses_timms_own_preprocessing(shared_mod
     import timm.data
     from PIL import Image
 
-    from stitch.encoder.refs import using_models_root
+    from stitch.utils.roots import using_models_root
 
     with using_models_root(shared_models):
         enc = stitch.create_encoder("timm:tf_efficientnet_lite0", pretrained=True)
@@ -178,7 +178,7 @@ def test_pretrained_from_the_models_root_uses_timms_own_preprocessing(shared_mod
 
 
 def test_pretrained_weights_missing_from_the_models_root_say_where_to_put_them(tmp_path, monkeypatch):
-    from stitch.encoder.refs import using_models_root
+    from stitch.utils.roots import using_models_root
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is not asked: this machine is offline
     with using_models_root(tmp_path):

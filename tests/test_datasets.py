@@ -10,8 +10,8 @@ import pytest
 import stitch
 from stitch.adapters.datasets import (
     PLANETOID_SHA256, load_arrays, parse_planetoid_file, load_image_folder, load_text_file, read_trec_file,
-    stratified_splits,
 )
+from stitch.data import stratified_splits
 
 
 def _check_splits(ds):

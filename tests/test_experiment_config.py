@@ -76,7 +76,8 @@ _ERRORS = [
      r"options, patience, seed"),
     ({"anchor": {"n": 3}}, r"anchor: unknown field \(did you mean 'anchors'\?\)"),
     ({"seeds": [0, 0]}, r"seeds must be unique"),
-    ({"colour": "red"}, r"colour: unknown field \(check its spelling\); allowed here: anchors, data_root, dataset, "),
+    ({"colour": "red"},
+     r"colour: unknown field \(check its spelling\); allowed here: anchors, cache_root, data_root, dataset, "),
 ]
 
 
@@ -130,7 +131,7 @@ def test_shipped_examples_pass_every_check_the_run_makes(path: Path, shared_data
     from stitch.experiment import check_experiment
 
     cfg = load_experiment(path)
-    if cfg.resolved_models_root() is None:
+    if cfg.models_root is None:
         monkeypatch.setenv("STITCH_MODELS", str(shared_data.parent / "models"))
     plan, dataset = check_experiment(cfg, data_root=shared_data)  # names, data, splits, anchors against the data
     assert plan.n_cells == len(cfg.spaces) * len(cfg.seeds) * len(cfg.encoders) ** 2

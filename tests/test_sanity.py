@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from stitch.audits import AuditResult, audit_layers, compare
-from stitch.audits.sanity import (layer_monotonicity, output_correspondence, pca_deletion, rank_measures,
-                                  run_sanity, sanity_markdown)
+from stitch.audits.report import sanity_markdown
+from stitch.audits.sanity import layer_monotonicity, output_correspondence, pca_deletion, rank_measures, run_sanity
 
 
 def _layers(n: int = 300, d: int = 16, depth: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -14,16 +14,18 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stitch.audits.result import AuditResult
 from stitch.utils.checks import check_choice
 from stitch.utils.files import atomic_open, write_json
 from stitch.utils.plots import markdown_table, save_heatmap
 
-__all__ = ["write_audit", "audit_markdown", "latex_table", "cluster_order"]
+if TYPE_CHECKING:
+    from stitch.audits.result import AuditResult
+
+__all__ = ["write_audit", "audit_markdown", "latex_table", "cluster_order", "sanity_markdown"]
 
 
 def cluster_order(m: np.ndarray, kind: str) -> tuple[np.ndarray, Any] | None:
@@ -165,8 +167,6 @@ def audit_markdown(result: AuditResult) -> str:
     lines += ["", "## Summary", "", markdown_table(["metric", "most similar pair", "least similar pair"],
                                                    _summary_rows(result)), ""]
     if result.sanity:
-        from stitch.audits.sanity import sanity_markdown
-
         lines += [sanity_markdown(result.sanity), ""]
     for metric in result.values:
         decl = result.declarations[metric]
@@ -193,3 +193,25 @@ def audit_markdown(result: AuditResult) -> str:
     ]
     lines.append(markdown_table(["metric", "kind", "range", "symmetric", "invariances", "options"], decl_rows))
     return "\n".join(lines) + "\n"
+
+
+def sanity_markdown(sanity: Mapping[str, Any]) -> str:
+    """The grounding section of an audit report: one row per measure, best grounded first."""
+    tests = sanity["tests"]  # in the order they ran
+    ran = [t for t in tests if "skipped" not in tests[t]]
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:+.2f}"
+
+    rows = []
+    for r in sanity["ranking"]:
+        cells = [fmt(r["scores"].get(t)) for t in ran]
+        rows.append([r["metric"], *cells, fmt(r["mean_rho"]), f"{r['passed']}/{r['ran']}"])
+    lines = ["## Grounding tests", "",
+             f"Spearman rho between each measure and what it should track (higher = better grounded; a test passes "
+             f"at rho >= {sanity['pass_rho']}). Measures are ranked by their mean.", "",
+             markdown_table(["metric", *ran, "mean", "passed"], rows)]
+    for t in tests:
+        if "skipped" in tests[t]:
+            lines += ["", f"- {t}: not run ({tests[t]['skipped']})"]
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ import torch
 
 from stitch.audits.compare import as_latents, common_rows, compare
 from stitch.audits.result import AuditResult
+from stitch.audits.statistics import subsample_rows
 from stitch.encoder.refs import format_encoder, parse_encoder
 from stitch.utils.deprecation import renamed_kwargs
 
@@ -81,13 +82,6 @@ def encode_all(encoders: Mapping[str, Any], dataset: Any, split: str | None, *, 
     # Every encoder is built and checked before any is run, so a typo in the last name fails in seconds.
     return {k: z for k, (z,) in as_engine(engine).encode_many(built, ds, [split], cache=cache,
                                                                 progress=progress).items()}, ds
-
-
-def _subsample(n_total: int, n: int | None, seed: int) -> np.ndarray | None:
-    if n is None or n >= n_total:
-        return None
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_total, size=int(n), replace=False))
 
 
 def _align_ids(latents: dict[str, Any], ids: Mapping[str, Sequence[str]]) -> list[str]:
@@ -166,7 +160,7 @@ def audit(
         latents = as_latents(latents)
         sample_ids = _align_ids(latents, ids) if ids is not None else None
     n_total = common_rows(latents)
-    idx = _subsample(n_total, n, seed)
+    idx = subsample_rows(n_total, n, seed)
     if idx is not None:
         t = torch.from_numpy(idx)
         latents = {k: v[t] for k, v in latents.items()}
@@ -234,7 +228,7 @@ def audit_layers(
     latents, ds = encode_all({**row_encs, **col_encs}, dataset, split, cache_root=cache_root, data_root=data_root,
                              progress=progress, engine=engine)
     n_total = common_rows(latents)
-    idx = _subsample(n_total, n, seed)
+    idx = subsample_rows(n_total, n, seed)
     if idx is not None:
         latents = {k: v[torch.from_numpy(idx)] for k, v in latents.items()}
     labels = ds.split_labels(split)

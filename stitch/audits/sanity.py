@@ -36,7 +36,7 @@ import torch
 from stitch.audits.result import AuditResult
 
 __all__ = ["SANITY_TESTS", "PASS_RHO", "layer_monotonicity", "pca_deletion", "output_correspondence",
-           "label_randomisation", "run_sanity", "rank_measures", "sanity_markdown"]
+           "label_randomisation", "run_sanity", "rank_measures"]
 
 SANITY_TESTS = ("layer_monotonicity", "pca_deletion", "output_correspondence", "label_randomisation")
 #: fractions of training labels shuffled, and the seeds trained at each
@@ -284,7 +284,8 @@ def run_sanity(result: AuditResult, *, encoders: Sequence[str] | Mapping[str, st
 
     Returns ``{"tests": {test: {metric: scores} | {"skipped": why}}, "ranking": [...], "pass_rho": PASS_RHO}``.
     """
-    from stitch.audits.runner import _subsample, encode_all, layer_refs
+    from stitch.audits.runner import encode_all, layer_refs
+    from stitch.audits.statistics import subsample_rows
     from stitch.utils.progress import phase
 
     if isinstance(encoders, Mapping):
@@ -300,7 +301,7 @@ def run_sanity(result: AuditResult, *, encoders: Sequence[str] | Mapping[str, st
                              engine=engine)
     labels = np.asarray(ds.split_labels(split))
     n_total = len(labels)
-    idx = _subsample(n_total, n, seed)
+    idx = subsample_rows(n_total, n, seed)
     if idx is not None:
         latents = {k: v[torch.from_numpy(idx)] for k, v in latents.items()}
         labels = labels[idx]
@@ -348,27 +349,3 @@ def rank_measures(tests: Mapping[str, Any], metrics: Sequence[str]) -> list[dict
                      "passed": sum(v >= PASS_RHO for v in scores.values()), "ran": len(scores)})
     # measures no test could score (undefined on these inputs) go last
     return sorted(rows, key=lambda r: math.inf if r["mean_rho"] is None else -r["mean_rho"])
-
-
-def sanity_markdown(sanity: Mapping[str, Any]) -> str:
-    """The grounding section of an audit report: one row per measure, best grounded first."""
-    from stitch.utils.plots import markdown_table
-
-    tests = sanity["tests"]
-    ran = [t for t in SANITY_TESTS if t in tests and "skipped" not in tests[t]]
-
-    def fmt(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:+.2f}"
-
-    rows = []
-    for r in sanity["ranking"]:
-        cells = [fmt(r["scores"].get(t)) for t in ran]
-        rows.append([r["metric"], *cells, fmt(r["mean_rho"]), f"{r['passed']}/{r['ran']}"])
-    lines = ["## Grounding tests", "",
-             f"Spearman rho between each measure and what it should track (higher = better grounded; a test passes "
-             f"at rho >= {sanity['pass_rho']}). Measures are ranked by their mean.", "",
-             markdown_table(["metric", *ran, "mean", "passed"], rows)]
-    for t in SANITY_TESTS:
-        if t in tests and "skipped" in tests[t]:
-            lines += ["", f"- {t}: not run ({tests[t]['skipped']})"]
-    return "\n".join(lines)

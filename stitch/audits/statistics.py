@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 __all__ = ["draw_rng", "null_values", "bootstrap_values", "p_value", "percentile_interval", "permutation_p",
-           "bootstrap_ci", "PERMUTATION", "BOOTSTRAP"]
+           "bootstrap_ci", "subsample_rows", "PERMUTATION", "BOOTSTRAP"]
 
 #: Streams of :func:`draw_rng`: the permutation test's draws and the bootstrap's.
 PERMUTATION, BOOTSTRAP = 0, 1
@@ -106,3 +106,16 @@ def bootstrap_ci(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, An
                  confidence: float, key: CellKey) -> tuple[float, float]:
     """:func:`percentile_interval` over ``draws`` resamples of the paired rows (all of them, in this process)."""
     return percentile_interval(bootstrap_values(metric, x, y, kw, key, range(draws)), confidence)
+
+
+def subsample_rows(n_total: int, n: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of a seeded random subset of ``n`` of ``n_total`` rows (``None``: keep them all).
+
+    Example:
+        >>> subsample_rows(10, 3, seed=0).tolist(), subsample_rows(10, None, seed=0), subsample_rows(10, 20, seed=0)
+        ([5, 6, 9], None, None)
+    """
+    if n is None or n >= n_total:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_total, size=int(n), replace=False))

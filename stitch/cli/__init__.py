@@ -109,7 +109,7 @@ def _main(argv: Sequence[str] | None) -> int:
     with warnings.catch_warnings():  # restores showwarning, so in-process callers keep theirs
         warnings.showwarning = _one_line_warning
         try:
-            from stitch.encoder.refs import using_models_root
+            from stitch.utils.roots import using_models_root
 
             with using_models_root(getattr(args, "models", None)):
                 return int(args.func(args) or 0)

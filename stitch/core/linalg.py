@@ -37,6 +37,33 @@ def orthogonal_procrustes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tenso
     return u @ vh, s
 
 
+def similarity_procrustes(x: torch.Tensor, y: torch.Tensor, *, center: bool = True,
+                          scale: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """``(coef, intercept, Q, s)`` of ``y ≈ s (x - μx) Q + μy = x coef + intercept`` in least squares.
+
+    ``Q`` comes from :func:`orthogonal_procrustes` on the centred rows (``center=False``: raw rows), ``s`` is
+    the least-squares global scale (``scale=False``: 1).
+
+    Shapes:
+        x: ``(n, d1)``, y: ``(n, d2)`` -> coef ``(d1, d2)``, intercept ``(d2,)``, Q ``(d1, d2)``
+
+    Example:
+        >>> x = torch.randn(30, 3, dtype=torch.float64)
+        >>> q0, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
+        >>> coef, intercept, _, s = similarity_procrustes(x, 2 * x @ q0 + 1)
+        >>> torch.allclose(x @ coef + intercept, 2 * x @ q0 + 1), round(s, 6)
+        (True, 2.0)
+    """
+    mean_in = x.mean(0) if center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+    mean_out = y.mean(0) if center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
+    xc, yc = x - mean_in, y - mean_out
+    rotation, singular = orthogonal_procrustes(xc, yc)
+    norm = float((xc**2).sum())
+    s = float(singular.sum()) / norm if scale and norm > 0 else 1.0
+    coef = s * rotation
+    return coef, mean_out - mean_in @ coef, rotation, s
+
+
 def _pinv_psd(gram: torch.Tensor) -> torch.Tensor:
     evals, evecs = torch.linalg.eigh(gram)
     cutoff = float(evals.max()) * TINY if evals.numel() else 0.0

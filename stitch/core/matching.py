@@ -455,8 +455,8 @@ def _transport(x: torch.Tensor, y: torch.Tensor, known: tuple[tuple[int, int], .
     """The one-shot transport solvers: a Sinkhorn or Gromov-Wasserstein plan, then Procrustes re-assignment."""
     import ot
 
+    from stitch.core.linalg import similarity_procrustes
     from stitch.core.projection import relative_projection
-    from stitch.core.translate import Procrustes
 
     n, m = len(x), len(y)
     p, q = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
@@ -473,8 +473,8 @@ def _transport(x: torch.Tensor, y: torch.Tensor, known: tuple[tuple[int, int], .
     scores = torch.as_tensor(np.asarray(plan), dtype=torch.float64)
     target = _assign(scores, known)
     for _ in range(refine):
-        fitted = Procrustes().fit(x, y[target])
-        scores = -_sq_dists(fitted.transform(x), y)
+        coef, intercept, _, _ = similarity_procrustes(x, y[target])
+        scores = -_sq_dists(torch.addmm(intercept, x, coef), y)
         new = _assign(scores, known)
         if torch.equal(new, target):
             break

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stitch.core.linalg import min_norm_lstsq, orthogonal_procrustes, ridge_solve
+from stitch.core.linalg import min_norm_lstsq, ridge_solve, similarity_procrustes
 from stitch.utils.checks import as_matrix, check_fitted, check_paired, compute_dtype
 from stitch.utils.deprecation import deprecated_alias
 from stitch.utils.estimator import Estimator
@@ -121,12 +121,8 @@ class Procrustes(Translator):
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
         self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
-        xc, yc = x - self.mean_in_, y - self.mean_out_
-        self.rotation_, s = orthogonal_procrustes(xc, yc)
-        norm = float((xc**2).sum())
-        self.scale_ = float(s.sum()) / norm if self.scale and norm > 0 else 1.0
-        self.coef_ = self.scale_ * self.rotation_
-        self.intercept_ = self.mean_out_ - self.mean_in_ @ self.coef_
+        self.coef_, self.intercept_, self.rotation_, self.scale_ = similarity_procrustes(
+            x, y, center=self.center, scale=self.scale)
 
 
 class Linear(Translator):

@@ -1,4 +1,5 @@
-"""The data layer: the :class:`Dataset` container every experiment and audit reads (no heavy imports).
+"""The data layer: the :class:`Dataset` container every experiment and audit reads, and seeded stratified
+splits (no heavy imports).
 
 Example:
     >>> from stitch.data import Dataset
@@ -7,5 +8,6 @@ Example:
 """
 
 from stitch.data.dataset import Dataset
+from stitch.data.splits import stratified_splits
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "stratified_splits"]

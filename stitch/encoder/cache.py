@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
-from stitch.utils.provenance import default_cache_root, library_versions, utc_now
+from stitch.utils.provenance import library_versions, utc_now
+from stitch.utils.roots import cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -132,7 +133,7 @@ class LatentCache:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_cache_root()
+        self.root = cache_root(root)
         self.hits = 0
         self.misses = 0
 

@@ -1,5 +1,5 @@
 """Encoder references as users type them: ``name?option=value&option=value`` (CLI flags, audit files), and
-local model weights named under a models root (``--models DIR`` / ``$STITCH_MODELS``).
+local model weights named under the models root (:mod:`stitch.utils.roots`).
 
 Example:
     >>> parse_encoder("minilm?layer=3&normalize=false")
@@ -10,13 +10,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["parse_encoder", "parse_value", "format_encoder", "models_root", "local_model", "using_models_root"]
+from stitch.utils.roots import models_root
+
+__all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model"]
 
 
 def parse_value(value: str) -> Any:
@@ -66,32 +65,20 @@ def format_encoder(name: str, options: dict[str, Any]) -> str:
     return f"{name}?{query}" if query else name
 
 
-def models_root() -> Path | None:
-    """The directory holding local model weights: ``$STITCH_MODELS`` (set by ``--models DIR``), else ``None``.
-
-    Example:
-        >>> import os; os.environ["STITCH_MODELS"] = "/models"; models_root()
-        PosixPath('/models')
-        >>> del os.environ["STITCH_MODELS"]; models_root() is None
-        True
-    """
-    root = os.environ.get("STITCH_MODELS")
-    return Path(root).expanduser() if root else None
-
-
 def local_model(name: str, *, file_suffix: str | None = None) -> Path | None:
-    """Where the models root holds model ``name``: ``<root>/<name><file_suffix>`` (a weights file, e.g.
+    """Where the models root (:func:`stitch.utils.roots.models_root`) holds model ``name``:
+    ``<root>/<name><file_suffix>`` (a weights file, e.g.
     ``tf_efficientnet_lite0.safetensors``) or ``<root>/<name>/`` (a model folder); ``None`` when neither exists
     or no root is set. Lets experiment files say ``timm:tf_efficientnet_lite0`` and ``--models ../shared/models``
     instead of a path.
 
     Example:
-        >>> import os, tempfile, pathlib
+        >>> import tempfile, pathlib
+        >>> from stitch.utils.roots import using_models_root
         >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "net.safetensors").write_bytes(b"")
-        >>> os.environ["STITCH_MODELS"] = str(d)
-        >>> local_model("net", file_suffix=".safetensors").name, local_model("other")
+        >>> with using_models_root(d):
+        ...     local_model("net", file_suffix=".safetensors").name, local_model("other")
         ('net.safetensors', None)
-        >>> del os.environ["STITCH_MODELS"]
     """
     root = models_root()
     if root is None or not name:
@@ -102,26 +89,3 @@ def local_model(name: str, *, file_suffix: str | None = None) -> Path | None:
                 return candidate
         return None
     return root / name if (root / name).is_dir() else None
-
-
-@contextlib.contextmanager
-def using_models_root(root: str | os.PathLike[str] | None) -> Iterator[None]:
-    """Encoders created inside the block find local weights under ``root`` (``None``: leave the root as it is).
-
-    Example:
-        >>> with using_models_root("/models"):
-        ...     models_root()
-        PosixPath('/models')
-    """
-    if root is None:
-        yield
-        return
-    previous = os.environ.get("STITCH_MODELS")
-    os.environ["STITCH_MODELS"] = os.fspath(root)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("STITCH_MODELS", None)
-        else:
-            os.environ["STITCH_MODELS"] = previous

@@ -30,7 +30,6 @@ Example file (TOML)::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_va
 
 from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.utils.configfiles import StrictModel
+from stitch.utils.deprecation import REMOVED_IN
 
 if TYPE_CHECKING:
     from stitch.spaces import Space
@@ -107,7 +107,8 @@ class EncoderConfig(StrictModel):
 
 
 class DatasetConfig(StrictModel):
-    """Dataset name, options, and which splits train decoders / measure them (``root`` is an old spelling).
+    """Dataset name, options, and which splits train decoders / measure them (where its files are is the
+    experiment's ``data_root``).
 
     ``subset`` cuts splits to a seeded stratified subset (``{train = 2000, test = 1000}``, seed
     ``subset_seed``; :meth:`stitch.data.Dataset.subsample`) so slow encoders finish in minutes;
@@ -116,7 +117,6 @@ class DatasetConfig(StrictModel):
 
     name: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
-    data_root: str | None = Field(None, validation_alias=AliasChoices("data_root", "root"))
     train_split: str = "train"
     test_split: str = "test"
     subset: dict[str, int] | None = None
@@ -275,11 +275,30 @@ class ExperimentConfig(StrictModel):
     out: str | None = Field(None, validation_alias=AliasChoices("out", "output"))
     data_root: str | None = None
     models_root: str | None = None
+    cache_root: str | None = None
     threads: int | None = Field(None, ge=1)
     encode_batch_size: int = Field(256, ge=1)
     engine: EngineOptions = Field(default_factory=EngineOptions)
     protocol: str = Field("frozen", min_length=1)
     report_same_seed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_root(cls, data: Any) -> Any:
+        """``dataset.data_root`` / ``dataset.root`` (old spellings) become the top-level ``data_root``."""
+        dataset = data.get("dataset") if isinstance(data, dict) else None
+        old = [k for k in ("data_root", "root") if isinstance(dataset, dict) and k in dataset]
+        if not old:
+            return data
+        import warnings
+
+        warnings.warn(f"dataset.{old[0]} is deprecated and will be removed in latent-stitch {REMOVED_IN}; set "
+                      "data_root at the top level of the file", DeprecationWarning, stacklevel=2)
+        value = dataset[old[0]]
+        if data.get("data_root") not in (None, value) or len({str(dataset[k]) for k in old}) > 1:
+            raise ValueError(f"dataset.{old[0]} = {value!r} and data_root = {data.get('data_root')!r} name two data "
+                             "roots; keep only the top-level data_root")
+        return {**data, "data_root": value, "dataset": {k: v for k, v in dataset.items() if k not in old}}
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentConfig:
@@ -304,12 +323,3 @@ class ExperimentConfig(StrictModel):
     def output_dir(self) -> Path:
         """``out`` or ``runs/<name>``."""
         return Path(self.out) if self.out else Path("runs") / self.name
-
-    def resolved_data_root(self) -> str | None:
-        """``dataset.data_root``, else ``data_root``, else ``$STITCH_DATA`` (or ``None``)."""
-        return self.dataset.data_root or self.data_root or os.environ.get("STITCH_DATA") or None
-
-    def resolved_models_root(self) -> str | None:
-        """``models_root``, else ``$STITCH_MODELS`` (or ``None``): where ``pretrained = true`` timm models and
-        ``hf:<name>`` folders are looked up (:func:`stitch.encoder.refs.local_model`)."""
-        return self.models_root or os.environ.get("STITCH_MODELS") or None

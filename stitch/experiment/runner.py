@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch.encoder.refs import using_models_root
+from stitch.utils.roots import using_models_root
 from stitch.errors import ConfigError
 from stitch.experiment.config import ExperimentConfig
 from stitch.experiment.files import check_protocol, load_experiment, parse_experiment
@@ -144,7 +144,7 @@ def _check(cfg: ExperimentConfig, data_root: str | os.PathLike[str] | None, full
             problems.append(f"{path}: {exc}")
     if problems:
         raise _invalid(cfg, problems)
-    root = data_root if data_root is not None else cfg.resolved_data_root()
+    root = data_root if data_root is not None else cfg.data_root
     dataset = load_dataset(cfg.dataset.name, data_root=root, **cfg.dataset.options)
     for field in ("train_split", "test_split"):
         split = getattr(cfg.dataset, field)
@@ -192,11 +192,12 @@ def run_experiment(
     Args:
         config: an :class:`ExperimentConfig`, a path to a TOML/YAML/JSON file, or a dict.
         out: output directory (overrides the config's ``out``).
-        data_root: directory holding the dataset's files (overrides ``dataset.data_root`` / ``data_root``).
+        data_root: directory holding the dataset's files (overrides the file's ``data_root``; default
+            ``$STITCH_DATA``).
         models_root: directory of local pretrained weights (overrides the file's ``models_root`` and
             ``$STITCH_MODELS``): ``timm:<model>`` with ``pretrained = true`` reads ``<dir>/<model>.safetensors``,
             ``hf:<name>`` reads ``<dir>/<name>/``.
-        cache_root: latent cache directory (default ``$STITCH_CACHE``).
+        cache_root: latent cache directory (overrides the file's ``cache_root``; default ``$STITCH_CACHE``).
         threads: torch CPU threads for training and decoders (default: the config's ``threads``, else 1;
             encoding keeps torch's default).
         progress: phase lines and progress bars on stderr (``None``: when stderr is a terminal).
@@ -236,8 +237,8 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
-    context = RunContext(cfg=cfg, dataset=dataset, out_dir=out_dir, cache_root=cache_root, engine=engine,
-                         progress=progress, encode_threads=torch.get_num_threads())
+    context = RunContext(cfg=cfg, dataset=dataset, out_dir=out_dir, cache_root=cache_root or cfg.cache_root,
+                         engine=engine, progress=progress, encode_threads=torch.get_num_threads())
     with torch_threads(n_threads):
         cells, anchors, encoder_info = protocol.run(context)
     train_seeds = {e.display: e.train.seed if e.train is not None else None for e in cfg.encoders}

@@ -28,6 +28,7 @@ __all__ = [
     "read_verified",
     "sha256_bytes",
     "sha256_file",
+    "sha256_array",
     "tensors_sha256",
     "slug",
     "ChecksumError",
@@ -119,6 +120,21 @@ def sha256_bytes(data: bytes) -> str:
         'ba7816bf8f01'
     """
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_array(a: Any) -> str:
+    """sha256 of a numpy array's dtype, shape and bytes (C order): equal arrays, equal digests.
+
+    Example:
+        >>> import numpy as np
+        >>> sha256_array(np.zeros(3)) == sha256_array(np.zeros(3)), sha256_array(np.zeros(3)) == sha256_array(np.zeros(4))
+        (True, False)
+    """
+    import numpy as np
+
+    h = hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import os
 import platform
-from pathlib import Path
 
-__all__ = ["library_versions", "utc_now", "default_cache_root"]
+__all__ = ["library_versions", "utc_now"]
 
 #: distributions whose versions shape latents and results
 _TRACKED = ("latent-stitch", "torch", "numpy", "scikit-learn", "timm", "transformers", "torch-geometric", "POT")
@@ -38,14 +36,3 @@ def utc_now() -> str:
         True
     """
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def default_cache_root() -> Path:
-    """``$STITCH_CACHE`` if set, else ``~/.cache/latent-stitch`` (latents, downloads, trained encoders' keys).
-
-    Example:
-        >>> isinstance(default_cache_root(), Path)
-        True
-    """
-    env = os.environ.get("STITCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "latent-stitch"
