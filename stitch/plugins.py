@@ -206,7 +206,13 @@ def load_dataset(name: str, *, data_root: str | os.PathLike[str] | None = None, 
         raise FileNotFoundError(f"data directory {str(root)!r} does not exist; pass the directory holding the "
                                 f"dataset's files (--data / data_root=), or leave it unset")
     # the loader hook's keyword is `root` (the plugin contract); users say data_root
-    check_options("dataset", info.name, info.loader, {"root": root, **options})
+    try:
+        check_options("dataset", info.name, info.loader, {"root": root, **options})
+    except TypeError as exc:
+        if "needs the option" not in str(exc):
+            raise
+        raise TypeError(f"{exc} (stitch.load_dataset({info.name!r}, <option>=...), --dataset '{info.name}?<option>=...' "
+                        "on the command line, or dataset.options in a file)") from None
     ds = info(root=root, **options)
     if not isinstance(ds, Dataset):
         raise TypeError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +253,7 @@ out = "{(tmp_path / 'toml').as_posix()}"
 cache = "{(tmp_path / 'cache').as_posix()}"
 [encoders]
 first = "lin"
-second = {{ name = "lin", seed = 1 }}
+second = {{ name = "lin", options = {{ seed = 1 }} }}
 """)
     assert main(["audit", "--config", str(cfg)]) == 0
     assert json.loads((tmp_path / "toml" / "procrustes.json").read_text())["rows"] == ["first", "second"]
@@ -261,9 +262,19 @@ second = {{ name = "lin", seed = 1 }}
     assert json.loads((tmp_path / "layers" / "procrustes.json").read_text())["cols"] == ["lin?seed=1@0",
                                                                                          "lin?seed=1@1"]
 
+    old = cfg.read_text().replace("options = { seed = 1 }", "seed = 1")  # the spelling before audit files' syntax
+    cfg.write_text(old.replace("toml", "old-toml"))
+    capsys.readouterr()
+    with warnings.catch_warnings():  # the CLI prints warnings as lines; tests otherwise raise deprecations
+        warnings.simplefilter("default", DeprecationWarning)
+        assert main(["audit", "--config", str(cfg)]) == 0
+    assert ("stitch: warning: options beside name in encoders.second (seed) is deprecated and will be removed in "
+            "latent-stitch 0.3; write second = { name = 'lin', options = { ... } }") in capsys.readouterr().err
+    assert json.loads((tmp_path / "old-toml" / "procrustes.json").read_text())["rows"] == ["first", "second"]
+
     cfg.write_text('dataset = "blobs"\nencoder = ["lin"]\n')
     assert main(["audit", "--config", str(cfg)]) == 2
-    assert "encoder: unknown key (did you mean 'encoders'?)" in capsys.readouterr().err
+    assert "encoder: unknown field (did you mean 'encoders'?)" in capsys.readouterr().err
     assert main(["audit", "--dataset", "blobs", "--out", str(out)]) == 2
     assert "no encoders: pass --encoders A,B" in capsys.readouterr().err
     assert main(["audit", "--encoders", "lin", "--dataset", "blobs", "--option", "k=5", "--out", str(out)]) == 2

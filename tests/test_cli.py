@@ -60,7 +60,8 @@ BAD_INPUTS = [
     (["audit", "--encoders", "minilm"],
      r"stitch: error: no dataset: pass --dataset NAME or set dataset in the --config file"),
     (["audit", "--config", f"{MISSING}.toml"],
-     rf"stitch: error: config file '{MISSING}\.toml' not found; pass an existing TOML file to --config"),
+     rf"stitch: error: audit file '{MISSING}\.toml' not found; pass the path of an existing \.toml, \.yaml or "
+     r"\.json file"),
     (["audit", "--encoders", "text-bag", "--dataset", "digits", "--out", "OUT"],
      r"stitch: error: an audit compares models pairwise and needs at least two encoders, got \['text-bag'\]; pass "
      r"--encoders A,B \(or --layers for the layers of one encoder\)"),

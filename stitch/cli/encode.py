@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--encoders", metavar="A,B,...", action="append", required=True,
                    help="comma-separated encoder names, options after '?', e.g. 'minilm?layer=3' (repeatable)")
-    p.add_argument("--dataset", metavar="NAME", required=True, help="registered dataset name")
+    p.add_argument("--dataset", metavar="NAME", required=True,
+                   help="registered dataset name, options after '?' (e.g. 'text-folder?path=docs')")
     p.add_argument("--split", default="train,test", help="comma-separated splits, or 'all' (default: train,test)")
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset's files (default: $STITCH_DATA)")
     p.add_argument("--batch-size", type=int, metavar="N", help="encoding batch size (default: the encoder's)")
@@ -43,13 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stitch.encoder.cache import LatentCache
-    from stitch.encoder.refs import parse_encoder
+    from stitch.encoder.refs import DatasetRef, parse_encoder
     from stitch.engine import as_engine
     from stitch.plugins import create_encoder, load_dataset
     from stitch.utils.plots import markdown_table
 
     refs = [r.strip() for item in args.encoders for r in item.split(",") if r.strip()]
-    dataset = load_dataset(args.dataset, data_root=args.data)
+    ref = DatasetRef.model_validate(args.dataset)
+    dataset = load_dataset(ref.name, data_root=args.data, **ref.options)
     splits = [None] if args.split == "all" else [s.strip() for s in args.split.split(",") if s.strip()]
     for split in splits:
         dataset.indices(split)  # an unknown split fails before any encoding

@@ -1,5 +1,5 @@
-"""Encoder references as users type them: ``name?option=value&option=value`` (CLI flags, audit files), and
-local model weights named under the models root (:mod:`stitch.utils.roots`).
+"""Encoder and dataset references as users type them: ``name?option=value&option=value`` (CLI flags) or tables
+(experiment and audit files), and local model weights named under the models root (:mod:`stitch.utils.roots`).
 
 Example:
     >>> parse_encoder("minilm?layer=3&normalize=false")
@@ -13,9 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, model_validator
+
+from stitch.utils.configfiles import StrictModel
 from stitch.utils.roots import models_root
 
-__all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model"]
+__all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model", "EncoderRef", "DatasetRef"]
 
 
 def parse_value(value: str) -> Any:
@@ -89,3 +92,59 @@ def local_model(name: str, *, file_suffix: str | None = None) -> Path | None:
                 return candidate
         return None
     return root / name if (root / name).is_dir() else None
+
+
+class EncoderRef(StrictModel):
+    """An encoder as files name it: a registry name, options, and an optional label for tables.
+
+    The CLI's ``"name?key=value&..."`` string is accepted wherever a table is, so experiment files, audit files
+    and ``--encoders`` share one syntax.
+
+    Example:
+        >>> ref = EncoderRef.model_validate("hf:bert?layer=3")
+        >>> ref.name, ref.options, ref.reference, ref.display
+        ('hf:bert', {'layer': 3}, 'hf:bert?layer=3', 'hf:bert?layer=3')
+    """
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            name, options = parse_encoder(data)
+            return {"name": name, "options": options}
+        return data
+
+    @property
+    def reference(self) -> str:
+        """``name?key=value&...`` (what :func:`parse_encoder` reads back)."""
+        return format_encoder(self.name, self.options)
+
+    @property
+    def display(self) -> str:
+        """The label used in tables (default: the reference)."""
+        return self.label or self.reference
+
+
+class DatasetRef(StrictModel):
+    """A dataset by registry name, with loader options: ``{ name = "text-folder", options = { path = "docs" } }`` or
+    the CLI's ``"text-folder?path=docs"``.
+
+    Example:
+        >>> DatasetRef.model_validate("trec?label=fine")
+        DatasetRef(name='trec', options={'label': 'fine'})
+    """
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            name, options = parse_encoder(data)  # the same `name?key=value` syntax as encoders
+            return {"name": name, "options": options}
+        return data

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, PrivateAttr, field_validator, model_validator
 
+from stitch.encoder.refs import DatasetRef, EncoderRef
 from stitch.engine.options import EncoderResources, EngineOptions
 from stitch.utils.configfiles import StrictModel
 from stitch.utils.deprecation import REMOVED_IN
@@ -79,16 +80,14 @@ class TrainConfig(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class EncoderConfig(StrictModel):
-    """One encoder: a registry name with options, optionally trained from scratch (``train``).
+class EncoderConfig(EncoderRef):
+    """One encoder: a registry name with options (or a ``"name?key=value"`` string), optionally trained from
+    scratch (``train``).
 
     ``resources`` (``num_cpus``, ``num_gpus``, ``batch_size``, ``concurrency``) override the ``[engine]``
     table's for encoding this encoder on Ray (a large model on a GPU, small ones on CPUs).
     """
 
-    name: str = Field(min_length=1)
-    options: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
     group: str | None = None
     train: TrainConfig | None = None
     resources: EncoderResources | None = None
@@ -106,8 +105,8 @@ class EncoderConfig(StrictModel):
         return self.group or self.name
 
 
-class DatasetConfig(StrictModel):
-    """Dataset name, options, and which splits train decoders / measure them (where its files are is the
+class DatasetConfig(DatasetRef):
+    """Dataset name and options (or a ``"name?key=value"`` string), and which splits train decoders / measure them (where its files are is the
     experiment's ``data_root``).
 
     ``subset`` cuts splits to a seeded stratified subset (``{train = 2000, test = 1000}``, seed
@@ -115,8 +114,6 @@ class DatasetConfig(StrictModel):
     ``stitch run --full`` ignores it and runs on the whole splits.
     """
 
-    name: str = Field(min_length=1)
-    options: dict[str, Any] = Field(default_factory=dict)
     train_split: str = "train"
     test_split: str = "test"
     subset: dict[str, int] | None = None

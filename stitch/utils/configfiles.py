@@ -120,14 +120,16 @@ def read_table(path: str | os.PathLike[str], *, what: str) -> Any:
         >>> read_table(p.with_suffix(".ini"), what="audit")
         Traceback (most recent call last):
         ...
-        FileNotFoundError: audit file '...a.ini' not found
+        FileNotFoundError: audit file '...a.ini' not found; pass the path of an existing .toml, .yaml or .json file
     """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} file {str(path)!r} is a directory; pass the path of a .toml, .yaml or .json "
                           "file (see examples/)")
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {str(path)!r} not found")
+        where = "" if path.is_absolute() else f" (relative to the working directory {os.getcwd()})"
+        raise FileNotFoundError(f"{what} file {str(path)!r} not found{where}; pass the path of an existing .toml, "
+                                ".yaml or .json file")
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8")

@@ -382,6 +382,11 @@ def check_options(
     except TypeError as exc:
         named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         accepted = ", ".join(p.name for p in sig.parameters.values() if p.kind in named) or "none"
+        missing = [p.name for p in sig.parameters.values() if p.kind in named and p.default is p.empty
+                   and p.name not in options][len(args):]
+        if missing and set(options) <= set(sig.parameters):
+            raise TypeError(f"{what} {name!r} needs the option(s) {', '.join(map(repr, missing))}, which were not "
+                            f"given; it accepts: {accepted}") from None
         raise TypeError(
             f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}"
         ) from None
