@@ -38,8 +38,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for name, lr in (("pyg:gcn", 1e-2), ("pyg:gat", 5e-3)):
-            trained = stitch.train_encoder(name, ds, out=f"{tmp}/{name[4:]}.safetensors", seed=0, epochs=200, lr=lr,
-                                           patience=None, encoder_options={"hidden_channels": 64})
+            trained = stitch.train_encoder(name, ds, out=f"{tmp}/{name[4:]}.safetensors", seed=0,
+                                           schedule={"epochs": 200, "lr": lr, "patience": None},
+                                           encoder_options={"hidden_channels": 64})
             z = stitch.create_encoder(trained.name).encode(ds.inputs)
             absolute = np.mean([accuracy(z[train], z[test], s) for s in range(3)])
             print(f"| {name} | absolute | - | - | - | {absolute:.3f} |")

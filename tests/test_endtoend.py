@@ -33,8 +33,8 @@ def trained(digits, tmp_path_factory):
     models = {}
     for space in ("absolute", "relative:cosine"):
         models[space] = {f"s{seed}": train_end_to_end("timm:test_resnet", digits, space=space, anchor_rows=rows,
-                                                      out=out / f"{space}-{seed}.safetensors", seed=seed, epochs=6,
-                                                      lr=3e-3, encoder_options=RESNET)
+                                                      out=out / f"{space}-{seed}.safetensors", seed=seed,
+                                                      schedule={"epochs": 6, "lr": 3e-3}, encoder_options=RESNET)
                          for seed in (0, 1)}
     return models
 
@@ -78,17 +78,20 @@ def test_anchors_are_embedded_by_the_current_encoder(digits, monkeypatch, tmp_pa
 
     monkeypatch.setattr(endtoend._Embedder, "__call__", spy)
     train_end_to_end("timm:test_resnet", digits, space="relative:cosine", anchor_rows=range(0, 60, 3),
-                     out=tmp_path / "m.safetensors", epochs=1, batch_size=200, val_split=None, encoder_options=RESNET)
+                     out=tmp_path / "m.safetensors", schedule={"epochs": 1, "batch_size": 200}, val_split=None,
+                     encoder_options=RESNET)
     steps = [n for n, grad in seen if grad]
     assert steps == [200 + 20, 200 + 20, 200 + 20]  # 600 rows / 200 per batch, each with the 20 anchors
 
 
 def test_reconstruction_heads_train_and_stitch(digits, tmp_path):
-    models = {f"s{s}": train_end_to_end("timm:test_resnet", digits, space="relative:cosine", decoder="reconstruction",
+    models = {f"s{s}": train_end_to_end("timm:test_resnet", digits, space="relative:cosine",
                                         anchor_rows=range(0, 600, 20), out=tmp_path / f"{s}.safetensors", seed=s,
                                         # 3 epochs ended within 2 % of the mean-image baseline on some CPUs;
                                         # 6 end at about half of it
-                                        epochs=6, lr=3e-3, hidden=64, encoder_options=RESNET) for s in (0, 1)}
+                                        schedule={"epochs": 6, "lr": 3e-3}, decoder={"kind": "reconstruction",
+                                                                                       "hidden": 64},
+                                        encoder_options=RESNET) for s in (0, 1)}
     cells = stitch_end_to_end(models, digits)
     assert len(cells) == 4 and all(np.isfinite(c["mse"]) and c["mse"] > 0 for c in cells)
     pixels = endtoend.split_targets(digits, "test", "reconstruction")
@@ -177,3 +180,15 @@ def test_end_to_end_refuses_another_engine(tmp_path):
     with pytest.raises(ConfigError, match=r"protocol 'end-to-end' trains its models in this process; run it with "
                                           r"the local engine \(drop --engine ray\)"):
         run_experiment(_e2e_config(), out=tmp_path, engine=Elsewhere(), progress=False)
+
+
+def test_the_old_head_and_schedule_keywords_warn_and_still_apply(digits, tmp_path):
+    with pytest.warns(DeprecationWarning) as caught:
+        m = train_end_to_end("timm:test_resnet", digits, space="absolute", anchor_rows=range(10), epochs=1,
+                             hidden=32, normalize=False, out=tmp_path / "m.safetensors", encoder_options=RESNET)
+    assert sorted(str(w.message).split(" is deprecated")[0] for w in caught) == [
+        "train_end_to_end(epochs=...)", "train_end_to_end(hidden=..., normalize=...)"]
+    info = read_provenance(m.path)
+    assert (info["end_to_end"]["decoder"], info["end_to_end"]["hidden"], info["end_to_end"]["normalize"]) == (
+        "linear", 32, False)  # the kind keeps its default when only the head's size is given
+    assert info["training"]["epochs"] == 1

@@ -56,6 +56,9 @@ _ERRORS = [
     ({"spaces": [{"name": "translate:ridge", "options": {"n_known": 3}}]},
      r"spaces\[0\]: unknown option\(s\) 'n_known' for space 'translate:ridge'; expected some of 'alpha'"),
     ({"decoder": {"kind": "mlpp"}}, r"decoder.kind: unknown decoder 'mlpp'; did you mean 'mlp'\?"),
+    ({"encoders": [{"name": "a", "train": {"options": {"lr": 1.0}}}]},
+     r"encoders\[0\]\.train\.options: 'lr' belong\(s\) in the train table itself, not in train\.options "
+     r"\(train = \{ lr = \.\.\. \}\)"),
     ({"decoder": {"epochs": 0}}, r"decoder.epochs: Input should be greater than or equal to 1"),
     ({"anchors": {"strategy": "rand"}}, r"anchors.strategy: unknown anchor strategy 'rand'; did you mean 'random'"),
     ({"anchors": {"discover": {"method": "sinkorn"}}},

@@ -12,6 +12,7 @@ import torch
 import stitch
 from stitch.adapters.datasets import load_arrays
 from stitch.encoder.checkpoint import TRAINED_FORMAT, sidecar_path
+from stitch.errors import ConfigError
 from stitch.experiment.training import train_encoder
 from stitch.utils.files import ChecksumError, load_tensors
 
@@ -33,8 +34,8 @@ def small_digits():
 @pytest.fixture(scope="module")
 def trained(small_digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "r10-seed0.safetensors"
-    return train_encoder("timm:resnet10t", small_digits, out=out, seed=0, epochs=6, encoder_options=TINY,
-                         num_threads=1)
+    return train_encoder("timm:resnet10t", small_digits, out=out, seed=0, schedule={"epochs": 6},
+                         encoder_options=TINY, num_threads=1)
 
 
 def test_training_learns_and_saves_provenance(trained, small_digits):
@@ -67,8 +68,8 @@ def test_trained_encoder_loads_by_name_and_reproduces_its_accuracy(trained, smal
 def test_same_seed_same_weights_other_seed_other_weights(small_digits, tmp_path):
     sub = load_arrays(inputs=small_digits.inputs[:120], labels=small_digits.labels[:120], modality="image",
                       splits={"train": np.arange(100), "val": np.arange(100, 120)})
-    runs = [train_encoder("timm:resnet10t", sub, out=tmp_path / f"{i}.safetensors", seed=s, epochs=1, num_threads=1,
-                          encoder_options=TINY) for i, s in enumerate((3, 3, 4))]
+    runs = [train_encoder("timm:resnet10t", sub, out=tmp_path / f"{i}.safetensors", seed=s, schedule={"epochs": 1},
+                          num_threads=1, encoder_options=TINY) for i, s in enumerate((3, 3, 4))]
     w = [load_tensors(r.path)[0] for r in runs]
     assert all(torch.equal(w[0][k], w[1][k]) for k in w[0])
     assert not all(torch.equal(w[0][k], w[2][k]) for k in w[0])
@@ -92,8 +93,12 @@ def test_tampered_or_orphaned_file_is_refused(trained, tmp_path):
 
 
 def test_bad_arguments(small_digits, tmp_path):
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
-        train_encoder("timm:resnet10t", small_digits, out=tmp_path / "x", epochs=0)
+    with pytest.raises(ConfigError, match=r"invalid schedule argument:\n  epochs: Input should be greater than or "
+                                          r"equal to 1"):
+        train_encoder("timm:resnet10t", small_digits, out=tmp_path / "x", schedule={"epochs": 0})
+    with pytest.raises(TypeError, match=r"schedule must be a Schedule or a mapping of its fields \(epochs, lr, "
+                                        r"weight_decay, batch_size, patience\), got int"):
+        train_encoder("timm:resnet10t", small_digits, out=tmp_path / "x", schedule=3)
     with pytest.raises(ValueError, match="takes text inputs but dataset 'digits-small' is image"):
         train_encoder("text-bag", small_digits, out=tmp_path / "x")
     with pytest.raises(TypeError, match="'minilm' cannot be trained from scratch: it takes no 'seed' option"):
@@ -103,8 +108,8 @@ def test_bad_arguments(small_digits, tmp_path):
 @pytest.mark.slow
 def test_text_bag_learns_trec(shared_data, tmp_path):
     ds = stitch.load_dataset("trec", data_root=shared_data)
-    res = train_encoder("text-bag", ds, out=tmp_path / "bag.safetensors", seed=0, epochs=8, lr=1e-2, num_threads=1,
-                        encoder_options={"dim": 64, "buckets": 1 << 14, "embed_dim": 64})
+    res = train_encoder("text-bag", ds, out=tmp_path / "bag.safetensors", seed=0, schedule={"epochs": 8, "lr": 1e-2},
+                        num_threads=1, encoder_options={"dim": 64, "buckets": 1 << 14, "embed_dim": 64})
     assert res.metrics["test_accuracy"] > 0.6  # 6 classes; majority class is 0.276 of the test set
     assert stitch.create_encoder(res.name).encode(["What is a cat?"]).shape == (1, 64)
 
@@ -112,9 +117,23 @@ def test_text_bag_learns_trec(shared_data, tmp_path):
 @pytest.mark.slow
 def test_gcn_learns_cora(shared_data, tmp_path):
     ds = stitch.load_dataset("cora", data_root=shared_data)
-    res = train_encoder("pyg:gcn", ds, out=tmp_path / "gcn.safetensors", seed=0, epochs=60, lr=1e-2,
-                        weight_decay=5e-4, patience=20, num_threads=1, encoder_options={"hidden_channels": 32})
+    res = train_encoder("pyg:gcn", ds, out=tmp_path / "gcn.safetensors", seed=0,
+                        schedule={"epochs": 60, "lr": 1e-2, "weight_decay": 5e-4, "patience": 20}, num_threads=1,
+                        encoder_options={"hidden_channels": 32})
     assert res.metrics["test_accuracy"] > 0.7  # GCN reaches ~0.8 on Cora's public split
     enc = stitch.create_encoder(res.name)
     z = enc.encode(ds.inputs)
     assert z.shape == (2708, 32)
+
+
+def test_the_old_schedule_keywords_warn_and_train_the_same(small_digits, tmp_path):
+    new = train_encoder("timm:resnet10t", small_digits, out=tmp_path / "new.safetensors", seed=1,
+                        schedule={"epochs": 1, "lr": 1e-2}, encoder_options=TINY, num_threads=1)
+    with pytest.warns(DeprecationWarning, match=r"train_encoder\(epochs=\.\.\., lr=\.\.\.\) is deprecated and will be "
+                                                r"removed in latent-stitch 0\.3; pass schedule=\{'epochs': \.\.\., "
+                                                r"'lr': \.\.\.\} instead"):
+        old = train_encoder("timm:resnet10t", small_digits, out=tmp_path / "old.safetensors", seed=1, epochs=1,
+                            lr=1e-2, encoder_options=TINY, num_threads=1)
+    assert old.metrics["train_accuracy"] == new.metrics["train_accuracy"]
+    w_old, w_new = load_tensors(old.path)[0], load_tensors(new.path)[0]
+    assert all(torch.equal(w_old[k], w_new[k]) for k in w_new)

@@ -250,8 +250,8 @@ def label_randomisation(dataset: Any, architecture: str, metrics: Sequence[str],
                   enabled=progress)
             shuffled = _shuffled_labels(dataset, level, seed + s)
             trained = train_encoder(architecture, shuffled, out=Path(work_dir) / f"{level:g}-{s}.safetensors",
-                                    seed=s, epochs=epochs, patience=None, val_split=None, test_split=None,
-                                    progress=False)
+                                    schedule={"epochs": epochs, "patience": None}, seed=s, val_split=None,
+                                    test_split=None, progress=False)
             z = encode(create_encoder(trained.name), dataset, split, cache=False, progress=False).latents
             models[(level, s)] = z if rows is None else z[torch.from_numpy(rows)]
     keys = list(models)

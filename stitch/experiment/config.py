@@ -30,6 +30,7 @@ Example file (TOML)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +49,13 @@ __all__ = [
     "DatasetConfig",
     "EncoderConfig",
     "TrainConfig",
+    "Schedule",
     "AnchorConfig",
     "DiscoverConfig",
     "SpaceConfig",
     "DecoderConfig",
 ]
+
 
 def _lookup(table: Any, name: str) -> None:
     # pydantic reports only ValueError/AssertionError with a field path; registry misses are LookupErrors.
@@ -62,22 +65,67 @@ def _lookup(table: Any, name: str) -> None:
         raise ValueError(str(exc)) from None
 
 
-class TrainConfig(StrictModel):
+class Schedule(StrictModel):
+    """A training schedule: AdamW with early stopping (``patience=None`` runs every epoch; the best epoch is kept).
+
+    The defaults are :func:`~stitch.experiment.training.train_encoder`'s and
+    :func:`~stitch.experiment.endtoend.train_end_to_end`'s.
+
+    Example:
+        >>> Schedule(epochs=10).lr, Schedule.model_validate({"patience": None}).patience
+        (0.003, None)
+    """
+
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(64, ge=1)
+    patience: int | None = Field(5, ge=1)
+
+    @classmethod
+    def of(cls, schedule: Schedule | Mapping[str, Any] | None) -> Schedule:
+        """``schedule`` as a :class:`Schedule` (its schedule fields only; ``None``: the defaults).
+
+        Example:
+            >>> Schedule.of({"epochs": 2}).epochs, Schedule.of(TrainConfig(seed=3, epochs=4)).epochs
+            (2, 4)
+        """
+        if schedule is None:
+            return cls()
+        if isinstance(schedule, Schedule):
+            return cls.model_validate(schedule.model_dump(include=set(cls.model_fields)))
+        if not isinstance(schedule, Mapping):
+            raise TypeError(f"schedule must be a Schedule or a mapping of its fields ({', '.join(cls.model_fields)}), "
+                            f"got {type(schedule).__name__}")
+        from stitch.utils.configfiles import validate
+
+        return validate(cls, dict(schedule), what="schedule", source="argument")
+
+
+class TrainConfig(Schedule):
     """Train the encoder from scratch (with a linear head) on the dataset's training split first.
 
     ``seed`` is the run's seed; the encoder's initialisation seed is derived from it and the encoder's name
-    (:func:`~stitch.experiment.protocols.base.init_seed`), so two architectures trained with ``seed = 0`` do not start
-    from correlated weights. ``patience`` stops training after that many epochs without validation
-    improvement (unset: every one of ``epochs`` runs); the best epoch is kept either way and the epochs run
-    are recorded in ``results.json``.
+    (:func:`~stitch.experiment.protocols.base.init_seed`), so two architectures trained with ``seed = 0`` do not
+    start from correlated weights. The schedule (:class:`Schedule`) has other defaults here: 5 epochs at
+    ``lr = 1e-3``, no early stopping unless ``patience`` is set; the best epoch is kept either way and the epochs
+    run are recorded in ``results.json``. ``options`` go to the training function (e.g. ``val_split``).
     """
 
     seed: int = 0
     epochs: int = Field(5, ge=1)
     lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
     patience: int | None = Field(None, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _not_the_schedule(cls, v: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted(set(v) & set(Schedule.model_fields))
+        if clash:
+            raise ValueError(f"{', '.join(map(repr, clash))} belong(s) in the train table itself, not in train.options "
+                             f"(train = {{ {clash[0]} = ... }})")
+        return v
 
 
 class EncoderConfig(EncoderRef):

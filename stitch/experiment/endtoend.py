@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from stitch.encoder.checkpoint import TRAINED_PREFIX, read_provenance, write_trained
-from stitch.experiment.config import SpaceConfig
-from stitch.experiment.training import _batches, _provenance, _take, _trainable, fit_epochs
-from stitch.utils.checks import check_positive_int
+from stitch.experiment.config import DecoderConfig, Schedule, SpaceConfig
+from stitch.experiment.training import SCHEDULE_KWARGS, _batches, _provenance, _take, _trainable, fit_epochs
+from stitch.utils.deprecation import folded_kwargs
 from stitch.utils.files import load_tensors
 
 if TYPE_CHECKING:
@@ -116,6 +116,20 @@ def _new_decoder(space: SpaceConfig, kind: str, hidden: int, normalize: bool, se
                           aggregation_options=agg_opts)
 
 
+def _head(decoder: str | DecoderConfig | Mapping[str, Any]) -> DecoderConfig:
+    """The head's settings: a kind, a DecoderConfig, or a mapping of its fields (``kind`` defaults to linear)."""
+    if isinstance(decoder, DecoderConfig):
+        return decoder
+    if isinstance(decoder, str):
+        return DecoderConfig(kind=decoder)
+    if not isinstance(decoder, Mapping):
+        raise TypeError(f"decoder must be a decoder kind ('linear', 'mlp', 'reconstruction'), a DecoderConfig or a "
+                        f"mapping of its fields, got {type(decoder).__name__}")
+    from stitch.utils.configfiles import validate
+
+    return validate(DecoderConfig, {"kind": "linear", **decoder}, what="decoder", source="argument")
+
+
 def _check_space(space: SpaceConfig | str) -> SpaceConfig:
     space = space if isinstance(space, SpaceConfig) else SpaceConfig.model_validate(space)
     if not space.space.end_to_end:
@@ -126,6 +140,8 @@ def _check_space(space: SpaceConfig | str) -> SpaceConfig:
     return space
 
 
+@folded_kwargs("schedule", SCHEDULE_KWARGS)
+@folded_kwargs("decoder", ("hidden", "normalize"), key="kind")
 def train_end_to_end(
     encoder: str | Encoder,
     dataset: Dataset,
@@ -133,17 +149,11 @@ def train_end_to_end(
     space: SpaceConfig | str,
     anchor_rows: Sequence[int],
     out: str | os.PathLike[str],
+    schedule: Schedule | Mapping[str, Any] | None = None,
+    decoder: str | DecoderConfig | Mapping[str, Any] = "linear",
     seed: int = 0,
-    decoder: str = "linear",
-    hidden: int = 256,
-    normalize: bool = True,
     split: str = "train",
     val_split: str | None = "val",
-    epochs: int = 30,
-    lr: float = 3e-3,
-    weight_decay: float = 1e-4,
-    batch_size: int = 64,
-    patience: int | None = 5,
     encoder_options: dict[str, Any] | None = None,
     progress: bool | None = None,
     recipe: dict[str, Any] | None = None,
@@ -156,11 +166,14 @@ def train_end_to_end(
         space: ``"absolute"``, ``"relative:<sim>"`` or ``"product:<sims>"`` (a spec or :class:`SpaceConfig`).
         anchor_rows: rows of ``split`` used as anchors (the same rows for every model that is to be stitched).
         out: the model file (its provenance goes to ``<out>.json``).
+        schedule: a :class:`~stitch.experiment.config.Schedule` or a mapping of its fields (``epochs``, ``lr``,
+            ``weight_decay``, ``batch_size``, ``patience``; ``patience=None`` runs every epoch).
+        decoder: a decoder kind (``linear``, ``mlp``, ``reconstruction``) or a
+            :class:`~stitch.experiment.config.DecoderConfig` / mapping whose ``kind``, ``hidden`` and ``normalize``
+            shape the head (``kind`` defaults to ``linear``).
         seed: encoder initialisation, batch order and dropout; the decoder is seeded with ``seed + 1``.
-        decoder: a decoder kind (``linear``, ``mlp``, ``reconstruction``); hidden, normalize: its settings.
         split / val_split: train on ``split``; keep the epoch with the best score on ``val_split``
             (accuracy, or minus the MSE; the training loss when the split is absent).
-        epochs, lr, weight_decay, batch_size, patience: the schedule (``patience=None`` runs every epoch).
         recipe: an identity of everything that produced the file, recorded in its provenance.
 
     Returns the trained :class:`EndToEndModel` (loaded back from the written file, so a reused file and a
@@ -174,16 +187,15 @@ def train_end_to_end(
         >>> import tempfile, stitch
         >>> ds = stitch.load_dataset("digits")
         >>> m = train_end_to_end("timm:test_resnet", ds, space="relative:cosine", anchor_rows=range(20),
-        ...                      out=tempfile.mkdtemp() + "/m.safetensors", epochs=1,
+        ...                      out=tempfile.mkdtemp() + "/m.safetensors", schedule={"epochs": 1},
         ...                      encoder_options={"image_size": 16, "in_chans": 1})  # doctest: +SKIP
         >>> m.metrics["val_score"] > 0.5  # doctest: +SKIP
         True
     """
     space = _check_space(space)
-    epochs, batch_size = check_positive_int(epochs, "epochs"), check_positive_int(batch_size, "batch_size")
-    if patience is not None:
-        patience = check_positive_int(patience, "patience")
-    task = "reconstruction" if decoder == "reconstruction" else "classification"
+    plan, head = Schedule.of(schedule), _head(decoder)
+    batch_size = plan.batch_size
+    task = "reconstruction" if head.kind == "reconstruction" else "classification"
     if task == "reconstruction" and dataset.transductive:
         raise ValueError(f"decoder 'reconstruction' rebuilds each sample's input, but dataset {dataset.name!r} is "
                          "transductive (one graph); use 'linear' or 'mlp'")
@@ -199,12 +211,12 @@ def train_end_to_end(
     module = enc.module  # after _prepare: some modules size themselves from the data
     rep = _space_fn(space)
     y_train = torch.as_tensor(split_targets(dataset, split, task))
-    dec = _new_decoder(space, decoder, hidden, normalize, seed + 1)
+    dec = _new_decoder(space, head.kind, head.hidden, head.normalize, seed + 1)
     module.eval()
     z_a = embed.eval_latents(split, anchors, batch_size)  # sizes the decoder for this space's width
     net, y_train, loss_fn = dec.start_joint(rep(z_a, z_a), y_train)
     params = [p for p in module.parameters() if p.requires_grad] + list(net.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     y_val = split_targets(dataset, val, task) if val else None
 
@@ -235,16 +247,15 @@ def train_end_to_end(
         return total / max(seen, 1)
 
     start = time.perf_counter()
-    best_epoch, epochs_run, best = fit_epochs([module, net], run_epoch, score if val else None, epochs=epochs,
-                                              patience=patience, seed=seed, progress=progress,
+    best_epoch, epochs_run, best = fit_epochs([module, net], run_epoch, score if val else None, epochs=plan.epochs,
+                                              patience=plan.patience, seed=seed, progress=progress,
                                               label=f"{base_name} [{space.display}]")
     metrics = {"val_score": best, "best_epoch": best_epoch, "epochs_run": epochs_run,
                "seconds": round(time.perf_counter() - start, 3)}
     provenance = _provenance(enc, base_name, options, dataset, seed, {"train": split, "val": val}, metrics, recipe,
-                             training={"epochs": epochs, "lr": lr, "weight_decay": weight_decay,
-                                       "batch_size": batch_size, "patience": patience, "optimizer": "AdamW"})
-    provenance["end_to_end"] = {"space": space.model_dump(), "anchor_rows": anchors.tolist(), "decoder": decoder,
-                                "hidden": hidden, "normalize": normalize, "decoder_seed": seed + 1}
+                             training={**plan.model_dump(), "optimizer": "AdamW"})
+    provenance["end_to_end"] = {"space": space.model_dump(), "anchor_rows": anchors.tolist(), "decoder": head.kind,
+                                "hidden": head.hidden, "normalize": head.normalize, "decoder_seed": seed + 1}
     tensors = {f"{TRAINED_PREFIX}{k}": v for k, v in module.state_dict().items()}
     tensors.update({f"head.{k}": v for k, v in net.state_dict().items()})
     write_trained(Path(out).expanduser(), tensors, provenance)

@@ -17,13 +17,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stitch.encoder.checkpoint import TRAINED_PREFIX, write_trained
+from stitch.experiment.config import Schedule
 from stitch.utils.checks import check_positive_int
+from stitch.utils.deprecation import folded_kwargs
 from stitch.utils.provenance import library_versions, utc_now
 
 if TYPE_CHECKING:
@@ -32,7 +34,10 @@ if TYPE_CHECKING:
     from stitch.data import Dataset
     from stitch.encoder import Encoder
 
-__all__ = ["TrainResult", "train_encoder", "fit_epochs"]
+__all__ = ["TrainResult", "train_encoder", "fit_epochs", "SCHEDULE_KWARGS"]
+
+#: the keywords the training functions took before they took a ``schedule`` (deprecated, one release)
+SCHEDULE_KWARGS = ("epochs", "lr", "weight_decay", "batch_size", "patience")
 
 
 @dataclass(frozen=True)
@@ -200,15 +205,14 @@ def fit_epochs(modules: Sequence[torch.nn.Module], run_epoch: Callable[[], float
     return best_epoch + 1, epochs_run, best
 
 
-def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed: int, epochs: int, lr: float,
-         weight_decay: float, batch_size: int, patience: int | None, progress: bool | None,
-         label: str) -> tuple[int, int]:
+def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed: int, schedule: Schedule,
+         progress: bool | None, label: str) -> tuple[int, int]:
     """AdamW on cross-entropy with early stopping on val accuracy; restores the best epoch. ``(best, run)``."""
     import torch
 
     device = next(module.parameters()).device
     params = [p for p in module.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     y_train = parts.labels["train"].to(device)
@@ -225,30 +229,27 @@ def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed:
         if parts.transductive:
             return float(step(None))
         loss = torch.zeros(())
-        for idx in _batches(len(parts.labels["train"]), batch_size, gen):
+        for idx in _batches(len(parts.labels["train"]), schedule.batch_size, gen):
             loss = step(idx)
         return float(loss)  # the last batch's loss, as before: only read without a val split
 
-    score = (lambda: parts.accuracy("val", head, batch_size)) if "val" in parts else None
-    best_epoch, epochs_run, _ = fit_epochs([module, head], run_epoch, score, epochs=epochs, patience=patience,
-                                           seed=seed, progress=progress, label=label)
+    score = (lambda: parts.accuracy("val", head, schedule.batch_size)) if "val" in parts else None
+    best_epoch, epochs_run, _ = fit_epochs([module, head], run_epoch, score, epochs=schedule.epochs,
+                                           patience=schedule.patience, seed=seed, progress=progress, label=label)
     return best_epoch, epochs_run
 
 
+@folded_kwargs("schedule", SCHEDULE_KWARGS)
 def train_encoder(
     encoder: str | Encoder,
     dataset: Dataset,
     *,
     out: str | os.PathLike[str],
+    schedule: Schedule | Mapping[str, Any] | None = None,
     seed: int = 0,
     split: str = "train",
     val_split: str | None = "val",
     test_split: str | None = "test",
-    epochs: int = 30,
-    lr: float = 3e-3,
-    weight_decay: float = 1e-4,
-    batch_size: int = 64,
-    patience: int | None = 5,
     encoder_options: dict[str, Any] | None = None,
     num_threads: int | None = None,
     progress: bool | None = None,
@@ -261,12 +262,13 @@ def train_encoder(
             instance exposing ``module``, ``_prepare`` and ``forward`` (its current weights are the start).
         dataset: labelled dataset; transductive datasets (one graph) train full-batch on the split's nodes.
         out: where to write the safetensors file (its provenance goes to ``<out>.json``).
+        schedule: a :class:`~stitch.experiment.config.Schedule` or a mapping of its fields (``epochs``, ``lr``,
+            ``weight_decay``, ``batch_size``, ``patience``: AdamW, early stopping on val accuracy after
+            ``patience`` epochs without improvement, ``None`` runs every epoch); the epochs actually run are in
+            ``metrics["epochs_run"]``.
         seed: seeds initialisation, head and shuffling; recorded in the file.
         split / val_split / test_split: splits to train on, to early-stop on (best val accuracy; skipped
             when the split is absent) and to report accuracy on.
-        epochs, lr, weight_decay, batch_size: AdamW training schedule.
-        patience: stop after this many epochs without val improvement (``None``: run all ``epochs``); the
-            epochs actually run are in ``metrics["epochs_run"]``.
         encoder_options: options for building ``encoder`` when it is a name.
         num_threads: torch CPU threads during training (restored afterwards); ``1`` is often fastest for
             small models on a busy machine, where threads wait on each other.
@@ -284,16 +286,13 @@ def train_encoder(
         >>> import tempfile, stitch
         >>> ds = stitch.load_dataset("digits")
         >>> res = train_encoder("timm:resnet10t", ds, out=tempfile.mkdtemp() + "/r.safetensors",
-        ...                     encoder_options={"image_size": 16}, epochs=1)  # doctest: +SKIP
+        ...                     encoder_options={"image_size": 16}, schedule={"epochs": 1})  # doctest: +SKIP
         >>> stitch.create_encoder(res.name).encode(ds.split_inputs("test")).shape  # doctest: +SKIP
         torch.Size([360, 512])
     """
     import torch
 
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    if patience is not None:
-        patience = check_positive_int(patience, "patience")
+    plan = Schedule.of(schedule)
     previous = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
@@ -312,20 +311,18 @@ def train_encoder(
             torch.manual_seed(seed + 1)  # the head is seeded apart from the module: same run either way
             head = torch.nn.Linear(enc.dim, dataset.num_classes).to(next(module.parameters()).device)
         start = time.perf_counter()
-        best_epoch, epochs_run = _fit(parts, module, head, seed=seed, epochs=epochs, lr=lr,
-                                      weight_decay=weight_decay, batch_size=batch_size, patience=patience,
-                                      progress=progress, label=base_name)
-        metrics: dict[str, float] = {"train_accuracy": parts.accuracy("train", head, batch_size),
+        best_epoch, epochs_run = _fit(parts, module, head, seed=seed, schedule=plan, progress=progress,
+                                      label=base_name)
+        metrics: dict[str, float] = {"train_accuracy": parts.accuracy("train", head, plan.batch_size),
                                      "best_epoch": best_epoch, "epochs_run": epochs_run}
         for part in ("val", "test"):
             if part in parts:
-                metrics[f"{part}_accuracy"] = parts.accuracy(part, head, batch_size)
+                metrics[f"{part}_accuracy"] = parts.accuracy(part, head, plan.batch_size)
         metrics["seconds"] = round(time.perf_counter() - start, 3)
     finally:
         torch.set_num_threads(previous)
     provenance = _provenance(enc, base_name, options, dataset, seed, splits, metrics, recipe,
-                             training={"epochs": epochs, "lr": lr, "weight_decay": weight_decay,
-                                       "batch_size": batch_size, "patience": patience, "optimizer": "AdamW"})
+                             training={**plan.model_dump(), "optimizer": "AdamW"})
     tensors = {f"{TRAINED_PREFIX}{k}": v for k, v in module.state_dict().items()}
     tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
     out = Path(out).expanduser()

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["deprecated_alias", "renamed_kwargs", "REMOVED_IN"]
+__all__ = ["deprecated_alias", "renamed_kwargs", "folded_kwargs", "REMOVED_IN"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,3 +70,46 @@ def renamed_kwargs(*, removed_in: str = REMOVED_IN, **renames: str) -> Callable[
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def folded_kwargs(into: str, names: tuple[str, ...], *, key: str | None = None,
+                  removed_in: str = REMOVED_IN) -> Callable[[F], F]:
+    """Keywords that moved into one settings argument keep working for a release: ``fn(epochs=3)`` becomes
+    ``fn(schedule={"epochs": 3})`` (merged into what ``into`` was given) with a :class:`DeprecationWarning`.
+
+    ``into`` may be given as a mapping, a pydantic model (its fields are kept) or, with ``key``, a string that
+    names that field (``decoder="mlp"`` is ``{"kind": "mlp"}`` for ``key="kind"``).
+
+    Example:
+        >>> import warnings
+        >>> @folded_kwargs("schedule", ("epochs",))
+        ... def train(*, schedule=None):
+        ...     return schedule
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     train(epochs=3), str(caught[0].message)
+        ({'epochs': 3}, "train(epochs=...) is deprecated and will be removed in latent-stitch 0.3; pass schedule={'epochs': ...} instead")
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            old = {k: kwargs.pop(k) for k in names if k in kwargs}
+            if old:
+                spelled = ", ".join(f"{k}=..." for k in old)
+                wanted = "{" + ", ".join(f"{k!r}: ..." for k in old) + "}"
+                warnings.warn(f"{fn.__name__}({spelled}) is deprecated and will be removed in latent-stitch "
+                              f"{removed_in}; pass {into}={wanted} instead", DeprecationWarning, stacklevel=2)
+                given = kwargs.get(into)
+                if given is None:
+                    given = {}
+                elif isinstance(given, str) and key is not None:
+                    given = {key: given}
+                elif hasattr(given, "model_dump"):
+                    given = given.model_dump(exclude_unset=True)
+                kwargs[into] = {**dict(given), **old}
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

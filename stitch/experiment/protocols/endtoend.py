@@ -111,11 +111,9 @@ def _model(enc: EncoderConfig, cfg: ExperimentConfig, ctx: RunContext, space: Sp
               "anchor_rows": anchor_rows, "decoder": {"kind": d.kind, "hidden": d.hidden, "normalize": d.normalize}}
 
     def train(path: Path, full_recipe: dict[str, Any]) -> Any:
-        return train_end_to_end(enc.name, ctx.dataset, space=space, anchor_rows=anchor_rows, out=path,
-                                seed=recipe["init_seed"], decoder=d.kind, hidden=d.hidden, normalize=d.normalize,
-                                split=cfg.dataset.train_split, epochs=t.epochs, lr=t.lr, batch_size=t.batch_size,
-                                patience=t.patience, encoder_options=enc.options, progress=ctx.progress,
-                                recipe=full_recipe, **t.options)
+        return train_end_to_end(enc.name, ctx.dataset, space=space, anchor_rows=anchor_rows, out=path, schedule=t,
+                                decoder=d, seed=recipe["init_seed"], split=cfg.dataset.train_split,
+                                encoder_options=enc.options, progress=ctx.progress, recipe=full_recipe, **t.options)
 
     return reuse_or_train(ctx.out_dir / "end-to-end", f"{enc.display}-{space.display}", recipe,
                           load=lambda path: load_end_to_end(path, ctx.dataset), train=train)

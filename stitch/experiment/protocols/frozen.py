@@ -43,8 +43,7 @@ def _build_encoder(enc: EncoderConfig, cfg: ExperimentConfig, dataset: Dataset, 
     t = enc.train
 
     def train(path: Path, full_recipe: dict[str, Any]) -> dict[str, Any]:
-        train_encoder(enc.name, dataset, out=path, seed=recipe["init_seed"], split=cfg.dataset.train_split,
-                      epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, patience=t.patience,
+        train_encoder(enc.name, dataset, out=path, schedule=t, seed=recipe["init_seed"], split=cfg.dataset.train_split,
                       encoder_options=enc.options, progress=progress, recipe=full_recipe, **t.options)
         return _trained(path)
 
