@@ -211,8 +211,8 @@ def load_dataset(name: str, *, data_root: str | os.PathLike[str] | None = None, 
     except TypeError as exc:
         if "needs the option" not in str(exc):
             raise
-        raise TypeError(f"{exc} (stitch.load_dataset({info.name!r}, <option>=...), --dataset '{info.name}?<option>=...' "
-                        "on the command line, or dataset.options in a file)") from None
+        raise TypeError(f"{exc} (stitch.load_dataset({info.name!r}, <option>=...), --dataset "
+                        f"'{info.name}?<option>=...' on the command line, or dataset.options in a file)") from None
     ds = info(root=root, **options)
     if not isinstance(ds, Dataset):
         raise TypeError(

@@ -73,7 +73,8 @@ def test_ot_discovers_the_hidden_pairing_and_reports_it() -> None:
     ("relatve:cosine", {}, UnknownNameError, r"unknown space kind 'relatve'; did you mean 'relative'"),
     ("relative", {}, ValueError, r"space 'relative' needs an argument after ':', e.g. 'relative:cosine'$"),
     ("absolute:x", {}, ValueError, r"'absolute' takes no argument, got 'absolute:x'$"),
-    ("relative:cosine,l1", {}, ValueError, r"'relative' takes one similarity, got 'cosine,l1'; use 'product:cosine,l1'"),
+    ("relative:cosine,l1", {}, ValueError,
+     r"'relative' takes one similarity, got 'cosine,l1'; use 'product:cosine,l1'"),
     ("product:cosine", {}, ValueError, r"'product' needs at least two similarities separated by ',', got 'cosine'$"),
     ("relative:cosin", {}, ValueError, r"unknown similarity function 'cosin'; did you mean 'cosine'"),
     ("translate:procrustez", {}, ValueError, r"unknown translation method 'procrustez'; did you mean 'procrustes'"),
@@ -89,7 +90,8 @@ def test_bad_specs_say_what_is_wrong(spec, options, error, match) -> None:
 
 
 def test_only_space_classes_register() -> None:
-    with pytest.raises(TypeError, match=r"space kind 'x' must be a subclass of stitch.spaces.Space, got <class 'dict'>"):
+    with pytest.raises(TypeError, match=r"space kind 'x' must be a subclass of stitch.spaces.Space, got "
+                                        r"<class 'dict'>"):
         register_space("x", dict)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,5 @@
-"""``stitch similarities|anchors|metrics|aggregations|translators|decoders|spaces|protocols list|show``: the core's registries.
+"""``stitch <table> list|show`` for the core's registries: similarities, anchors, metrics, aggregations,
+translators, decoders, spaces, protocols.
 
 The tables come from :data:`stitch.utils.names.CORE_TABLES`, the same list the plugin host fills.
 """

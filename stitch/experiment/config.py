@@ -154,8 +154,8 @@ class EncoderConfig(EncoderRef):
 
 
 class DatasetConfig(DatasetRef):
-    """Dataset name and options (or a ``"name?key=value"`` string), and which splits train decoders / measure them (where its files are is the
-    experiment's ``data_root``).
+    """Dataset name and options (or a ``"name?key=value"`` string), and which splits train decoders / measure
+    them (where its files are is the experiment's ``data_root``).
 
     ``subset`` cuts splits to a seeded stratified subset (``{train = 2000, test = 1000}``, seed
     ``subset_seed``; :meth:`stitch.data.Dataset.subsample`) so slow encoders finish in minutes;
@@ -294,6 +294,18 @@ class DecoderConfig(StrictModel):
 
         _lookup(DECODERS, v)
         return v
+
+    @property
+    def task(self) -> str:
+        """What the decoder predicts, as its class declares: ``"classification"`` or ``"reconstruction"``.
+
+        Example:
+            >>> DecoderConfig(kind="mlp").task, DecoderConfig(kind="reconstruction").task
+            ('classification', 'reconstruction')
+        """
+        from stitch.experiment.decoders import DECODERS
+
+        return DECODERS.get(self.kind).task
 
 
 class ExperimentConfig(StrictModel):

@@ -28,7 +28,8 @@ import torch
 
 from stitch.encoder.checkpoint import TRAINED_PREFIX, read_provenance, write_trained
 from stitch.experiment.config import DecoderConfig, Schedule, SpaceConfig
-from stitch.experiment.training import SCHEDULE_KWARGS, _batches, _provenance, _take, _trainable, fit_epochs
+from stitch.experiment.training import (SCHEDULE_KWARGS, fit_epochs, shuffled_batches, take_rows, trained_provenance,
+                                        trainable_encoder)
 from stitch.utils.deprecation import folded_kwargs
 from stitch.utils.files import load_tensors
 
@@ -94,7 +95,7 @@ class _Embedder:
     def __call__(self, split: str, idx: np.ndarray) -> torch.Tensor:
         if self.transductive:
             return self.enc.forward(self.graph)[torch.as_tensor(self.rows[split][idx])]
-        return self.enc.forward(_take(self.items[split], idx))
+        return self.enc.forward(take_rows(self.items[split], idx))
 
     def eval_latents(self, split: str, idx: np.ndarray, batch_size: int) -> torch.Tensor:
         with torch.no_grad():
@@ -195,7 +196,7 @@ def train_end_to_end(
     space = _check_space(space)
     plan, head = Schedule.of(schedule), _head(decoder)
     batch_size = plan.batch_size
-    task = "reconstruction" if head.kind == "reconstruction" else "classification"
+    task = head.task
     if task == "reconstruction" and dataset.transductive:
         raise ValueError(f"decoder 'reconstruction' rebuilds each sample's input, but dataset {dataset.name!r} is "
                          "transductive (one graph); use 'linear' or 'mlp'")
@@ -205,7 +206,7 @@ def train_end_to_end(
         raise ValueError(f"anchor_rows must be a non-empty list of rows of split {split!r} (0..{n_train - 1}), "
                          f"got {len(anchors)} rows in {anchors.min() if len(anchors) else '-'}.."
                          f"{anchors.max() if len(anchors) else '-'}")
-    enc, base_name, options = _trainable(encoder, seed, encoder_options)
+    enc, base_name, options = trainable_encoder(encoder, seed, encoder_options)
     val = val_split if val_split in dataset.splits and len(dataset.indices(val_split)) else None
     embed = _Embedder(enc, dataset, [split] + ([val] if val else []))
     module = enc.module  # after _prepare: some modules size themselves from the data
@@ -231,7 +232,7 @@ def train_end_to_end(
 
     def run_epoch() -> float:
         total, seen = 0.0, 0
-        for idx in _batches(n_train, batch_size, gen):
+        for idx in shuffled_batches(n_train, batch_size, gen):
             opt.zero_grad()
             if embed.transductive:
                 z = embed.enc.forward(embed.graph)
@@ -252,8 +253,8 @@ def train_end_to_end(
                                               label=f"{base_name} [{space.display}]")
     metrics = {"val_score": best, "best_epoch": best_epoch, "epochs_run": epochs_run,
                "seconds": round(time.perf_counter() - start, 3)}
-    provenance = _provenance(enc, base_name, options, dataset, seed, {"train": split, "val": val}, metrics, recipe,
-                             training={**plan.model_dump(), "optimizer": "AdamW"})
+    provenance = trained_provenance(enc, base_name, options, dataset, seed, {"train": split, "val": val}, metrics,
+                                    recipe, training={**plan.model_dump(), "optimizer": "AdamW"})
     provenance["end_to_end"] = {"space": space.model_dump(), "anchor_rows": anchors.tolist(), "decoder": head.kind,
                                 "hidden": head.hidden, "normalize": head.normalize, "decoder_seed": seed + 1}
     tensors = {f"{TRAINED_PREFIX}{k}": v for k, v in module.state_dict().items()}
@@ -287,7 +288,7 @@ def load_end_to_end(path: str | os.PathLike[str], dataset: Dataset) -> EndToEndM
     split = meta["dataset"]["split"]
     anchors = np.asarray(info["anchor_rows"], dtype=np.int64)
     z_a = _split_latents(encoder, dataset, split, anchors)
-    task = "reconstruction" if info["decoder"] == "reconstruction" else "classification"
+    task = DecoderConfig(kind=info["decoder"]).task
     dec = _new_decoder(space, info["decoder"], info["hidden"], info["normalize"], info["decoder_seed"])
     net, _, _ = dec.start_joint(_space_fn(space)(z_a, z_a), split_targets(dataset, split, task))
     net.load_state_dict({k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
@@ -302,7 +303,7 @@ def _split_latents(encoder: Encoder, dataset: Dataset, split: str, rows: Any = N
     if dataset.transductive:  # the graph is encoded whole either way
         return encoder.encode(dataset.inputs)[torch.as_tensor(dataset.indices(split)[idx])]
     inputs = dataset.split_inputs(split)
-    return encoder.encode(inputs if rows is None else _take(inputs, idx))
+    return encoder.encode(inputs if rows is None else take_rows(inputs, idx))
 
 
 def stitch_end_to_end(models: Mapping[str, EndToEndModel], dataset: Dataset, *, split: str = "train",

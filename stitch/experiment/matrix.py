@@ -267,7 +267,7 @@ def stitching_matrix(
     anchors = anchors or AnchorConfig()
     spaces = [s if isinstance(s, SpaceConfig) else SpaceConfig.model_validate(s) for s in spaces]
     lat, y_train, y_test = prepare_latents(latents, y_train, y_test)
-    classification = decoder.kind != "reconstruction"
+    classification = decoder.task == "classification"
     store = store if store is not None else CellStore(None)
     anchors_by_seed = {seed: select_run_anchors(lat, y_train, anchors, seed, classification=classification,
                                                 train_ids=train_ids) for seed in seeds}

@@ -158,7 +158,7 @@ def _check(cfg: ExperimentConfig, data_root: str | os.PathLike[str] | None, full
             problems.append(f"dataset.subset: {exc}")
     if problems:
         raise _invalid(cfg, problems)
-    classification = cfg.decoder.kind != "reconstruction"
+    classification = cfg.decoder.task == "classification"
     if not classification and dataset.transductive:
         problems.append(f"decoder.kind: 'reconstruction' rebuilds each sample's input, but dataset {dataset.name!r} "
                         "is transductive (one graph); use a classification decoder ('linear' or 'mlp')")
@@ -250,7 +250,7 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
         greater_is_better=decoder_cls.greater_is_better,
         encoders=[e.display for e in cfg.encoders], spaces=[s.display for s in cfg.spaces], seeds=list(cfg.seeds),
         cells=cells, summary=summarize(cells, decoder_cls.metric), anchors=anchors,
-        chance=1.0 / dataset.num_classes if cfg.decoder.kind != "reconstruction" else None,
+        chance=1.0 / dataset.num_classes if cfg.decoder.task == "classification" else None,
         config={**cfg.model_dump(mode="json"), "threads": n_threads, "full": full}, versions=library_versions(),
         encoder_info=encoder_info, output_dir=out_dir,
     )

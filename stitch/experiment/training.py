@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from stitch.data import Dataset
     from stitch.encoder import Encoder
 
-__all__ = ["TrainResult", "train_encoder", "fit_epochs", "SCHEDULE_KWARGS"]
+__all__ = ["TrainResult", "train_encoder", "fit_epochs", "SCHEDULE_KWARGS", "take_rows", "trainable_encoder",
+           "shuffled_batches", "trained_provenance"]
 
 #: the keywords the training functions took before they took a ``schedule`` (deprecated, one release)
 SCHEDULE_KWARGS = ("epochs", "lr", "weight_decay", "batch_size", "patience")
@@ -71,15 +72,28 @@ class TrainResult:
         return create_encoder(self.name, **options)
 
 
-def _take(items: Any, idx: np.ndarray) -> Any:
+def take_rows(items: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of prepared inputs: a list (texts, graphs) or an array / tensor.
+
+    Example:
+        >>> take_rows(["a", "b", "c"], np.array([2, 0])), take_rows(np.arange(3), np.array([1])).tolist()
+        (['c', 'a'], [1])
+    """
     if isinstance(items, list):
         return [items[i] for i in idx]
     return items[idx]
 
 
-def _trainable(encoder: str | Encoder, seed: int, encoder_options: dict[str, Any] | None
-               ) -> tuple[Any, str, dict[str, Any]]:
-    """``(encoder, base name, options)``: built with ``seed`` when given by name, checked to be trainable."""
+def trainable_encoder(encoder: str | Encoder, seed: int, encoder_options: dict[str, Any] | None
+                      ) -> tuple[Any, str, dict[str, Any]]:
+    """``(encoder, base name, options)``: built with ``seed`` when given by name, checked to be trainable.
+
+    Example:
+        >>> trainable_encoder("minilm", 0, None)
+        Traceback (most recent call last):
+        ...
+        TypeError: encoder 'minilm' cannot be trained from scratch: it takes no 'seed' option (its weights are pretrained); trainable encoders are timm:*, pyg:*, text-bag
+    """
     if isinstance(encoder, str):
         from stitch.plugins import create_encoder
 
@@ -133,7 +147,7 @@ class _Parts:
             logits = head(self.enc.forward(self.graph))[torch.as_tensor(self.rows[part])]
             return logits if idx is None else logits[torch.as_tensor(idx)]
         items = self.items[part]
-        return head(self.enc.forward(items if idx is None else _take(items, idx)))
+        return head(self.enc.forward(items if idx is None else take_rows(items, idx)))
 
     def accuracy(self, part: str, head: torch.nn.Module, batch_size: int) -> float:
         import torch
@@ -149,8 +163,14 @@ class _Parts:
         return float((logits.argmax(1).cpu() == self.labels[part]).double().mean())
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
-    """One epoch's mini-batches of ``range(n)`` in a seeded random order (1-sample batches skipped: batch norm)."""
+def shuffled_batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
+    """One epoch's mini-batches of ``range(n)`` in a seeded random order (1-sample batches skipped: batch norm).
+
+    Example:
+        >>> import torch
+        >>> [len(b) for b in shuffled_batches(7, 3, torch.Generator().manual_seed(0))]
+        [3, 3]
+    """
     import torch
 
     order = torch.randperm(n, generator=gen).numpy()
@@ -229,7 +249,7 @@ def _fit(parts: _Parts, module: torch.nn.Module, head: torch.nn.Module, *, seed:
         if parts.transductive:
             return float(step(None))
         loss = torch.zeros(())
-        for idx in _batches(len(parts.labels["train"]), schedule.batch_size, gen):
+        for idx in shuffled_batches(len(parts.labels["train"]), schedule.batch_size, gen):
             loss = step(idx)
         return float(loss)  # the last batch's loss, as before: only read without a val split
 
@@ -297,7 +317,7 @@ def train_encoder(
     if num_threads is not None:
         torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
     try:
-        enc, base_name, options = _trainable(encoder, seed, encoder_options)
+        enc, base_name, options = trainable_encoder(encoder, seed, encoder_options)
         if getattr(enc, "modality", dataset.modality) != dataset.modality:
             raise ValueError(f"encoder {base_name!r} takes {enc.modality} inputs but dataset {dataset.name!r} is "
                              f"{dataset.modality}")
@@ -321,8 +341,8 @@ def train_encoder(
         metrics["seconds"] = round(time.perf_counter() - start, 3)
     finally:
         torch.set_num_threads(previous)
-    provenance = _provenance(enc, base_name, options, dataset, seed, splits, metrics, recipe,
-                             training={**plan.model_dump(), "optimizer": "AdamW"})
+    provenance = trained_provenance(enc, base_name, options, dataset, seed, splits, metrics, recipe,
+                                    training={**plan.model_dump(), "optimizer": "AdamW"})
     tensors = {f"{TRAINED_PREFIX}{k}": v for k, v in module.state_dict().items()}
     tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
     out = Path(out).expanduser()
@@ -330,9 +350,20 @@ def train_encoder(
     return TrainResult(path=out, encoder=base_name, seed=seed, metrics=metrics, sha256=digest)
 
 
-def _provenance(enc: Any, base_name: str, options: dict[str, Any], dataset: Dataset, seed: int,
-                splits: dict[str, str | None], metrics: dict[str, float], recipe: dict[str, Any] | None,
-                training: dict[str, Any]) -> dict[str, Any]:
+def trained_provenance(enc: Any, base_name: str, options: dict[str, Any], dataset: Dataset, seed: int,
+                       splits: dict[str, str | None], metrics: dict[str, float], recipe: dict[str, Any] | None,
+                       training: dict[str, Any]) -> dict[str, Any]:
+    """What a trained-encoder file records of its making (the sidecar of :mod:`stitch.encoder.checkpoint`).
+
+    Example:
+        >>> import stitch
+        >>> ds = stitch.load_dataset("digits")
+        >>> enc = stitch.create_encoder("timm:test_resnet", seed=0, in_chans=1, image_size=8)
+        >>> p = trained_provenance(enc, "timm:test_resnet", {}, ds, 0, {"train": "train", "val": None},
+        ...                        {"best_epoch": 1}, None, training={"epochs": 1})
+        >>> p["base_encoder"], p["seed"], p["dataset"]["split"], p["training"]
+        ('timm:test_resnet', 0, 'train', {'epochs': 1})
+    """
     # the built encoder's options are complete (defaults, values inferred from the data such as in_channels)
     built = getattr(getattr(enc, "spec", None), "options", {})
     runtime = ("checkpoint", "batch_size", "device")

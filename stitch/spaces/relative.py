@@ -1,4 +1,5 @@
-"""``relative:<similarity>`` and ``product:<sim>,<sim>,...``: each encoder's latents by their similarity to its anchors."""
+"""``relative:<similarity>`` and ``product:<sim>,<sim>,...``: each encoder's latents by their similarity to its
+anchors."""
 
 from __future__ import annotations
 

@@ -127,7 +127,8 @@ def sha256_array(a: Any) -> str:
 
     Example:
         >>> import numpy as np
-        >>> sha256_array(np.zeros(3)) == sha256_array(np.zeros(3)), sha256_array(np.zeros(3)) == sha256_array(np.zeros(4))
+        >>> a, b = np.zeros(3), np.zeros(4)
+        >>> sha256_array(a) == sha256_array(a.copy()), sha256_array(a) == sha256_array(b)
         (True, False)
     """
     import numpy as np

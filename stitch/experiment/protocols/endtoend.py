@@ -66,8 +66,8 @@ class EndToEndProtocol(Protocol):
         from stitch.utils.progress import phase
 
         cfg, dataset = ctx.cfg, ctx.dataset
-        kind, train_split = cfg.decoder.kind, cfg.dataset.train_split
-        y_train = split_targets(dataset, train_split, kind)
+        task, train_split = cfg.decoder.task, cfg.dataset.train_split
+        y_train = split_targets(dataset, train_split, task)
         n_train = len(dataset.indices(train_split))
         ids = dataset.split_ids(train_split)
         rows_ref = torch.arange(n_train, dtype=torch.float32)[:, None]  # random/stratified read no features
@@ -81,7 +81,7 @@ class EndToEndProtocol(Protocol):
         for seed in cfg.seeds:
             anchor_seed = cfg.anchors.seed + seed
             idx = select_anchors(rows_ref, cfg.anchors.n, cfg.anchors.strategy,
-                                 labels=y_train if kind != "reconstruction" else None, seed=anchor_seed,
+                                 labels=y_train if task == "classification" else None, seed=anchor_seed,
                                  **cfg.anchors.options).tolist()
             anchors[seed] = {"seed": anchor_seed, "reference": "training rows", "indices": idx,
                              "ids": [ids[i] for i in idx]}

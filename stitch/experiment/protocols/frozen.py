@@ -99,7 +99,7 @@ class FrozenProtocol(Protocol):
 
         cells, anchors = stitching_matrix(
             {label: (train, test) for label, (train, test) in encoded.items()},
-            split_targets(dataset, train_split, cfg.decoder.kind), split_targets(dataset, test_split, cfg.decoder.kind),
+            split_targets(dataset, train_split, cfg.decoder.task), split_targets(dataset, test_split, cfg.decoder.task),
             cfg.spaces, decoder=cfg.decoder, anchors=cfg.anchors, seeds=cfg.seeds,
             groups={e.display: e.family for e in cfg.encoders}, train_ids=dataset.split_ids(train_split),
             store=CellStore(ctx.out_dir / CELLS_FILE),
