@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any
 
-from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
+from stitch.utils.files import load_tensors, save_tensors, sha256_bytes, tensors_sha256
 
 __all__ = ["Estimator", "save_fitted", "load_fitted", "FITTED_FORMAT"]
 
@@ -138,16 +138,22 @@ def save_fitted(path: str | os.PathLike[str], estimator: Any, tensors: dict[str,
     except TypeError as exc:
         raise TypeError(f"cannot save this {type(estimator).__name__}: its parameters must be JSON values "
                         f"({exc}); pass registered names instead of Python callables") from None
+    digest = tensors_sha256(tensors)
     meta = {"format": FITTED_FORMAT, "class": _class_path(type(estimator)), "params": encoded,
-            "latent-stitch": __version__, "tensors_sha256": tensors_sha256(tensors)}
+            "latent-stitch": __version__, "tensors_sha256": digest, "content_sha256": _content_sha256(encoded, digest)}
     return save_tensors(path, tensors, meta)
+
+
+def _content_sha256(params: str, tensors_digest: str) -> str:
+    # parameters and tensors under one checksum: an edited parameter is as much a damaged file as a flipped bit
+    return sha256_bytes(f"{params}\x1f{tensors_digest}".encode())
 
 
 def load_fitted(path: str | os.PathLike[str], cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(params, tensors)`` of a file :func:`save_fitted` wrote for an estimator of class ``cls``.
 
-    Raises ``ValueError`` when the file is not such a file, holds another class, or its tensors do not match
-    the recorded sha256 (truncated or modified).
+    Raises ``ValueError`` when the file is not such a file, holds another class, or its parameters or tensors
+    do not match the recorded sha256 (truncated or modified).
     """
     data_path = os.fspath(path)
     tensors, meta, _ = load_tensors(data_path, what="fitted estimator")
@@ -157,9 +163,13 @@ def load_fitted(path: str | os.PathLike[str], cls: type) -> tuple[dict[str, Any]
     if meta.get("class") != _class_path(cls):
         raise ValueError(f"{data_path} holds a {meta.get('class')}, not a {_class_path(cls)}; load it with that "
                          "class")
-    if tensors_sha256(tensors) != meta.get("tensors_sha256"):
+    digest = tensors_sha256(tensors)
+    if digest != meta.get("tensors_sha256"):
         raise ValueError(f"{data_path}: the tensors do not match the sha256 in the file's header (truncated or "
                          "modified); save the estimator again")
+    if _content_sha256(meta.get("params", ""), digest) != meta.get("content_sha256"):
+        raise ValueError(f"{data_path}: the parameters do not match the sha256 in the file's header (edited, or "
+                         "written by a latent-stitch without parameter checksums); save the estimator again")
     return json.loads(meta["params"]), tensors
 
 
