@@ -48,6 +48,10 @@ _LAZY: dict[str, str] = {
     "register_translator": "stitch.core.translate",
     "match_anchors": "stitch.core.matching",
     "probe_invariance": "stitch.core.probe",
+    # stitching you keep
+    "Stitcher": "stitch.stitcher",
+    "StitchedModel": "stitch.stitcher",
+    "load_stitched": "stitch.stitcher",
     # spaces
     "create_space": "stitch.spaces",
     "list_spaces": "stitch.spaces",
@@ -102,7 +106,7 @@ _LAZY: dict[str, str] = {
 
 # sub-packages reachable as attributes without an import (``stitch.metrics.linear_cka(x, y)``)
 _SUBPACKAGES = ("adapters", "audits", "cli", "core", "data", "encoder", "engine", "errors", "experiment", "metrics",
-                "plugins", "registry", "spaces", "testing", "utils")
+                "plugins", "registry", "spaces", "stitcher", "testing", "utils")
 
 __all__ = sorted([*_LAZY, "__version__"])
 
@@ -163,6 +167,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stitch.experiment.training import train_encoder
     from stitch.metrics import get_metric, list_metrics, register_metric
     from stitch.spaces import create_space, list_spaces, register_space
+    from stitch.stitcher import StitchedModel, Stitcher, load_stitched
     from stitch.plugins import (
         create_encoder, get_dataset, get_dataset_info, get_encoder, get_encoder_family, get_encoder_spec, get_plugin,
         hookimpl, list_datasets, list_encoder_families, list_encoders, list_plugins, load_dataset,

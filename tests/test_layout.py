@@ -35,6 +35,7 @@ FORBIDDEN = {
     "stitch.engine": (*_HOST, "stitch.core", "stitch.spaces", "stitch.metrics", "stitch.experiment", "stitch.audits"),
     "stitch.experiment": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits"),
     "stitch.audits": ("stitch.registry", "stitch.adapters", "stitch.cli"),
+    "stitch.stitcher": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits", "stitch.engine"),
 }
 
 

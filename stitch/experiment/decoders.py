@@ -343,11 +343,12 @@ class Decoder(Estimator):
         return save_fitted(path, self, tensors)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Decoder:
-        """A decoder saved with :meth:`save` (parameters and weights verified against the file's sha256)."""
+    def load(cls, path: str | os.PathLike[str], *, sha256: str | None = None) -> Decoder:
+        """A decoder saved with :meth:`save` (parameters and weights verified against the file's sha256, and
+        against ``sha256`` when a manifest gives one, in the read that loads it)."""
         from stitch.utils.estimator import load_fitted
 
-        params, tensors = load_fitted(path, cls)
+        params, tensors = load_fitted(path, cls, expected_sha256=sha256)
         dec = cls(**params)
         shape, out = tuple(int(v) for v in tensors["input_shape"].tolist()), int(tensors["out_dim"])
         dec._set_out_dim(out)

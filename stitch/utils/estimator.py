@@ -19,7 +19,7 @@ from typing import Any
 
 from stitch.utils.files import load_tensors, save_tensors, sha256_bytes, tensors_sha256
 
-__all__ = ["Estimator", "save_fitted", "load_fitted", "FITTED_FORMAT"]
+__all__ = ["Estimator", "save_fitted", "load_fitted", "load_fitted_state", "FITTED_FORMAT"]
 
 #: ``metadata["format"]`` of the files :func:`save_fitted` writes.
 FITTED_FORMAT = "latent-stitch-fitted/1"
@@ -113,11 +113,13 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def save_fitted(path: str | os.PathLike[str], estimator: Any, tensors: dict[str, Any]) -> str:
+def save_fitted(path: str | os.PathLike[str], estimator: Any, tensors: dict[str, Any],
+                fitted: dict[str, Any] | None = None) -> str:
     """Write ``estimator``'s parameters and fitted ``tensors`` to one safetensors file; returns its sha256.
 
     Parameters must be JSON values (a similarity passed as a Python callable cannot be saved: register it
-    and pass its name). The sha256 of the tensors goes into the header and is checked on load.
+    and pass its name); ``fitted`` holds learned values that are not tensors (JSON too). One sha256 over the
+    parameters, ``fitted`` and the tensors goes into the header and is checked on load.
 
     Example:
         >>> import tempfile, torch
@@ -125,38 +127,49 @@ def save_fitted(path: str | os.PathLike[str], estimator: Any, tensors: dict[str,
         ...     def __init__(self, factor=1.0):
         ...         self.factor = factor
         >>> p = tempfile.mkdtemp() + "/s.safetensors"
-        >>> _ = save_fitted(p, Scale(2.0), {"w": torch.ones(2)})
-        >>> params, tensors = load_fitted(p, Scale)
-        >>> params, tensors["w"].tolist()
-        ({'factor': 2.0}, [1.0, 1.0])
+        >>> _ = save_fitted(p, Scale(2.0), {"w": torch.ones(2)}, {"choice": "w"})
+        >>> params, tensors, fitted = load_fitted_state(p, Scale)
+        >>> params, tensors["w"].tolist(), fitted
+        ({'factor': 2.0}, [1.0, 1.0], {'choice': 'w'})
     """
     from stitch import __version__
 
     params = estimator.get_params(deep=False)
     try:
         encoded = json.dumps(params, sort_keys=True)
+        state = json.dumps(fitted or {}, sort_keys=True)
     except TypeError as exc:
         raise TypeError(f"cannot save this {type(estimator).__name__}: its parameters must be JSON values "
                         f"({exc}); pass registered names instead of Python callables") from None
     digest = tensors_sha256(tensors)
-    meta = {"format": FITTED_FORMAT, "class": _class_path(type(estimator)), "params": encoded,
-            "latent-stitch": __version__, "tensors_sha256": digest, "content_sha256": _content_sha256(encoded, digest)}
+    meta = {"format": FITTED_FORMAT, "class": _class_path(type(estimator)), "params": encoded, "fitted": state,
+            "latent-stitch": __version__, "tensors_sha256": digest,
+            "content_sha256": _content_sha256(encoded, state, digest)}
     return save_tensors(path, tensors, meta)
 
 
-def _content_sha256(params: str, tensors_digest: str) -> str:
-    # parameters and tensors under one checksum: an edited parameter is as much a damaged file as a flipped bit
-    return sha256_bytes(f"{params}\x1f{tensors_digest}".encode())
+def _content_sha256(params: str, fitted: str, tensors_digest: str) -> str:
+    # parameters, fitted values and tensors under one checksum: an edited parameter is a damaged file too
+    return sha256_bytes(f"{params}\x1f{fitted}\x1f{tensors_digest}".encode())
 
 
-def load_fitted(path: str | os.PathLike[str], cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_fitted(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(params, tensors)`` of a file :func:`save_fitted` wrote for an estimator of class ``cls``.
 
     Raises ``ValueError`` when the file is not such a file, holds another class, or its parameters or tensors
-    do not match the recorded sha256 (truncated or modified).
+    do not match the recorded sha256 (truncated or modified); with ``expected_sha256`` (e.g. from a manifest),
+    a file whose bytes differ raises :class:`~stitch.utils.files.ChecksumError`, checked in the same read.
     """
+    params, tensors, _ = load_fitted_state(path, cls, expected_sha256=expected_sha256)
+    return params, tensors
+
+
+def load_fitted_state(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None
+                      ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(params, tensors, fitted)`` of a file :func:`save_fitted` wrote (see :func:`load_fitted`)."""
     data_path = os.fspath(path)
-    tensors, meta, _ = load_tensors(data_path, what="fitted estimator")
+    tensors, meta, _ = load_tensors(data_path, expected_sha256=expected_sha256, what="fitted estimator")
     if meta.get("format") != FITTED_FORMAT:
         raise ValueError(f"{data_path} is not a fitted latent-stitch estimator (format {meta.get('format')!r}, "
                          f"expected {FITTED_FORMAT!r}); write one with .save(path)")
@@ -167,10 +180,10 @@ def load_fitted(path: str | os.PathLike[str], cls: type) -> tuple[dict[str, Any]
     if digest != meta.get("tensors_sha256"):
         raise ValueError(f"{data_path}: the tensors do not match the sha256 in the file's header (truncated or "
                          "modified); save the estimator again")
-    if _content_sha256(meta.get("params", ""), digest) != meta.get("content_sha256"):
+    if _content_sha256(meta.get("params", ""), meta.get("fitted", ""), digest) != meta.get("content_sha256"):
         raise ValueError(f"{data_path}: the parameters do not match the sha256 in the file's header (edited, or "
                          "written by a latent-stitch without parameter checksums); save the estimator again")
-    return json.loads(meta["params"]), tensors
+    return json.loads(meta["params"]), tensors, json.loads(meta["fitted"])
 
 
 def _class_path(cls: type) -> str:

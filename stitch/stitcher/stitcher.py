@@ -1,0 +1,332 @@
+"""The :class:`Stitcher`: latents of a new encoder, put where a decoder trained on another encoder reads them.
+
+Two modes, chosen by ``method``:
+
+* the decoder reads **absolute** latents of encoder A (a head that already exists): a translator
+  (:data:`~stitch.core.translate.TRANSLATORS`) maps B's latents into A's space, fitted on the anchor pairs;
+  ``method="auto"`` picks one by k-fold cross-validation inside the anchor pairs (no labels);
+* the decoder reads a **relative or product space** (a "universal head"): ``method="relative:cosine"`` (any
+  space spec of :mod:`stitch.spaces`); B's latents are put in the same space built on B's anchors.
+
+Cross-validation scores a candidate on held-out anchor pairs: without a decoder by the coefficient of
+determination of the translated latents (scale-free), with a decoder by its *agreement* — how often the
+decoder's prediction on translated latents equals its prediction on the true ones. Every candidate's fold
+scores, mean, spread and paired difference to the best are in :attr:`Stitcher.report_`, with which
+candidates are tied with the best (within twice the standard error of the paired differences).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from stitch.utils.checks import as_matrix, check_fitted, check_paired, check_positive_int, check_seed
+from stitch.utils.estimator import Estimator, load_fitted_state, save_fitted
+
+__all__ = ["Stitcher", "Forecast", "AUTO_CANDIDATES"]
+
+#: the translators ``method="auto"`` compares; ridge's ``relative_alpha`` is its penalty as a fraction of the
+#: fitted anchors' mean eigenvalue (``trace(Xcᵀ Xc) / d``), so one grid fits latents of any scale
+AUTO_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("procrustes", {}), ("affine", {}), ("linear", {}),
+    *(("ridge", {"relative_alpha": r}) for r in (0.001, 0.01, 0.1, 1.0)),
+)
+
+#: two-sided 95 % Student t quantiles by degrees of freedom (the forecast's interval over folds)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def _label(name: str, options: Mapping[str, Any]) -> str:
+    return name + ("(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in options.items()) + ")" if options else "")
+
+
+def _r2(pred: torch.Tensor, true: torch.Tensor) -> float:
+    """Coefficient of determination over all coordinates (scale-free; 1 is exact, 0 the mean's error)."""
+    sst = float(((true - true.mean(0)) ** 2).sum())
+    return 1.0 - float(((pred - true) ** 2).sum()) / sst if sst > 0 else float("nan")
+
+
+def _agreement(decoder: Any, pred: torch.Tensor, true: torch.Tensor) -> float:
+    """How often ``decoder`` says the same on translated and true latents (R² of its outputs for regressors)."""
+    a, b = decoder.predict(pred.float()), decoder.predict(true.float())
+    if getattr(decoder, "task", "classification") == "classification":
+        return float((a == b).double().mean())
+    return _r2(a.double(), b.double())
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A label-free forecast of how well a stitched model will work, from cross-validation on the anchors.
+
+    Attributes:
+        agreement: expected agreement of the decoder on stitched vs native latents (about stitched / native
+            accuracy for a classifier).
+        interval: a 95 % interval of it over the folds (Student t).
+        verdict: ``"pass"`` (the interval's lower end reaches ``pass_at``), ``"fail"`` (the agreement is below
+            ``fail_below``) or ``"warn"``.
+        folds: the per-fold agreements it comes from.
+    """
+
+    agreement: float
+    interval: tuple[float, float]
+    verdict: str
+    folds: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record."""
+        return {"agreement": self.agreement, "interval": list(self.interval), "verdict": self.verdict,
+                "folds": list(self.folds)}
+
+
+class Stitcher(Estimator):
+    """Maps a new encoder's latents into the input space of a decoder trained on another encoder.
+
+    Args:
+        method: ``"auto"`` (the best of :data:`AUTO_CANDIDATES` by cross-validation), a translator name
+            (``"procrustes"``, ``"affine"``, ``"linear"``, ``"ridge"``, ...) for a decoder on absolute
+            latents, or a space spec (``"relative:cosine"``, ``"product:cosine,euclidean"``) for a decoder
+            trained on that space.
+        options: options of the translator or space ``method`` names.
+        folds: cross-validation folds over the anchor pairs (report, auto choice and forecast).
+        seed: seeds the folds.
+
+    Learned attributes: ``method_`` (the chosen method), ``options_``, ``report_`` (every candidate's fold
+    scores), ``transform_`` (the fitted translator or spaces), ``anchors_`` (the pairs, for later forecasts),
+    ``n_features_in_``.
+
+    Shapes:
+        fit: encoder anchors ``(n, d_enc)``, decoder anchors ``(n, d_dec)``; transform: ``(m, d_enc)`` ->
+        ``(m, d_dec)`` (absolute) or the space's width
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = torch.randn(200, 8, generator=g, dtype=torch.float64)
+        >>> q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))
+        >>> s = Stitcher().fit(a @ q, a)          # the new encoder is a rotation of the decoder's
+        >>> s.method_, torch.allclose(s.transform(a[:3] @ q), a[:3])
+        ('procrustes', True)
+    """
+
+    _estimator_kind = "transformer"
+    _fitted_attributes = ("transform_",)
+
+    def __init__(self, method: str = "auto", *, options: dict[str, Any] | None = None, folds: int = 5,
+                 seed: int = 0) -> None:
+        self.method = method
+        self.options = options
+        self.folds = folds
+        self.seed = seed
+
+    # -- fitting --------------------------------------------------------------------------------------------------
+    def _candidates(self) -> list[tuple[str, dict[str, Any]]]:
+        if self.method == "auto":
+            if self.options:
+                raise ValueError(f"options={self.options!r} apply to one method; with method='auto' every candidate "
+                                 "has its own (see stitch.stitcher.AUTO_CANDIDATES)")
+            return [(n, dict(o)) for n, o in AUTO_CANDIDATES]
+        return [(self.method, dict(self.options or {}))]
+
+    @staticmethod
+    def _is_space(name: str) -> bool:
+        from stitch.core.translate import TRANSLATORS
+
+        return name not in TRANSLATORS
+
+    def _make(self, name: str, options: Mapping[str, Any]) -> Any:
+        """An unfitted translator, or a space spec to fit per side."""
+        if self._is_space(name):
+            from stitch.spaces import create_space
+
+            space = create_space(name, **options)
+            if not space.relative:
+                raise ValueError(f"method {name!r} is not a translator or a relative / product space; use 'auto', a "
+                                 "translator (stitch translators list) or a space such as 'relative:cosine'")
+            return space
+        from stitch.core.translate import create_translator
+
+        return create_translator(name, **options)
+
+    def _fit_one(self, name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor) -> Any:
+        options = dict(options)
+        if "relative_alpha" in options:  # a penalty on the scale of the rows it is fitted on
+            xc = x - x.mean(0)
+            options["alpha"] = float(options.pop("relative_alpha")) * float((xc * xc).sum()) / x.shape[1]
+        model = self._make(name, options)
+        if self._is_space(name):
+            return (model.fit(x), model.fit(y))  # the new encoder's space, the decoder's space
+        return model.fit(x, y)
+
+    @staticmethod
+    def _apply(fitted: Any, x: torch.Tensor) -> torch.Tensor:
+        return fitted[0](x) if isinstance(fitted, tuple) else fitted.transform(x)
+
+    @staticmethod
+    def _target(fitted: Any, y: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads for decoder-side latents ``y`` (its own space for relative methods)."""
+        return fitted[1](y) if isinstance(fitted, tuple) else y
+
+    def _fold_ids(self, n: int) -> torch.Tensor:
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)) % self.folds
+
+    def _cross_validate(self, name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor,
+                        decoder: Any) -> list[float]:
+        fold = self._fold_ids(len(x))
+        scores = []
+        for k in range(self.folds):
+            train, test = fold != k, fold == k
+            fitted = self._fit_one(name, options, x[train], y[train])
+            pred, true = self._apply(fitted, x[test]), self._target(fitted, y[test])
+            scores.append(_agreement(decoder, pred, true) if decoder is not None else _r2(pred.double(),
+                                                                                           true.double()))
+        return scores
+
+    def fit(self, encoder_anchors: Any, decoder_anchors: Any, *, decoder: Any = None) -> Stitcher:
+        """Choose (``method="auto"``) and fit the map from the anchor pairs: ``encoder_anchors[i]`` (the new
+        encoder) and ``decoder_anchors[i]`` (the decoder's encoder) embed the same sample.
+
+        ``decoder`` (a fitted decoder with ``predict``) makes the cross-validation score its agreement instead
+        of the label-free R².
+
+        Shapes:
+            encoder_anchors ``(n, d_enc)``, decoder_anchors ``(n, d_dec)``
+        """
+        check_positive_int(self.folds, "folds")
+        check_seed(self.seed)
+        x = as_matrix(encoder_anchors, "encoder_anchors").detach().double().cpu()
+        y = as_matrix(decoder_anchors, "decoder_anchors").detach().double().cpu()
+        check_paired(x, y, ("encoder_anchors", "decoder_anchors"))
+        if self.folds < 2 or len(x) < 2 * self.folds:
+            raise ValueError(f"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got "
+                             f"folds={self.folds} for {len(x)} pairs (use fewer folds or more anchors)")
+        rows = []
+        for name, options in self._candidates():
+            scores = self._cross_validate(name, options, x, y, decoder)
+            rows.append({"method": name, "options": options, "label": _label(name, options), "scores": scores,
+                         "mean": sum(scores) / len(scores), "std": _std(scores)})
+        best = max(range(len(rows)), key=lambda i: rows[i]["mean"] if math.isfinite(rows[i]["mean"]) else -math.inf)
+        for row in rows:
+            diffs = [b - s for s, b in zip(row["scores"], rows[best]["scores"])]
+            row["diff_to_best"] = sum(diffs) / len(diffs)
+            row["diff_se"] = _std(diffs) / math.sqrt(len(diffs))
+            row["tied"] = row["diff_to_best"] <= 2 * row["diff_se"]
+        self.method_, self.options_ = rows[best]["method"], rows[best]["options"]
+        self.transform_ = self._fit_one(self.method_, self.options_, x, y)
+        self.n_features_in_ = x.shape[1]
+        self.report_ = {"score": "agreement" if decoder is not None else "r2", "folds": self.folds, "seed": self.seed,
+                        "n_anchors": len(x), "choice": rows[best]["label"], "candidates": rows}
+        self.anchors_ = (x, y)  # kept: forecasts with a decoder given later cross-validate on them
+        return self
+
+    # -- using ----------------------------------------------------------------------------------------------------
+    def transform(self, latents: Any) -> torch.Tensor:
+        """The new encoder's latents where the decoder reads them (float32 unless float64 came in).
+
+        Shapes:
+            ``(m, d_enc)`` -> ``(m, d_dec)`` (a translator) or ``(m, width of the space)``
+        """
+        check_fitted(self, self._fitted_attributes)
+        x = as_matrix(latents, "latents")
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(f"latents have {x.shape[1]} features but this Stitcher was fitted on "
+                             f"{self.n_features_in_}; pass latents of the encoder it was fitted for")
+        out = self._apply(self.transform_, x.double())
+        return out if x.dtype == torch.float64 else out.float()
+
+    def forecast(self, decoder: Any, *, pass_at: float = 0.9, fail_below: float = 0.7) -> Forecast:
+        """How well ``decoder`` will read the stitched latents, forecast without labels from the anchors.
+
+        The chosen method is cross-validated again with ``decoder``'s agreement as the score (the same
+        folds); the verdict compares the result with the thresholds.
+
+        Example:
+            >>> from stitch.experiment.decoders import LinearClassifier
+            >>> g = torch.Generator().manual_seed(0)
+            >>> a = torch.randn(300, 6, generator=g)
+            >>> head = LinearClassifier(epochs=30, lr=1e-2).fit(a, (a[:, 0] > 0).long())
+            >>> f = Stitcher("procrustes").fit(a @ torch.linalg.qr(torch.randn(6, 6, generator=g))[0], a).forecast(head)
+            >>> f.verdict, f.agreement > 0.95
+            ('pass', True)
+        """
+        check_fitted(self, self._fitted_attributes)
+        if not 0.0 <= fail_below <= pass_at <= 1.0:
+            raise ValueError(f"thresholds must satisfy 0 <= fail_below <= pass_at <= 1, got fail_below={fail_below}, "
+                             f"pass_at={pass_at}")
+        x, y = self.anchors_
+        folds = self._cross_validate(self.method_, self.options_, x, y, decoder)
+        mean = sum(folds) / len(folds)
+        half = _T95.get(len(folds) - 1, 1.96) * _std(folds) / math.sqrt(len(folds))
+        low, high = max(0.0, mean - half), min(1.0, mean + half)
+        verdict = "pass" if low >= pass_at else "fail" if mean < fail_below else "warn"
+        return Forecast(agreement=mean, interval=(low, high), verdict=verdict, folds=tuple(folds))
+
+    # -- files ----------------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the fitted stitcher (parameters, the chosen method, its map, the anchor pairs, the report) to a
+        safetensors file; returns its sha256.
+
+        Example:
+            >>> import tempfile
+            >>> a = torch.randn(60, 4, dtype=torch.float64)
+            >>> s = Stitcher("affine").fit(a * 2 + 1, a)
+            >>> p = tempfile.mkdtemp() + "/s.safetensors"
+            >>> _ = s.save(p)
+            >>> torch.equal(Stitcher.load(p).transform(a), s.transform(a))
+            True
+        """
+        check_fitted(self, self._fitted_attributes)
+        tensors = {"encoder_anchors": self.anchors_[0], "decoder_anchors": self.anchors_[1]}
+        if not isinstance(self.transform_, tuple):  # the map itself: loading gives the same numbers, bit for bit
+            tensors.update(coef=self.transform_.coef_, intercept=self.transform_.intercept_)
+        translator = None if isinstance(self.transform_, tuple) else self.transform_.get_params()
+        return save_fitted(path, self, tensors, {"method": self.method_, "options": self.options_,
+                                                 "translator": translator, "report": self.report_,
+                                                 "n_features_in": self.n_features_in_})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, sha256: str | None = None) -> Stitcher:
+        """A stitcher saved with :meth:`save` (everything verified against the file's sha256, and against
+        ``sha256`` when a manifest gives one, in the read that loads it)."""
+        params, tensors, fitted = load_fitted_state(path, cls, expected_sha256=sha256)
+        s = cls(**params)
+        s.method_, s.options_, s.report_ = fitted["method"], fitted["options"], fitted["report"]
+        s.n_features_in_ = fitted["n_features_in"]
+        s.anchors_ = (tensors["encoder_anchors"], tensors["decoder_anchors"])
+        if "coef" in tensors:
+            t = s._make(s.method_, fitted["translator"])  # its parameters as fitted (a relative penalty resolved)
+            t.coef_, t.intercept_ = tensors["coef"], tensors["intercept"]
+            t.n_features_in_, t.n_features_out_ = t.coef_.shape
+            s.transform_ = t
+        else:
+            s.transform_ = s._fit_one(s.method_, s.options_, tensors["encoder_anchors"], tensors["decoder_anchors"])
+        return s
+
+    def table(self) -> str:
+        """The cross-validation report as a text table (candidates, mean ± std, difference to the best).
+
+        Example:
+            >>> a = torch.randn(50, 3, dtype=torch.float64)
+            >>> print(Stitcher("linear").fit(a, a).table().splitlines()[0])
+            | method | r2 (5 folds) | vs best | tied |
+        """
+        check_fitted(self, self._fitted_attributes)
+        from stitch.utils.plots import markdown_table
+
+        r = self.report_
+        rows = [[("*" if c["label"] == r["choice"] else "") + c["label"], f"{c['mean']:.4f} ± {c['std']:.4f}",
+                 f"-{c['diff_to_best']:.4f} ± {c['diff_se']:.4f}", "yes" if c["tied"] else "no"]
+                for c in r["candidates"]]
+        return markdown_table(["method", f"{r['score']} ({r['folds']} folds)", "vs best", "tied"], rows)
+
+
+def _std(values: Sequence[float]) -> float:
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))

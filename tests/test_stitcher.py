@@ -1,0 +1,159 @@
+"""The Stitcher (method chosen by cross-validation on the anchors, a label-free forecast) and the StitchedModel
+(saved as safetensors + JSON, loaded back verified, predicting exactly as before)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import stitch
+from stitch.experiment.decoders import LinearClassifier
+from stitch.stitcher import Stitcher, StitchedModel, load_stitched
+from stitch.utils.files import ChecksumError
+
+
+def _pair(kind: str, n: int = 300, d: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randn(n, d, generator=g, dtype=torch.float64)
+    if kind == "rotation":
+        x = y @ torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+    elif kind == "affine":
+        x = y @ torch.randn(d, d, generator=g, dtype=torch.float64) + 5.0
+    else:  # unrelated
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return x, y
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("rotation", "procrustes"), ("affine", "affine")])
+def test_auto_picks_the_map_that_made_the_pair(kind, expected) -> None:
+    x, y = _pair(kind)
+    s = Stitcher().fit(x, y)
+    rows = {c["label"]: c for c in s.report_["candidates"]}
+    # the right family is the choice or tied with it; a wrong family (rotation for an affine map) is not
+    assert s.method_ == expected or rows[expected]["tied"]
+    if kind == "affine":
+        assert not rows["procrustes"]["tied"] and rows["procrustes"]["mean"] < rows["affine"]["mean"] - 0.1
+    assert torch.allclose(s.transform(x[:5]), y[:5], atol=1e-6)
+
+
+def test_the_report_holds_every_candidate_and_the_noise_floor() -> None:
+    x, y = _pair("affine", seed=3)
+    s = Stitcher(folds=4, seed=1).fit(x, y)
+    r = s.report_
+    assert (r["score"], r["folds"], r["seed"], r["n_anchors"]) == ("r2", 4, 1, 300)
+    assert len(r["candidates"]) == 7 and all(len(c["scores"]) == 4 for c in r["candidates"])
+    best = next(c for c in r["candidates"] if c["label"] == r["choice"])
+    assert best["diff_to_best"] == 0 and best["tied"] and all(c["diff_to_best"] >= -1e-12 for c in r["candidates"])
+    assert Stitcher(folds=4, seed=1).fit(x, y).report_ == r  # seeded folds: the same report
+    assert s.table().splitlines()[0] == "| method | r2 (4 folds) | vs best | tied |"
+
+
+def test_a_forecast_says_pass_for_a_rotation_and_fail_for_unrelated_latents() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(400, 8, generator=g)
+    head = LinearClassifier(epochs=40, lr=1e-2).fit(y, (y[:, 0] + y[:, 1] > 0).long())
+    x_rot, _ = _pair("rotation", n=400, d=8)
+    x_rot = y.double() @ torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0]
+    good = Stitcher("procrustes").fit(x_rot, y).forecast(head)
+    assert good.verdict == "pass" and good.agreement > 0.97 and good.interval[0] <= good.agreement <= 1.0
+    bad = Stitcher("procrustes").fit(torch.randn(400, 8, generator=g), y).forecast(head)
+    assert bad.verdict == "fail" and bad.agreement < 0.7 and len(bad.folds) == 5
+    with pytest.raises(ValueError, match=r"thresholds must satisfy 0 <= fail_below <= pass_at <= 1, got "
+                                         r"fail_below=0\.9, pass_at=0\.5"):
+        good = Stitcher("procrustes").fit(x_rot, y).forecast(head, pass_at=0.5, fail_below=0.9)
+
+
+def test_a_decoder_given_to_fit_makes_the_choice_by_its_agreement() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(300, 6, generator=g)
+    head = LinearClassifier(epochs=30, lr=1e-2).fit(y, (y[:, 0] > 0).long())
+    s = Stitcher().fit(y * 2 + 1, y, decoder=head)
+    assert s.report_["score"] == "agreement" and all(0 <= v <= 1 for c in s.report_["candidates"]
+                                                     for v in c["scores"])
+
+
+def test_a_relative_space_method_serves_a_universal_head(tmp_path: Path) -> None:
+    x, y = _pair("rotation", seed=2)
+    s = Stitcher("relative:cosine").fit(x, y)
+    torch.testing.assert_close(s.transform(x[:4]), stitch.RelativeProjection("cosine").fit(y).transform(y[:4]))
+    s.save(tmp_path / "s.safetensors")
+    assert torch.equal(Stitcher.load(tmp_path / "s.safetensors").transform(x), s.transform(x))
+
+
+def test_save_and_load_transform_exactly(tmp_path: Path) -> None:
+    x, y = _pair("affine")
+    s = Stitcher().fit(x.float(), y.float())
+    s.save(tmp_path / "s.safetensors")
+    loaded = Stitcher.load(tmp_path / "s.safetensors")
+    assert torch.equal(loaded.transform(x.float()), s.transform(x.float()))
+    assert loaded.report_ == json.loads(json.dumps(s.report_)) and loaded.method_ == s.method_
+
+
+@pytest.mark.parametrize(("make", "call", "error", "match"), [
+    (lambda: Stitcher(folds=10), lambda s: s.fit(*_pair("rotation", n=15)), ValueError,
+     r"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got folds=10 for 15 pairs"),
+    (lambda: Stitcher("absolute"), lambda s: s.fit(*_pair("rotation")), ValueError,
+     r"method 'absolute' is not a translator or a relative / product space"),
+    (lambda: Stitcher(options={"alpha": 1.0}), lambda s: s.fit(*_pair("rotation")), ValueError,
+     r"options=\{'alpha': 1\.0\} apply to one method; with method='auto' every candidate has its own"),
+    (lambda: Stitcher(), lambda s: s.fit(torch.zeros(30, 3), torch.zeros(29, 3)), ValueError,
+     r"encoder_anchors has 30 samples but decoder_anchors has 29; paired inputs need one row per sample in both"),
+    (lambda: Stitcher("linear").fit(*_pair("rotation")), lambda s: s.transform(torch.zeros(2, 5)), ValueError,
+     r"latents have 5 features but this Stitcher was fitted on 12; pass latents of the encoder it was fitted for"),
+    (lambda: Stitcher(), lambda s: s.transform(torch.zeros(2, 5)), Exception, r"not fitted"),
+])
+def test_bad_input_is_named(make, call, error, match) -> None:
+    with pytest.raises(error, match=match):
+        call(make())
+
+
+@pytest.fixture(scope="module")
+def stitched(tmp_path_factory):
+    ds = stitch.load_dataset("digits")
+    opts = {"image_size": 8, "in_chans": 1, "crop_pct": 1.0}
+    a = stitch.create_encoder("timm:test_resnet", seed=0, **opts)
+    b = stitch.create_encoder("timm:test_resnet", seed=1, **opts)
+    train = ds.split_inputs("train")[:300]
+    za, zb = a.encode(train), b.encode(train)
+    head = LinearClassifier(epochs=20, lr=1e-2).fit(za, ds.split_labels("train")[:300])
+    s = Stitcher().fit(zb[:150], za[:150])
+    model = StitchedModel(b, s, head, forecast=s.forecast(head))
+    return model, ds.split_inputs("test")[:50], tmp_path_factory.mktemp("stitched")
+
+
+def test_a_stitched_model_saves_loads_and_predicts_exactly(stitched) -> None:
+    model, inputs, out = stitched
+    model.save(out / "m")
+    assert sorted(p.name for p in (out / "m").iterdir()) == ["decoder.safetensors", "manifest.json",
+                                                             "stitcher.safetensors"]
+    loaded = load_stitched(out / "m")
+    assert torch.equal(loaded(inputs), model(inputs)) and torch.equal(loaded.predict(inputs), model.predict(inputs))
+    manifest = json.loads((out / "m" / "manifest.json").read_text())
+    assert manifest["encoder"]["name"] == "timm:test_resnet" and manifest["forecast"]["verdict"] in (
+        "pass", "warn", "fail")
+    assert loaded.forecast == model.forecast
+
+
+def test_a_tampered_stitched_model_is_refused(stitched, tmp_path: Path) -> None:
+    model, _, _ = stitched
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    other = dict(manifest, encoder={**manifest["encoder"], "options": {**manifest["encoder"]["options"], "seed": 2}})
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match=r"encoder 'timm:test_resnet' built now differs from the one the model was "
+                                         r"stitched for \(fingerprint"):
+        load_stitched(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    blob = (tmp_path / "m" / "decoder.safetensors").read_bytes()
+    (tmp_path / "m" / "decoder.safetensors").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(ChecksumError):
+        load_stitched(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "decoder"}))
+    with pytest.raises(ValueError, match=r"manifest\.json lacks 'decoder' or has it in the wrong form; it is "
+                                         r"damaged: save the model again"):
+        load_stitched(tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match=r"no stitched model at .* \(manifest\.json is missing\)"):
+        load_stitched(tmp_path / "nothing")
