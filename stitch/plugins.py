@@ -19,12 +19,16 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import os
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from stitch.utils.deprecation import deprecated_alias, renamed_kwargs
 from stitch.utils.names import NameTable, check_options
+
+#: encoder -> the (name, options) create_encoder built it from (weak: forgotten with the encoder)
+_REFERENCES: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 if TYPE_CHECKING:
     from stitch.data import Dataset
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "hookimpl",
     "create_encoder",
+    "encoder_reference",
     "get_encoder_spec",
     "list_encoders",
     "get_encoder_family",
@@ -106,6 +111,10 @@ def create_encoder(name: str, **options: Any) -> Encoder:
     spec, factory = _lookup(ENCODERS, name)
     check_options("encoder", spec.name, factory, options)
     encoder = factory(**options)
+    try:
+        _REFERENCES[encoder] = (name, dict(options))
+    except TypeError:  # an object without weak references cannot be named back; it still works
+        pass
     # getattr_static: a runtime isinstance(Protocol) check would read `dim`, which may load weights.
     missing = [a for a in ("name", "modality", "dim", "encode") if _missing_static(encoder, a)]
     if missing:
@@ -114,6 +123,20 @@ def create_encoder(name: str, **options: Any) -> Encoder:
             f"which lacks {', '.join(missing)}; a factory must return a stitch.Encoder"
         )
     return encoder
+
+
+def encoder_reference(encoder: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(name, options)`` that :func:`create_encoder` built ``encoder`` from (``None`` for one built otherwise):
+    what rebuilds the same encoder later, e.g. when a saved stitched model is loaded.
+
+    Example:
+        >>> encoder_reference(create_encoder("text-bag", dim=8))
+        ('text-bag', {'dim': 8})
+    """
+    try:
+        return _REFERENCES.get(encoder)
+    except TypeError:
+        return None
 
 
 def _missing_static(obj: object, attr: str) -> bool:

@@ -11,7 +11,7 @@ import torch
 
 import stitch
 from stitch.experiment.decoders import LinearClassifier
-from stitch.stitcher import Stitcher, StitchedModel, load_stitched
+from stitch.stitcher import AUTO_CANDIDATES, Stitcher, StitchedModel, load_stitched
 from stitch.utils.files import ChecksumError
 
 
@@ -44,7 +44,7 @@ def test_the_report_holds_every_candidate_and_the_noise_floor() -> None:
     s = Stitcher(folds=4, seed=1).fit(x, y)
     r = s.report_
     assert (r["score"], r["folds"], r["seed"], r["n_anchors"]) == ("r2", 4, 1, 300)
-    assert len(r["candidates"]) == 7 and all(len(c["scores"]) == 4 for c in r["candidates"])
+    assert len(r["candidates"]) == len(AUTO_CANDIDATES) == 8 and all(len(c["scores"]) == 4 for c in r["candidates"])
     best = next(c for c in r["candidates"] if c["label"] == r["choice"])
     assert best["diff_to_best"] == 0 and best["tied"] and all(c["diff_to_best"] >= -1e-12 for c in r["candidates"])
     assert Stitcher(folds=4, seed=1).fit(x, y).report_ == r  # seeded folds: the same report

@@ -80,12 +80,15 @@ class StitchedModel(torch.nn.Module):
         from stitch.utils.files import sha256_file, write_json
         from stitch.utils.provenance import library_versions, utc_now
 
+        from stitch.plugins import encoder_reference
+
+        reference = encoder_reference(self.encoder)
+        if reference is None:
+            raise ValueError(f"encoder {getattr(self.encoder, 'name', self.encoder)!r} was not built by "
+                             "stitch.create_encoder, so a loaded model could not rebuild it by name; build it with "
+                             "stitch.create_encoder(name, **options)")
         directory = Path(directory).expanduser()
         directory.mkdir(parents=True, exist_ok=True)
-        spec = getattr(self.encoder, "spec", None)
-        if spec is None:
-            raise ValueError(f"encoder {getattr(self.encoder, 'name', self.encoder)!r} has no spec, so it cannot be "
-                             "rebuilt by name; build it with stitch.create_encoder(...)")
         self.stitcher.save(directory / "stitcher.safetensors")
         self.decoder.save(directory / "decoder.safetensors")
         from stitch.experiment.decoders import DECODERS
@@ -96,7 +99,7 @@ class StitchedModel(torch.nn.Module):
                              "stitch.register_decoder so the model can be loaded")
         manifest = {
             "format": STITCHED_FORMAT,
-            "encoder": {"name": self.encoder.name, "options": _jsonable(dict(spec.options)),
+            "encoder": {"name": reference[0], "options": _jsonable(reference[1]),
                         "fingerprint": _jsonable(self.encoder.fingerprint())},
             "stitcher": {"file": "stitcher.safetensors", "sha256": sha256_file(directory / "stitcher.safetensors"),
                          "method": self.stitcher.method_, "options": self.stitcher.options_,

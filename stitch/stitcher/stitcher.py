@@ -34,7 +34,7 @@ __all__ = ["Stitcher", "Forecast", "AUTO_CANDIDATES"]
 #: fitted anchors' mean eigenvalue (``trace(Xcᵀ Xc) / d``), so one grid fits latents of any scale
 AUTO_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("procrustes", {}), ("affine", {}), ("linear", {}),
-    *(("ridge", {"relative_alpha": r}) for r in (0.001, 0.01, 0.1, 1.0)),
+    *(("ridge", {"relative_alpha": r}) for r in (0.001, 0.01, 0.1, 1.0, 10.0)),
 )
 
 #: two-sided 95 % Student t quantiles by degrees of freedom (the forecast's interval over folds)
@@ -77,6 +77,10 @@ class Forecast:
     interval: tuple[float, float]
     verdict: str
     folds: tuple[float, ...]
+
+    def __str__(self) -> str:
+        return (f"forecast: agreement {self.agreement:.3f} (95 % interval {self.interval[0]:.3f}-"
+                f"{self.interval[1]:.3f} over {len(self.folds)} folds): {self.verdict}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
