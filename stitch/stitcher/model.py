@@ -11,6 +11,7 @@ file in the read that loads it; the loaded model predicts exactly what the saved
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class StitchedModel(torch.nn.Module):
         stitcher: a fitted :class:`~stitch.stitcher.Stitcher` from this encoder to the decoder's input space.
         decoder: a fitted decoder (:mod:`stitch.experiment.decoders`).
         forecast: the stitcher's :class:`~stitch.stitcher.Forecast` for this decoder, kept in the manifest.
+        class_names: names of a classifier's classes, by index (kept in the manifest).
 
     Shapes:
         ``n`` inputs -> ``(n, d_enc)`` latents -> ``(n, d_dec)`` -> decoder outputs (``(n, classes)`` logits)
@@ -50,13 +52,15 @@ class StitchedModel(torch.nn.Module):
         tensor([5])
     """
 
-    def __init__(self, encoder: Any, stitcher: Stitcher, decoder: Any, *, forecast: Forecast | None = None) -> None:
+    def __init__(self, encoder: Any, stitcher: Stitcher, decoder: Any, *, forecast: Forecast | None = None,
+                 class_names: Sequence[str] | None = None) -> None:
         super().__init__()
         if not hasattr(stitcher, "transform_"):
             raise ValueError("the stitcher is not fitted; call stitcher.fit(encoder_anchors, decoder_anchors) first")
         if not hasattr(decoder, "net_"):
             raise ValueError("the decoder is not fitted; train it on the decoder-side latents first")
         self.encoder, self.stitcher, self.decoder, self.forecast = encoder, stitcher, decoder, forecast
+        self.class_names = list(class_names) if class_names is not None else None
 
     def latents(self, inputs: Any, *, batch_size: int | None = None) -> torch.Tensor:
         """The stitched latents: what the decoder reads for ``inputs``."""
@@ -107,6 +111,7 @@ class StitchedModel(torch.nn.Module):
             "decoder": {"file": "decoder.safetensors", "sha256": sha256_file(directory / "decoder.safetensors"),
                         "kind": kind, "task": getattr(self.decoder, "task", None)},
             "forecast": self.forecast.to_dict() if self.forecast is not None else None,
+            "class_names": self.class_names,
             "versions": library_versions(), "created": utc_now(),
         }
         write_json(directory / "manifest.json", manifest)
@@ -158,4 +163,4 @@ def load_stitched(directory: str | os.PathLike[str], *, models_root: str | os.Pa
     forecast = manifest.get("forecast")
     return StitchedModel(encoder, stitcher, decoder, forecast=Forecast(
         agreement=forecast["agreement"], interval=tuple(forecast["interval"]), verdict=forecast["verdict"],
-        folds=tuple(forecast["folds"])) if forecast else None)
+        folds=tuple(forecast["folds"])) if forecast else None, class_names=manifest.get("class_names"))
