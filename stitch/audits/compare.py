@@ -26,7 +26,6 @@ import torch
 from stitch.audits.result import AuditResult
 from stitch.audits.statistics import (BOOTSTRAP, PERMUTATION, CellKey, bootstrap_values, null_values, p_value,
                                      percentile_interval)
-from stitch.utils.progress import progress_bar
 
 __all__ = ["compare", "default_metrics", "as_latents", "common_rows", "CellTask", "plan_cells", "run_cells",
            "cell_value", "cell_streams", "cell_draws", "finish_cell", "draw_chunks", "DRAWS_PER_TASK"]

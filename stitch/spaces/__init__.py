@@ -6,6 +6,7 @@ runner, end-to-end training and the stitching API build spaces only through :fun
 kind is one file plus one :func:`register_space` line.
 
 Example:
+    >>> import torch
     >>> create_space("product:cosine,euclidean", normalization=None).fit(torch.randn(6, 4))(torch.randn(2, 4)).shape
     torch.Size([2, 12])
     >>> list_spaces()
@@ -15,8 +16,6 @@ Example:
 from __future__ import annotations
 
 from typing import Any
-
-import torch
 
 from stitch.spaces.absolute import AbsoluteSpace
 from stitch.spaces.base import Space, Transform
@@ -39,6 +38,7 @@ def register_space(name: str, cls: type[Space], *, source: str = BUILTIN, descri
         ...     kind = "doubled"
         ...     def fit(self, anchors):
         ...         return lambda z: 2 * z
+        >>> import torch
         >>> register_space("doubled", Doubled, source="doc")
         >>> create_space("doc:doubled").fit(None)(torch.ones(1, 2)).tolist()
         [[2.0, 2.0]]
