@@ -125,8 +125,12 @@ def test_decoder_errors() -> None:
         LinearClassifier().fit(torch.full((4, 3), float("nan")), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\), got 1.5"):
         LinearClassifier(val_fraction=1.5).fit(z, y)  # parameters are validated in fit, as in scikit-learn
-    with pytest.raises(ValueError, match=r"lr must be a positive number, got 0"):
+    with pytest.raises(ValueError, match=r"lr must be a finite positive number, got 0"):
         LinearClassifier(lr=0).fit(z, y)
+    with pytest.raises(ValueError, match=r"lr must be a finite positive number, got inf"):
+        LinearClassifier(lr=float("inf")).fit(z, y)  # would leave the random initialisation, silently
+    with pytest.raises(ValueError, match=r"weight_decay must be a finite non-negative number, got inf"):
+        LinearClassifier(weight_decay=float("inf")).fit(z, y)
     with pytest.raises(UnknownNameError, match="unknown decoder 'mpl'; did you mean 'mlp'"):
         create_decoder("mpl")
     assert list_decoders() == ["linear", "mlp", "reconstruction"]

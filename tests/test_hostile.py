@@ -361,3 +361,32 @@ def test_kill_minus_9_at_several_moments_then_resume_gives_the_uninterrupted_res
     want = json.loads((reference / "results.json").read_text().replace(str(reference), "OUT"))
     got = json.loads((killed / "results.json").read_text().replace(str(killed), "OUT"))
     assert got == want
+
+
+# -- round 3 (issue 28): fixed here, the rest of the campaign still open --------------------------------------------
+@pytest.mark.parametrize("field", ["lr", "weight_decay"])
+def test_non_finite_hyper_parameters_fail_the_config_check(field) -> None:
+    from stitch.errors import ConfigError
+    from stitch.experiment import parse_experiment
+
+    base = {"name": "t", "dataset": {"name": "digits"}, "encoders": [{"name": "a"}], "spaces": ["absolute"]}
+    with pytest.raises(ConfigError, match=rf"decoder\.{field}: Input should be a finite number"):
+        parse_experiment({**base, "decoder": {field: float("inf")}})
+    with pytest.raises(ConfigError, match=rf"encoders\[0\]\.train\.{field}: Input should be a finite number"):
+        parse_experiment({**base, "encoders": [{"name": "a", "train": {field: float("nan")}}]})
+
+
+@pytest.mark.parametrize("known", [[(0.5, 1.7)], [(0, 1, 2)], [0, 1], ["0,1"], [(True, 1)]])
+def test_known_pairs_must_be_integer_pairs(known) -> None:
+    x = torch.randn(6, 3)
+    with pytest.raises(ValueError, match=r"known must be a list of \(i, j\) pairs of integer row indices, got .*; "
+                                         r"e\.g\. known=\[\(0, 3\), \(1, 7\)\]"):
+        stitch.match_anchors(x, x, known=known)
+
+
+def test_latex_labels_are_escaped_once() -> None:
+    from stitch.audits.report import latex_table
+
+    text = latex_table(["c\\d {x} & _ % $ # ^ ~"], ["b"], np.array([[0.5]]))
+    assert (r"c\textbackslash{}d \{x\} \& \_ \% \$ \# \textasciicircum{} \textasciitilde{} & 0.500 \\"
+            in text.splitlines())

@@ -49,6 +49,11 @@ def cluster_order(m: np.ndarray, kind: str) -> tuple[np.ndarray, Any] | None:
     return leaves_list(link), link
 
 
+#: LaTeX's special characters and what prints each
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
 def latex_table(rows: Sequence[str], cols: Sequence[str], m: np.ndarray, *, fmt: str = ".3f", caption: str = "") -> str:
     r"""A booktabs LaTeX table of a matrix (``--`` for undefined cells), labels escaped.
 
@@ -63,10 +68,8 @@ def latex_table(rows: Sequence[str], cols: Sequence[str], m: np.ndarray, *, fmt:
         \end{tabular}
     """
     def esc(text: str) -> str:
-        for ch, rep in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                        ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-            text = text.replace(ch, rep)
-        return text
+        # one pass: a replacement's own braces and backslashes are never escaped again
+        return "".join(_LATEX.get(ch, ch) for ch in text)
 
     lines = [r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
              " & " + " & ".join(esc(c) for c in cols) + r" \\", r"\midrule"]

@@ -178,7 +178,15 @@ def _margins(scores: torch.Tensor, target: torch.Tensor, known: Sequence[tuple[i
 
 
 def _check_known(known: Sequence[tuple[int, int]] | None, n: int, m: int) -> tuple[tuple[int, int], ...]:
-    pairs = tuple((int(i), int(j)) for i, j in (known or ()))
+    import numbers
+
+    raw = list(known or ())
+    bad = [p for p in raw if not (isinstance(p, (tuple, list)) and len(p) == 2
+                                  and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in p))]
+    if bad:
+        raise ValueError(f"known must be a list of (i, j) pairs of integer row indices, got {bad[0]!r}; e.g. "
+                         "known=[(0, 3), (1, 7)]")
+    pairs = tuple((int(i), int(j)) for i, j in raw)
     for i, j in pairs:
         if not (0 <= i < n and 0 <= j < m):
             raise ValueError(f"known pair ({i}, {j}) is out of range for x with {n} rows and y with {m} rows")

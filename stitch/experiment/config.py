@@ -77,8 +77,8 @@ class Schedule(StrictModel):
     """
 
     epochs: int = Field(30, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    lr: float = Field(3e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(1e-4, ge=0, allow_inf_nan=False)
     batch_size: int = Field(64, ge=1)
     patience: int | None = Field(5, ge=1)
 
@@ -114,7 +114,7 @@ class TrainConfig(Schedule):
 
     seed: int = 0
     epochs: int = Field(5, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     patience: int | None = Field(None, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -280,8 +280,8 @@ class DecoderConfig(StrictModel):
     kind: str = "mlp"
     hidden: int = Field(256, ge=1)
     epochs: int = Field(100, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     batch_size: int = Field(256, ge=1)
     patience: int = Field(10, ge=1)
     val_fraction: float = Field(0.1, ge=0, lt=1)

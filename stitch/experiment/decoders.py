@@ -13,6 +13,7 @@ carved from the training rows, restoring the best epoch. Built-in data trains in
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -196,9 +197,9 @@ class Decoder(Estimator):
         check_seed(self.seed)
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name == "lr" and
-                                                                                                not value > 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} number, "
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+                    or (name == "lr" and not value > 0):
+                raise ValueError(f"{name} must be a finite {'positive' if name == 'lr' else 'non-negative'} number, "
                                  f"got {value!r}")
         if isinstance(self.val_fraction, bool) or not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")

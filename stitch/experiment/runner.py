@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from stitch.utils.roots import using_models_root
 from stitch.errors import ConfigError
 from stitch.experiment.config import ExperimentConfig
 from stitch.experiment.files import check_protocol, load_experiment, parse_experiment
 from stitch.experiment.results import ExperimentResult, summarize
 from stitch.utils.deprecation import renamed_kwargs
 from stitch.utils.progress import phase
+from stitch.utils.roots import using_models_root
 from stitch.utils.threads import torch_threads
 
 __all__ = ["ExperimentPlan", "check_experiment", "run_experiment"]
