@@ -124,14 +124,19 @@ def stitched(tmp_path_factory):
     return model, ds.split_inputs("test")[:50], tmp_path_factory.mktemp("stitched")
 
 
-def test_a_stitched_model_saves_loads_and_predicts_exactly(stitched) -> None:
+def test_a_stitched_model_saves_loads_and_predicts_exactly(stitched, monkeypatch) -> None:
+    from stitch.utils.roots import using_models_root
+
     model, inputs, out = stitched
-    model.save(out / "m")
+    monkeypatch.chdir(out)
+    with using_models_root("weights"):  # recorded resolved, the default root when loading from anywhere
+        model.save(out / "m")
     assert sorted(p.name for p in (out / "m").iterdir()) == ["decoder.safetensors", "manifest.json",
                                                              "stitcher.safetensors"]
     loaded = load_stitched(out / "m")
     assert torch.equal(loaded(inputs), model(inputs)) and torch.equal(loaded.predict(inputs), model.predict(inputs))
     manifest = json.loads((out / "m" / "manifest.json").read_text())
+    assert manifest["encoder"]["models_root"] == str((out / "weights").resolve())
     assert manifest["encoder"]["name"] == "timm:test_resnet" and manifest["forecast"]["verdict"] in (
         "pass", "warn", "fail")
     assert loaded.forecast == model.forecast

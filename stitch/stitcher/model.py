@@ -85,6 +85,7 @@ class StitchedModel(torch.nn.Module):
         from stitch.utils.provenance import library_versions, utc_now
 
         from stitch.plugins import encoder_reference
+        from stitch.utils.roots import models_root
 
         reference = encoder_reference(self.encoder)
         if reference is None:
@@ -104,7 +105,9 @@ class StitchedModel(torch.nn.Module):
         manifest = {
             "format": STITCHED_FORMAT,
             "encoder": {"name": reference[0], "options": _jsonable(reference[1]),
-                        "fingerprint": _jsonable(self.encoder.fingerprint())},
+                        "fingerprint": _jsonable(self.encoder.fingerprint()),
+                        # where local weights were found when it was saved: the default root when loading
+                        "models_root": str(models_root().resolve()) if models_root() is not None else None},
             "stitcher": {"file": "stitcher.safetensors", "sha256": sha256_file(directory / "stitcher.safetensors"),
                          "method": self.stitcher.method_, "options": self.stitcher.options_,
                          "choice": self.stitcher.report_["choice"], "n_anchors": self.stitcher.report_["n_anchors"]},
@@ -121,6 +124,9 @@ class StitchedModel(torch.nn.Module):
 def load_stitched(directory: str | os.PathLike[str], *, models_root: str | os.PathLike[str] | None = None
                   ) -> StitchedModel:
     """A model :meth:`StitchedModel.save` wrote: files verified, the encoder rebuilt and its fingerprint checked.
+
+    ``models_root``: where the encoder's local weights are (default: the models root in effect when the model
+    was saved, recorded in its manifest).
 
     Example:
         >>> load_stitched("/no/such/model")
@@ -147,13 +153,14 @@ def load_stitched(directory: str | os.PathLike[str], *, models_root: str | os.Pa
         files = {k: (directory / str(parts[k]["file"]), str(parts[k]["sha256"])) for k in ("stitcher", "decoder")}
         kind, enc = str(parts["decoder"]["kind"]), (parts["encoder"]["name"], dict(parts["encoder"]["options"]),
                                                      parts["encoder"]["fingerprint"])
+        saved_root = parts["encoder"].get("models_root")
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{directory / 'manifest.json'} lacks {exc} or has it in the wrong form; it is damaged: save "
                          "the model again") from None
     stitcher = Stitcher.load(files["stitcher"][0], sha256=files["stitcher"][1])
     decoder = DECODERS.get(kind).load(files["decoder"][0], sha256=files["decoder"][1])
     name, options, fingerprint = enc
-    with using_models_root(models_root):
+    with using_models_root(models_root if models_root is not None else saved_root):
         encoder = create_encoder(name, **options)
         found = _jsonable(encoder.fingerprint())
     if found != fingerprint:
