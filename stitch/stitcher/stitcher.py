@@ -67,7 +67,8 @@ class Forecast:
     Attributes:
         agreement: expected agreement of the decoder on stitched vs native latents (about stitched / native
             accuracy for a classifier).
-        interval: a 95 % interval of it over the folds (Student t).
+        interval: a 95 % prediction interval for the agreement on new data of a fold's size (Student t over the
+            folds, ``mean ± t s sqrt(1 + 1/k)``: the spread of one new sample, not only of the mean).
         verdict: ``"pass"`` (the interval's lower end reaches ``pass_at``), ``"fail"`` (the agreement is below
             ``fail_below``) or ``"warn"``.
         folds: the per-fold agreements it comes from.
@@ -264,7 +265,8 @@ class Stitcher(Estimator):
         x, y = self.anchors_
         folds = self._cross_validate(self.method_, self.options_, x, y, decoder)
         mean = sum(folds) / len(folds)
-        half = _T95.get(len(folds) - 1, 1.96) * _std(folds) / math.sqrt(len(folds))
+        # a prediction interval: where the agreement on new data falls, not only where the mean of the folds is
+        half = _T95.get(len(folds) - 1, 1.96) * _std(folds) * math.sqrt(1 + 1 / len(folds))
         low, high = max(0.0, mean - half), min(1.0, mean + half)
         verdict = "pass" if low >= pass_at else "fail" if mean < fail_below else "warn"
         return Forecast(agreement=mean, interval=(low, high), verdict=verdict, folds=tuple(folds))
