@@ -192,3 +192,10 @@ def test_the_old_head_and_schedule_keywords_warn_and_still_apply(digits, tmp_pat
     assert (info["end_to_end"]["decoder"], info["end_to_end"]["hidden"], info["end_to_end"]["normalize"]) == (
         "linear", 32, False)  # the kind keeps its default when only the head's size is given
     assert info["training"]["epochs"] == 1
+
+
+def test_a_head_that_is_not_a_decoder_setting_is_named(digits, tmp_path):
+    with pytest.raises(TypeError, match=r"decoder must be a decoder kind \('linear', 'mlp', 'reconstruction'\), a "
+                                        r"DecoderConfig or a mapping of its fields, got int"):
+        train_end_to_end("timm:test_resnet", digits, space="absolute", anchor_rows=[0], decoder=3,
+                         out=tmp_path / "m.safetensors", encoder_options=RESNET)

@@ -162,3 +162,23 @@ def test_a_tampered_stitched_model_is_refused(stitched, tmp_path: Path) -> None:
         load_stitched(tmp_path / "m")
     with pytest.raises(FileNotFoundError, match=r"no stitched model at .* \(manifest\.json is missing\)"):
         load_stitched(tmp_path / "nothing")
+
+
+def test_stitched_model_errors_name_the_fix(stitched, tmp_path: Path) -> None:
+    model, _, _ = stitched
+    with pytest.raises(ValueError, match=r"the stitcher is not fitted; call stitcher\.fit\(encoder_anchors, "
+                                         r"decoder_anchors\) first"):
+        StitchedModel(model.encoder, Stitcher(), model.decoder)
+    with pytest.raises(ValueError, match=r"the decoder is not fitted; train it on the decoder-side latents first"):
+        StitchedModel(model.encoder, model.stitcher, LinearClassifier())
+    import copy
+
+    unnamed = StitchedModel(copy.copy(model.encoder), model.stitcher, model.decoder)  # not built by create_encoder
+    with pytest.raises(ValueError, match=r"encoder 'timm:test_resnet' was not built by stitch\.create_encoder, so a "
+                                         r"loaded model could not rebuild it by name"):
+        unnamed.save(tmp_path / "unnamed")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match=r"manifest\.json is not a stitched-model manifest \(format 'something-else', "
+                                         r"expected 'latent-stitch/stitched-model-1'\)"):
+        load_stitched(tmp_path / "foreign")
