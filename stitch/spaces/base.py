@@ -83,11 +83,6 @@ class Space:
         """The spec of this kind with ``argument``."""
         return f"{self.kind}:{argument}" if argument else self.kind
 
-    @property
-    def spec(self) -> str:
-        """``kind[:argument]`` as written in experiment files."""
-        return self.spec_of(self.argument)
-
     def parse(self, argument: str) -> None:
         """Check (and keep what is needed of) the argument; raise ``ValueError`` naming the problem."""
 
