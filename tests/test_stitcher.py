@@ -22,12 +22,18 @@ def _pair(kind: str, n: int = 300, d: int = 12, seed: int = 0) -> tuple[torch.Te
         x = y @ torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
     elif kind == "affine":
         x = y @ torch.randn(d, d, generator=g, dtype=torch.float64) + 5.0
+    elif kind == "norms":  # a rotation with every sample's norm scrambled: angle-preserving, not linear
+        u = torch.nn.functional.normalize(torch.randn(n // 2, d, generator=g, dtype=torch.float64), dim=1)
+        y = torch.cat([u, -u])  # symmetric, so both sides' anchor means are exactly zero
+        norms = (0.2 + 2.8 * torch.rand(n // 2, 1, generator=g, dtype=torch.float64)).repeat(2, 1)
+        x = (y @ torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]) * norms
     else:  # unrelated
         x = torch.randn(n, d, generator=g, dtype=torch.float64)
     return x, y
 
 
-@pytest.mark.parametrize(("kind", "expected"), [("rotation", "procrustes"), ("affine", "affine")])
+@pytest.mark.parametrize(("kind", "expected"), [("rotation", "procrustes"), ("affine", "affine"),
+                                               ("norms", "inverse-relative")])
 def test_auto_picks_the_map_that_made_the_pair(kind, expected) -> None:
     x, y = _pair(kind)
     s = Stitcher().fit(x, y)
@@ -36,6 +42,9 @@ def test_auto_picks_the_map_that_made_the_pair(kind, expected) -> None:
     assert s.method_ == expected or rows[expected]["tied"]
     if kind == "affine":
         assert not rows["procrustes"]["tied"] and rows["procrustes"]["mean"] < rows["affine"]["mean"] - 0.1
+    if kind == "norms":  # no linear map undoes per-sample norms; the relative space does not see them
+        assert s.method_ == "inverse-relative" and not any(c["tied"] for c in rows.values() if c is not rows[expected])
+        assert max(c["mean"] for c in rows.values() if c is not rows[expected]) < 0.9 < rows[expected]["mean"]
     assert torch.allclose(s.transform(x[:5]), y[:5], atol=1e-6)
 
 
@@ -44,7 +53,7 @@ def test_the_report_holds_every_candidate_and_the_noise_floor() -> None:
     s = Stitcher(folds=4, seed=1).fit(x, y)
     r = s.report_
     assert (r["score"], r["folds"], r["seed"], r["n_anchors"]) == ("r2", 4, 1, 300)
-    assert len(r["candidates"]) == len(AUTO_CANDIDATES) == 8 and all(len(c["scores"]) == 4 for c in r["candidates"])
+    assert len(r["candidates"]) == len(AUTO_CANDIDATES) == 9 and all(len(c["scores"]) == 4 for c in r["candidates"])
     best = next(c for c in r["candidates"] if c["label"] == r["choice"])
     assert best["diff_to_best"] == 0 and best["tied"] and all(c["diff_to_best"] >= -1e-12 for c in r["candidates"])
     assert Stitcher(folds=4, seed=1).fit(x, y).report_ == r  # seeded folds: the same report
@@ -81,6 +90,46 @@ def test_a_relative_space_method_serves_a_universal_head(tmp_path: Path) -> None
     torch.testing.assert_close(s.transform(x[:4]), stitch.RelativeProjection("cosine").fit(y).transform(y[:4]))
     s.save(tmp_path / "s.safetensors")
     assert torch.equal(Stitcher.load(tmp_path / "s.safetensors").transform(x), s.transform(x))
+
+
+def test_an_inverse_relative_choice_saves_its_whole_map(tmp_path: Path) -> None:
+    x, y = _pair("norms", seed=4)
+    s = Stitcher("inverse-relative", options={"rcond": 0.05}).fit(x.float(), y.float())
+    s.save(tmp_path / "s.safetensors")
+    loaded = Stitcher.load(tmp_path / "s.safetensors")
+    assert torch.equal(loaded.transform(x.float()), s.transform(x.float())) and loaded.transform_.rcond == 0.05
+
+
+def test_without_folds_a_fixed_method_is_fitted_as_is_and_nothing_is_forecast() -> None:
+    x, y = _pair("affine", n=12)  # fewer pairs than 2 per fold would need
+    s = Stitcher("affine", folds=None).fit(x, y)
+    torch.testing.assert_close(s.transform(x), stitch.create_translator("affine").fit(x, y).transform(x))
+    assert (s.report_["score"], s.report_["folds"], s.report_["choice"]) == (None, None, "affine")
+    head = LinearClassifier(epochs=2).fit(y, (y[:, 0] > 0).long())
+    for call, what in [(lambda: s.forecast(head), "a forecast"), (s.table, "the candidates table")]:
+        with pytest.raises(ValueError, match=f"{what} needs the cross-validation this Stitcher was fitted without "
+                                             r"\(folds=None\); fit it with folds=5"):
+            call()
+    with pytest.raises(ValueError, match=r"method='auto' chooses by cross-validation; pass folds >= 2 \(default 5\), "
+                                         r"or a fixed method with folds=None"):
+        Stitcher(folds=None).fit(x, y)
+
+
+def test_reliability_is_the_heads_confidence_and_ranks_stitching_errors_first() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(600, 6, generator=g)
+    head = LinearClassifier(epochs=40, lr=1e-2).fit(y, (y[:, 0] > 0).long())
+    x = y + 0.5 * torch.randn(600, 6, generator=g)  # a noisy copy: errors where the noise crosses the boundary
+    s = Stitcher("affine").fit(x[:300], y[:300])
+    r = s.reliability(x[300:], head)
+    torch.testing.assert_close(r, head.predict_logits(s.transform(x[300:])).softmax(1).max(1).values)
+    wrong = head.predict(s.transform(x[300:])) != head.predict(y[300:])
+    assert 0 < int(wrong.sum()) < 150 and float(r[wrong].mean()) < float(r[~wrong].mean()) - 0.1
+    from stitch.experiment.decoders import ReconstructionDecoder
+
+    with pytest.raises(ValueError, match=r"reliability needs a classifier decoder \(with predict_logits\), got "
+                                         r"ReconstructionDecoder; a regressor's outputs carry no confidence"):
+        s.reliability(x[:2], ReconstructionDecoder())
 
 
 def test_save_and_load_transform_exactly(tmp_path: Path) -> None:
@@ -135,6 +184,9 @@ def test_a_stitched_model_saves_loads_and_predicts_exactly(stitched, monkeypatch
                                                              "stitcher.safetensors"]
     loaded = load_stitched(out / "m")
     assert torch.equal(loaded(inputs), model(inputs)) and torch.equal(loaded.predict(inputs), model.predict(inputs))
+    (pred, rel), (pred_loaded, rel_loaded) = (m.predict(inputs, reliability=True) for m in (model, loaded))
+    assert torch.equal(pred, model.predict(inputs)) and torch.equal(pred_loaded, pred) and torch.equal(rel_loaded, rel)
+    assert rel.shape == (50,) and bool(((rel > 0) & (rel <= 1)).all())
     manifest = json.loads((out / "m" / "manifest.json").read_text())
     assert manifest["encoder"]["models_root"] == str((out / "weights").resolve())
     assert manifest["encoder"]["name"] == "timm:test_resnet" and manifest["forecast"]["verdict"] in (

@@ -7,7 +7,9 @@ import torch
 
 from stitch.errors import NotFittedError, UnknownNameError
 from stitch.core.matching import Matching, match_anchors
-from stitch.core.translate import Affine, Linear, OTTranslator, Procrustes, Ridge, create_translator, list_translators
+from stitch.core.translate import (
+    Affine, InverseRelative, Linear, OTTranslator, Procrustes, Ridge, create_translator, list_translators,
+)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -99,6 +101,46 @@ def test_dtypes_follow_inputs() -> None:
     assert Affine().fit(x.half(), x.half()).transform(x.half()).dtype == torch.float32
 
 
+def test_inverse_relative_ignores_norms_that_no_linear_map_undoes() -> None:
+    g = _gen(5)
+    u = torch.nn.functional.normalize(torch.randn(100, 6, generator=g, dtype=torch.float64), dim=1)
+    y = 3 * torch.cat([u, -u]) + 1.0  # constant norm around a shared mean
+    norms = (0.3 + 2 * torch.rand(100, 1, generator=g, dtype=torch.float64)).repeat(2, 1)
+    x = ((y - 1.0) @ _orthogonal(6, g)) * norms
+    t = InverseRelative().fit(x, y)
+    assert torch.allclose(t.transform(x), y) and float(t.norm_) == pytest.approx(3.0)
+    residual = (Affine().fit(x, y).transform(x) - y).norm() / (y - y.mean(0)).norm()
+    assert residual > 0.2  # the best affine map misses by a fifth at least
+    # a shift of the source is absorbed by the centring; a rescaled sample keeps its direction, loses its norm
+    assert torch.allclose(InverseRelative().fit(x + 7, y).transform(x[:3] + 7), y[:3])
+    z = 5 * x[:1] / norms[:1]
+    assert torch.allclose(t.transform(z), y[:1])
+    assert not torch.allclose(InverseRelative(center=False).fit(x + 7, y).transform(x[:3] + 7), y[:3], atol=0.1)
+
+
+def test_inverse_relative_drops_the_targets_weak_directions() -> None:
+    g = _gen(6)
+    y = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    y[:, 4] *= 1e-9  # a dead coordinate, as in all-MiniLM-L6's final LayerNorm
+    x = y[:, :4] @ _orthogonal(4, g) + 0.01 * torch.randn(300, 4, generator=g, dtype=torch.float64)
+    kept = InverseRelative().fit(x, y).transform(x)
+    plain = InverseRelative(rcond=0.0).fit(x, y).transform(x)
+    assert float(kept[:, 4].abs().max()) < 1e-6 < float(plain[:, 4].abs().max())
+    with pytest.raises(ValueError, match=r"rcond must be a number in \[0, 1\), got 1\.5"):
+        InverseRelative(rcond=1.5).fit(x, y)
+
+
+def test_translators_save_and_load_their_whole_state(tmp_path) -> None:
+    x, y = torch.randn(40, 3, dtype=torch.float64), torch.randn(40, 2, dtype=torch.float64)
+    for cls in (Procrustes, Ridge, InverseRelative):
+        t = cls().fit(x, y)
+        t.save(tmp_path / f"{cls.__name__}.safetensors")
+        assert torch.equal(cls.load(tmp_path / f"{cls.__name__}.safetensors").transform(x), t.transform(x))
+    with pytest.raises(ValueError, match=r"a fitted InverseRelative needs the tensors coef, intercept, mean_in, norm; "
+                                         r"mean_in, norm missing"):
+        InverseRelative.from_state({}, Affine().fit(x, y).state_tensors())
+
+
 def test_translator_errors() -> None:
     with pytest.raises(NotFittedError, match="this Procrustes is not fitted yet"):
         Procrustes().transform(torch.zeros(2, 3))
@@ -114,7 +156,7 @@ def test_translator_errors() -> None:
 
 
 def test_registry_lists_every_method() -> None:
-    assert {"procrustes", "affine", "linear", "ridge", "ot"} <= set(list_translators())
+    assert {"procrustes", "affine", "linear", "ridge", "inverse-relative", "ot"} <= set(list_translators())
     assert isinstance(create_translator("orthogonal"), Procrustes)
 
 

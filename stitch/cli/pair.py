@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     q = subparsers.add_parser("predict", help="run a stitched model on inputs",
                               description="Load a model `stitch pair` (or StitchedModel.save) wrote, verified, and "
-                              "print its prediction for each input (text inputs as arguments).")
+                              "print its prediction for each input (text inputs as arguments): the label, its reliability "
+                              "(the head's probability of it; low flags a likely stitching error) and the input.")
     q.add_argument("model", metavar="DIR", help="the stitched model's directory")
     q.add_argument("inputs", metavar="INPUT", nargs="+", help="inputs (texts)")
     add_models_flag(q)
@@ -86,8 +87,12 @@ def run_predict(args: argparse.Namespace) -> int:
     from stitch.stitcher import load_stitched
 
     model = load_stitched(args.model)
-    predictions = model.predict(list(args.inputs)).tolist()
-    names = model.class_names
-    for text, pred in zip(args.inputs, predictions):
-        print(f"{names[pred] if names else pred}\t{text}")
+    if callable(getattr(model.decoder, "predict_logits", None)):  # a classifier: each label with its reliability
+        predictions, reliability = model.predict(list(args.inputs), reliability=True)
+        names = model.class_names
+        for text, pred, r in zip(args.inputs, predictions.tolist(), reliability.tolist()):
+            print(f"{names[pred] if names else pred}\t{r:.2f}\t{text}")
+    else:
+        for text, pred in zip(args.inputs, model.predict(list(args.inputs)).tolist()):
+            print(f"{pred}\t{text}")
     return 0

@@ -1,12 +1,14 @@
 """Latent translation: map encoder B's absolute space onto encoder A's, using anchors as parallel data.
 
 Translators are scikit-learn style estimators: ``fit(x_src, y_tgt)`` learns a map from paired anchor rows,
-``transform(x)`` sends new source latents into the target space, where A's frozen decoder reads them. Every
-translator here is affine once fitted: ``transform(x) = x @ coef_ + intercept_``.
+``transform(x)`` sends new source latents into the target space, where A's frozen decoder reads them. Every translator
+here but :class:`InverseRelative` is affine once fitted: ``transform(x) = x @ coef_ + intercept_``.
 
 * :class:`Procrustes` — orthogonal map with centering and a global scale (spaces may differ in dimension);
 * :class:`Affine` / :class:`Linear` — least squares with / without a bias;
 * :class:`Ridge` — L2-regularised affine least squares (stable when anchors < dimension);
+* :class:`InverseRelative` — relative -> absolute: the target latent whose similarities to the target's anchors
+  match the source latent's to the source's (inverse relative projection);
 * :class:`OTTranslator` — does not trust the anchor pairing: it *discovers* correspondences
   (:func:`~stitch.core.matching.match_anchors`), then fits a Procrustes map on the discovered pairs.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -33,6 +35,7 @@ __all__ = [
     "Affine",
     "Linear",
     "Ridge",
+    "InverseRelative",
     "OTTranslator",
     "TRANSLATORS",
     "create_translator",
@@ -51,6 +54,8 @@ class Translator(Estimator):
 
     _estimator_kind = "regressor"
     _fitted_attributes = ("coef_",)
+    #: the fitted tensors that define the map (attribute names less the trailing ``_``): what a file keeps
+    _state: ClassVar[tuple[str, ...]] = ("coef", "intercept")
 
     def fit(self, x: Any, y: Any) -> Translator:
         """Learn the map from paired rows: ``x[i]`` (source space) corresponds to ``y[i]`` (target space).
@@ -64,7 +69,8 @@ class Translator(Estimator):
         self.n_features_in_, self.n_features_out_ = x.shape[1], y.shape[1]
         self._fit(x.detach().double().cpu(), y.detach().double().cpu())
         # one memory layout, so a saved and loaded map multiplies exactly as this one (BLAS paths differ by layout)
-        self.coef_, self.intercept_ = self.coef_.contiguous(), self.intercept_.contiguous()
+        for name in self._state:
+            setattr(self, name + "_", getattr(self, name + "_").contiguous())
         return self
 
     def transform(self, x: Any) -> torch.Tensor:
@@ -80,16 +86,19 @@ class Translator(Estimator):
                 f"x has {x.shape[1]} features but this {type(self).__name__} was fitted on {self.n_features_in_}; "
                 "transform latents of the same source encoder it was fitted on"
             )
-        dtype = compute_dtype(x)
-        coef, bias = self.coef_.to(device=x.device, dtype=dtype), self.intercept_.to(device=x.device, dtype=dtype)
-        return torch.addmm(bias, x.to(dtype), coef)
+        return self._map(x.to(compute_dtype(x)))
+
+    def _map(self, x: torch.Tensor) -> torch.Tensor:
+        """The fitted map on checked rows in their compute dtype."""
+        coef, bias = self.coef_.to(device=x.device, dtype=x.dtype), self.intercept_.to(device=x.device, dtype=x.dtype)
+        return torch.addmm(bias, x, coef)
 
     def fit_transform(self, x: Any, y: Any) -> torch.Tensor:
         """``fit(x, y).transform(x)``."""
         return self.fit(x, y).transform(x)
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the fitted map (parameters, ``coef_``, ``intercept_``) to a safetensors file; returns its sha256.
+        """Write the fitted map (parameters and :meth:`state_tensors`) to a safetensors file; returns its sha256.
 
         Example:
             >>> import tempfile
@@ -100,16 +109,40 @@ class Translator(Estimator):
             >>> torch.equal(Ridge.load(p).transform(x), t.transform(x))
             True
         """
-        check_fitted(self, self._fitted_attributes)
-        return save_fitted(path, self, {"coef": self.coef_, "intercept": self.intercept_})
+        return save_fitted(path, self, self.state_tensors())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Translator:
         """A translator saved with :meth:`save` (parameters and map verified against the file's sha256); it
         transforms as the saved one did (what only fitting records, e.g. ``matching_``, is not kept)."""
-        params, tensors = load_fitted(path, cls)
+        return cls.from_state(*load_fitted(path, cls))
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The fitted tensors that define the map, by name (what :meth:`save` writes beside the parameters).
+
+        Example:
+            >>> sorted(Affine().fit(torch.randn(9, 2), torch.randn(9, 3)).state_tensors())
+            ['coef', 'intercept']
+        """
+        check_fitted(self, self._fitted_attributes)
+        return {name: getattr(self, name + "_") for name in self._state}
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Translator:
+        """A fitted translator from its parameters and :meth:`state_tensors` (as read from a file).
+
+        Example:
+            >>> t = Procrustes().fit(torch.randn(9, 2), torch.randn(9, 2))
+            >>> torch.equal(Procrustes.from_state(t.get_params(), t.state_tensors()).coef_, t.coef_)
+            True
+        """
+        missing = sorted(set(cls._state) - set(tensors))
+        if missing:
+            raise ValueError(f"a fitted {cls.__name__} needs the tensors {', '.join(cls._state)}; {', '.join(missing)} "
+                             "missing (the file was written by another translator or is damaged): save it again")
         translator = cls(**params)
-        translator.coef_, translator.intercept_ = tensors["coef"], tensors["intercept"]
+        for name in cls._state:
+            setattr(translator, name + "_", tensors[name])
         translator.n_features_in_, translator.n_features_out_ = translator.coef_.shape
         return translator
 
@@ -220,6 +253,67 @@ class Ridge(Affine):
         return ridge_solve(xc, yc, float(self.alpha))
 
 
+class InverseRelative(Translator):
+    """Relative -> absolute (inverse relative projection): the target latent whose cosine similarities to the
+    target's anchors match the source latent's similarities to the source's anchors.
+
+    A source latent's relative representation ``r = cos(x - μx, X - μx)`` (one similarity per anchor) is sent
+    back through the pseudo-inverse of the target's normalised centred anchors ``Ŷ``, and the direction found
+    gets the target anchors' mean norm: ``y = s · normalize(Ŷ⁺ r) + μy``. Singular values of ``Ŷ`` below
+    ``rcond`` times the largest are dropped: the two encoders' similarities differ by noise, and near-dead or
+    weak target directions would amplify it (all-MiniLM-L6's three ~1e-9 dimensions alone make the plain
+    pseudo-inverse useless). ``r`` is linear in the normalised ``x``, so the fitted map is ``x̂ @ coef_`` with
+    ``coef_ = X̂ᵀ Ŷ⁺ᵀ``, followed by the normalisation and scale: not affine. It suits encoders related by
+    an angle-preserving map whatever each sample's norm (Moschella et al., 2023; Maiorca et al., 2024).
+
+    Args:
+        rcond: relative cutoff of the target anchors' singular values, in ``[0, 1)``.
+        center: measure similarities around each side's anchor mean (better on real encoders: 0.73 vs 0.72 of
+            native accuracy on TREC, 0.90 vs 0.83 on Fashion-MNIST; see ``benchmarks/bench_stitcher.py``).
+
+    Learned attributes: ``coef_``, ``intercept_`` (``μy``), ``mean_in_`` (``μx``), ``norm_`` (``s``, 0-d).
+
+    Shapes:
+        fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> u = 2 * torch.nn.functional.normalize(torch.randn(100, 5, generator=g, dtype=torch.float64), dim=1)
+        >>> q, _ = torch.linalg.qr(torch.randn(5, 5, generator=g, dtype=torch.float64))
+        >>> y, norms = torch.cat([u, -u]), torch.rand(100, 1, generator=g, dtype=torch.float64).repeat(2, 1) * 3
+        >>> x = (y @ q) * norms                          # a rotation, each sample's norm scrambled
+        >>> t = InverseRelative().fit(x, y)
+        >>> bool(torch.allclose(t.transform(x), y))
+        True
+    """
+
+    _state = ("coef", "intercept", "mean_in", "norm")
+
+    def __init__(self, *, rcond: float = 0.1, center: bool = True) -> None:
+        self.rcond = rcond
+        self.center = center
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if isinstance(self.rcond, bool) or not isinstance(self.rcond, (int, float)) or not 0 <= self.rcond < 1:
+            raise ValueError(f"rcond must be a number in [0, 1), got {self.rcond!r}")
+        self.mean_in_, self.intercept_ = (x.mean(0), y.mean(0)) if self.center else (x[0] * 0, y[0] * 0)
+        xn = torch.nn.functional.normalize(x - self.mean_in_, dim=1)
+        yc = y - self.intercept_
+        yn = torch.nn.functional.normalize(yc, dim=1)
+        u, sv, vh = torch.linalg.svd(yn, full_matrices=False)
+        keep = sv > max(float(self.rcond) * float(sv[0]), float(sv[0]) * torch.finfo(sv.dtype).eps * max(yn.shape))
+        # Ŷ⁺ = V diag(1/σ) Uᵀ on the kept directions; coef = X̂ᵀ (Ŷ⁺)ᵀ = X̂ᵀ U diag(1/σ) Vᵀ
+        self.coef_ = (xn.T @ u[:, keep]) / sv[keep] @ vh[keep]
+        self.norm_ = yc.norm(dim=1).mean()
+
+    def _map(self, x: torch.Tensor) -> torch.Tensor:
+        t = {name: getattr(self, name + "_").to(device=x.device, dtype=x.dtype) for name in self._state}
+        direction = torch.nn.functional.normalize(torch.nn.functional.normalize(x - t["mean_in"], dim=1) @ t["coef"],
+                                                  dim=1)
+        return direction * t["norm"] + t["intercept"]
+
+
 class OTTranslator(Translator):
     """Procrustes on anchor correspondences *discovered* from geometry (see :func:`~stitch.core.matching.match_anchors`).
 
@@ -298,6 +392,8 @@ register_translator("procrustes", Procrustes, aliases=("orthogonal",),
 register_translator("affine", Affine, description="least squares with bias")
 register_translator("linear", Linear, aliases=("lstsq",), description="least squares without bias")
 register_translator("ridge", Ridge, description="L2-regularised affine least squares")
+register_translator("inverse-relative", InverseRelative, aliases=("irp",),
+                    description="relative -> absolute: match the similarities to the anchors (cosine)")
 register_translator("ot", OTTranslator, aliases=("optimal-transport",),
                     description="discovered anchor pairs (optimal transport) + Procrustes")
 

@@ -71,9 +71,18 @@ class StitchedModel(torch.nn.Module):
         z = self.latents(inputs)
         return self.decoder.predict_logits(z) if hasattr(self.decoder, "predict_logits") else self.decoder.predict(z)
 
-    def predict(self, inputs: Any, *, batch_size: int | None = None) -> torch.Tensor:
-        """The decoder's predictions for raw ``inputs`` (labels for classifiers)."""
-        return self.decoder.predict(self.latents(inputs, batch_size=batch_size))
+    def predict(self, inputs: Any, *, batch_size: int | None = None, reliability: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's predictions for raw ``inputs`` (labels for classifiers); with ``reliability=True`` also
+        each prediction's reliability (:meth:`~stitch.stitcher.Stitcher.reliability`: low flags a likely
+        stitching error), from the same encoding.
+
+        Shapes:
+            ``n`` inputs -> ``(n,)`` (and ``(n,)``)
+        """
+        latents = self.encoder.encode(inputs, batch_size=batch_size, progress=False)
+        predictions = self.decoder.predict(self.stitcher.transform(latents))
+        return (predictions, self.stitcher.reliability(latents, self.decoder)) if reliability else predictions
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the model to ``directory`` (safetensors + JSON only, the manifest last); returns the directory.
