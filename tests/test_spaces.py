@@ -58,6 +58,23 @@ def test_stitch_reads_the_other_encoder_where_the_decoder_reads() -> None:
                                Procrustes().fit(anchors @ q, anchors).transform(x @ q))
 
 
+def test_translate_auto_makes_the_stitchers_choice_and_records_it() -> None:
+    from stitch.stitcher import Stitcher
+
+    g = torch.Generator().manual_seed(2)
+    anchors = torch.randn(60, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 5, generator=g, dtype=torch.float64)
+    other, x = anchors @ w + 3.0, torch.randn(4, 5, generator=g, dtype=torch.float64)
+    z, extra = create_space("translate:auto").stitch(anchors, other, x @ w + 3.0, seed=1)
+    stitcher = Stitcher(seed=1).fit(other, anchors)  # the same candidates, folds and choice
+    assert extra == {"translator_choice": stitcher.report_["choice"]} and stitcher.method_ in ("affine", "linear")
+    torch.testing.assert_close(z, stitcher.transform(x @ w + 3.0))
+    torch.testing.assert_close(z, x)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) 'alpha' for space 'translate:auto'; expected some of "
+                                         r"none$"):
+        create_space("translate:auto", alpha=1.0)
+
+
 def test_ot_discovers_the_hidden_pairing_and_reports_it() -> None:
     g = torch.Generator().manual_seed(0)
     anchors = torch.randn(40, 6, generator=g, dtype=torch.float64)

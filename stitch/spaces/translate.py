@@ -17,9 +17,12 @@ _DISCOVERY_OPTIONS = ("n_known",)
 
 class TranslatedSpace(AbsoluteSpace):
     """The decoder reads absolute latents; a stitched encoder's latents are translated into them by a
-    translator (:data:`~stitch.core.translate.TRANSLATORS`) fitted on the anchor pairs. ``translate:ot``
-    is not told the pairing: the stitched side's anchors are shuffled (seeded) and it is given ``n_known``
-    true pairs (default: the experiment's ``anchors.discover.known``), then reports how many it recovered.
+    translator (:data:`~stitch.core.translate.TRANSLATORS`) fitted on the anchor pairs, or with
+    ``translate:auto`` by the best of them in 5-fold cross-validation on the anchors
+    (:func:`~stitch.core.selection.select_translator`, label-free, as ``Stitcher()`` chooses; the cell records
+    the choice as ``translator_choice``). ``translate:ot`` is not told
+    the pairing: the stitched side's anchors are shuffled (seeded) and it is given ``n_known`` true pairs
+    (default: the experiment's ``anchors.discover.known``), then reports how many it recovered.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -38,6 +41,9 @@ class TranslatedSpace(AbsoluteSpace):
     def parse(self, argument: str) -> None:
         from stitch.core.translate import TRANSLATORS, OTTranslator
 
+        if argument == "auto":
+            self.translator_cls, self.discovers = None, False
+            return
         try:
             self.translator_cls = TRANSLATORS.get(argument)
         except LookupError as exc:
@@ -45,10 +51,17 @@ class TranslatedSpace(AbsoluteSpace):
         self.discovers = issubclass(self.translator_cls, OTTranslator)
 
     def option_names(self) -> list[str]:
+        if self.translator_cls is None:  # auto: every candidate has its own options
+            return []
         return sorted([*estimator_options(self.translator_cls), *(_DISCOVERY_OPTIONS if self.discovers else ())])
 
     def stitch(self, decoder_anchors: torch.Tensor, encoder_anchors: torch.Tensor, latents: torch.Tensor, *,
                seed: int = 0, known: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
+        if self.translator_cls is None:
+            from stitch.core.selection import select_translator
+
+            translator, rows, best = select_translator(encoder_anchors.double(), decoder_anchors.double(), seed=seed)
+            return translator.transform(latents), {"translator_choice": rows[best]["label"]}
         translator = self.translator_cls(**{k: v for k, v in self.options.items() if k not in _DISCOVERY_OPTIONS})
         if not self.discovers:
             return translator.fit(encoder_anchors, decoder_anchors).transform(latents), {}

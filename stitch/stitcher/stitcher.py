@@ -8,58 +8,31 @@ Two modes, chosen by ``method``:
 * the decoder reads a **relative or product space** (a "universal head"): ``method="relative:cosine"`` (any
   space spec of :mod:`stitch.spaces`); B's latents are put in the same space built on B's anchors.
 
-Cross-validation scores a candidate on held-out anchor pairs: without a decoder by the coefficient of
-determination of the translated latents (scale-free), with a decoder by its *agreement* — how often the
-decoder's prediction on translated latents equals its prediction on the true ones. Every candidate's fold
-scores, mean, spread and paired difference to the best are in :attr:`Stitcher.report_`, with which
-candidates are tied with the best (within twice the standard error of the paired differences).
+Cross-validation (:mod:`stitch.core.selection`) scores a candidate on held-out anchor pairs: without a decoder
+by the coefficient of determination of the translated latents (scale-free), with a decoder by its *agreement*
+— how often the decoder's prediction on translated latents equals its prediction on the true ones. Every
+candidate's fold scores, mean, spread and paired difference to the best are in :attr:`Stitcher.report_`, with
+which candidates are tied with the best (within twice the standard error of the paired differences).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from stitch.core.selection import AUTO_CANDIDATES, Fitted, candidate_label, compare, cross_validate, fit_translator, std
 from stitch.utils.checks import as_matrix, check_fitted, check_paired, check_positive_int, check_seed
 from stitch.utils.estimator import Estimator, load_fitted_state, save_fitted
 
 __all__ = ["Stitcher", "Forecast", "AUTO_CANDIDATES"]
 
-#: the translators ``method="auto"`` compares; ridge's ``relative_alpha`` is its penalty as a fraction of the
-#: fitted anchors' mean eigenvalue (``trace(Xcᵀ Xc) / d``), so one grid fits latents of any scale;
-#: ``inverse-relative`` goes through the relative space (relative -> absolute)
-AUTO_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("procrustes", {}), ("affine", {}), ("linear", {}),
-    *(("ridge", {"relative_alpha": r}) for r in (0.001, 0.01, 0.1, 1.0, 10.0)),
-    ("inverse-relative", {}),
-)
-
 #: two-sided 95 % Student t quantiles by degrees of freedom (the forecast's interval over folds)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def _label(name: str, options: Mapping[str, Any]) -> str:
-    return name + ("(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                   for k, v in options.items()) + ")" if options else "")
-
-
-def _r2(pred: torch.Tensor, true: torch.Tensor) -> float:
-    """Coefficient of determination over all coordinates (scale-free; 1 is exact, 0 the mean's error)."""
-    sst = float(((true - true.mean(0)) ** 2).sum())
-    return 1.0 - float(((pred - true) ** 2).sum()) / sst if sst > 0 else float("nan")
-
-
-def _agreement(decoder: Any, pred: torch.Tensor, true: torch.Tensor) -> float:
-    """How often ``decoder`` says the same on translated and true latents (R² of its outputs for regressors)."""
-    a, b = decoder.predict(pred.float()), decoder.predict(true.float())
-    if getattr(decoder, "task", "classification") == "classification":
-        return float((a == b).double().mean())
-    return _r2(a.double(), b.double())
 
 
 @dataclass(frozen=True)
@@ -146,69 +119,25 @@ class Stitcher(Estimator):
 
         return name not in TRANSLATORS
 
-    def _make(self, name: str, options: Mapping[str, Any]) -> Any:
-        """An unfitted translator, or a space spec to fit per side."""
-        if self._is_space(name):
-            from stitch.spaces import create_space
-
-            space = create_space(name, **options)
-            if not space.relative:
-                raise ValueError(f"method {name!r} is not a translator or a relative / product space; use 'auto', a "
-                                 "translator (stitch translators list) or a space such as 'relative:cosine'")
-            return space
-        from stitch.core.translate import create_translator
-
-        return create_translator(name, **options)
-
     def _fit_one(self, name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor) -> Any:
-        options = dict(options)
-        if "relative_alpha" in options:  # a penalty on the scale of the rows it is fitted on
-            xc = x - x.mean(0)
-            options["alpha"] = float(options.pop("relative_alpha")) * float((xc * xc).sum()) / x.shape[1]
-        model = self._make(name, options)
-        if self._is_space(name):
-            return (model.fit(x), model.fit(y))  # the new encoder's space, the decoder's space
-        return model.fit(x, y)
+        """A fitted translator, or the pair of spaces (the new encoder's, the decoder's) for a space method."""
+        if not self._is_space(name):
+            return fit_translator(name, options, x, y)
+        from stitch.spaces import create_space
+
+        space = create_space(name, **options)
+        if not space.relative:
+            raise ValueError(f"method {name!r} is not a translator or a relative / product space; use 'auto', a "
+                             "translator (stitch translators list) or a space such as 'relative:cosine'")
+        return (space.fit(x), space.fit(y))
 
     @staticmethod
-    def _apply(fitted: Any, x: torch.Tensor) -> torch.Tensor:
-        return fitted[0](x) if isinstance(fitted, tuple) else fitted.transform(x)
+    def _as_maps(fitted: Any) -> Fitted:
+        """What the fitted map makes of encoder-side rows, and what the decoder reads for decoder-side rows."""
+        return fitted if isinstance(fitted, tuple) else (fitted.transform, lambda y: y)
 
-    @staticmethod
-    def _target(fitted: Any, y: torch.Tensor) -> torch.Tensor:
-        """What the decoder reads for decoder-side latents ``y`` (its own space for relative methods)."""
-        return fitted[1](y) if isinstance(fitted, tuple) else y
-
-    def _fold_ids(self, n: int) -> torch.Tensor:
-        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)) % self.folds
-
-    def _cross_validate(self, name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor,
-                        decoder: Any) -> list[float]:
-        fold = self._fold_ids(len(x))
-        scores = []
-        for k in range(self.folds):
-            train, test = fold != k, fold == k
-            fitted = self._fit_one(name, options, x[train], y[train])
-            pred, true = self._apply(fitted, x[test]), self._target(fitted, y[test])
-            scores.append(_agreement(decoder, pred, true) if decoder is not None else _r2(pred.double(),
-                                                                                           true.double()))
-        return scores
-
-    def _compare(self, candidates: list[tuple[str, dict[str, Any]]], x: torch.Tensor, y: torch.Tensor,
-                 decoder: Any) -> tuple[list[dict[str, Any]], int]:
-        """Every candidate's fold scores and their paired differences to the best; the rows and the best's index."""
-        rows = []
-        for name, options in candidates:
-            scores = self._cross_validate(name, options, x, y, decoder)
-            rows.append({"method": name, "options": options, "label": _label(name, options), "scores": scores,
-                         "mean": sum(scores) / len(scores), "std": _std(scores)})
-        best = max(range(len(rows)), key=lambda i: rows[i]["mean"] if math.isfinite(rows[i]["mean"]) else -math.inf)
-        for row in rows:
-            diffs = [b - s for s, b in zip(row["scores"], rows[best]["scores"])]
-            row["diff_to_best"] = sum(diffs) / len(diffs)
-            row["diff_se"] = _std(diffs) / math.sqrt(len(diffs))
-            row["tied"] = row["diff_to_best"] <= 2 * row["diff_se"]
-        return rows, best
+    def _fit_maps(self, name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor) -> Fitted:
+        return self._as_maps(self._fit_one(name, options, x, y))
 
     def _check_cross_validated(self, what: str) -> None:
         check_fitted(self, self._fitted_attributes)
@@ -235,14 +164,15 @@ class Stitcher(Estimator):
             if len(candidates) > 1:
                 raise ValueError("method='auto' chooses by cross-validation; pass folds >= 2 (default 5), or a fixed "
                                  "method with folds=None")
-            rows = [{"method": candidates[0][0], "options": candidates[0][1], "label": _label(*candidates[0])}]
+            name, options = candidates[0]
+            rows = [{"method": name, "options": options, "label": candidate_label(name, options)}]
             best = 0
         else:
             check_positive_int(self.folds, "folds")
             if self.folds < 2 or len(x) < 2 * self.folds:
                 raise ValueError(f"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got "
                                  f"folds={self.folds} for {len(x)} pairs (use fewer folds or more anchors)")
-            rows, best = self._compare(candidates, x, y, decoder)
+            rows, best = compare(candidates, self._fit_maps, x, y, folds=self.folds, seed=self.seed, decoder=decoder)
         self.method_, self.options_ = rows[best]["method"], rows[best]["options"]
         self.transform_ = self._fit_one(self.method_, self.options_, x, y)
         self.n_features_in_ = x.shape[1]
@@ -264,7 +194,7 @@ class Stitcher(Estimator):
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"latents have {x.shape[1]} features but this Stitcher was fitted on "
                              f"{self.n_features_in_}; pass latents of the encoder it was fitted for")
-        out = self._apply(self.transform_, x.double())
+        out = self._as_maps(self.transform_)[0](x.double())
         return out if x.dtype == torch.float64 else out.float()
 
     def reliability(self, latents: Any, decoder: Any) -> torch.Tensor:
@@ -313,10 +243,11 @@ class Stitcher(Estimator):
             raise ValueError(f"thresholds must satisfy 0 <= fail_below <= pass_at <= 1, got fail_below={fail_below}, "
                              f"pass_at={pass_at}")
         x, y = self.anchors_
-        folds = self._cross_validate(self.method_, self.options_, x, y, decoder)
+        folds = cross_validate(lambda a, b: self._fit_maps(self.method_, self.options_, a, b), x, y,
+                               folds=self.folds, seed=self.seed, decoder=decoder)
         mean = sum(folds) / len(folds)
         # a prediction interval: where the agreement on new data falls, not only where the mean of the folds is
-        half = _T95.get(len(folds) - 1, 1.96) * _std(folds) * math.sqrt(1 + 1 / len(folds))
+        half = _T95.get(len(folds) - 1, 1.96) * std(folds) * math.sqrt(1 + 1 / len(folds))
         low, high = max(0.0, mean - half), min(1.0, mean + half)
         verdict = "pass" if low >= pass_at else "fail" if mean < fail_below else "warn"
         return Forecast(agreement=mean, interval=(low, high), verdict=verdict, folds=tuple(folds))
@@ -379,10 +310,3 @@ class Stitcher(Estimator):
                 for c in r["candidates"]]
         return markdown_table(["method", f"{r['score']} ({r['folds']} folds)", "vs best", "tied"], rows)
 
-
-def _std(values: Sequence[float]) -> float:
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean = sum(values) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
