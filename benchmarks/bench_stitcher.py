@@ -1,19 +1,24 @@
 """The Stitcher as its users meet it: speed of ``method="auto"``, the cost a StitchedModel adds to its encoder,
 and on real pairs whether the auto choice and the label-free forecast hold on test data.
 
-Run: ``python benchmarks/bench_stitcher.py [--data ../shared/data --models ../shared/models]`` (about 3 minutes
-on 2 cores; ``--full`` adds Fashion-MNIST with EfficientNet-Lite0 -> Lite2, about 10 minutes more the first
-time, most of it encoding into the latent cache).
+Run: ``python benchmarks/bench_stitcher.py [--data ../shared/data --models ../shared/models]`` (about 5 minutes
+on 2 cores the first time, most of it training the from-scratch encoders once; ``--full`` adds Fashion-MNIST
+with EfficientNet-Lite2 -> Lite0, about 10 minutes more the first time, most of it encoding into the latent
+cache).
 
-* **speed**: ``Stitcher().fit`` (8 candidates, 5 folds) on 1,000 anchor pairs of 1,280-d latents against one
+* **speed**: ``Stitcher().fit`` (9 candidates, 5 folds) on 1,000 anchor pairs of 1,280-d latents against one
   fixed method, interleaved; ``StitchedModel.predict`` against the encoder's own ``encode`` on one batch.
-* **quality**: per pair, a linear head (the library's ``LinearClassifier``) trained on the decoder side's
-  absolute latents of 2,000 training samples; the other encoder stitched in through 1,000 of them. Columns:
-  native test accuracy, stitched / native for ``auto`` (chosen by the head's agreement) and each fixed
-  translator, the forecast (agreement and 95 % interval from the anchors, no labels) and the agreement realised
-  on the test split (how often the head says the same on stitched and native latents), and whether the auto
-  choice is within the noise floor of the best fixed method on test data (2 x the standard error of the paired
-  per-sample differences).
+* **quality**: per pair (pretrained text and vision encoders; GNNs and CNNs trained from scratch here, seeded), a
+  linear head (the library's ``LinearClassifier``) trained on the decoder side's absolute latents of training
+  samples; the other encoder stitched in through anchor pairs from other samples (see ``PAIRS``: 1,000
+  training samples the head did not see; Cora's 500 and digits' 360 validation samples). Columns: native test accuracy, stitched / native for ``auto``
+  (chosen by the head's agreement) and each fixed translator, the forecast (agreement and 95 % interval from
+  the anchors, no labels) and the agreement realised on the test split (how often the head says the same on
+  stitched and native latents), whether the auto choice is within the noise floor of the best fixed method on
+  test data (2 x the standard error of the paired per-sample differences), and how well per-sample signals
+  rank the stitched model's errors (AUROC; 0.5 is chance): ``confidence`` is what ``Stitcher.reliability``
+  ships (the head's probability of its prediction), ``disagreement`` the share of the three runner-up
+  candidates that predict otherwise, ``anchors`` the held-out disagreement of the 20 nearest anchors.
 """
 
 from __future__ import annotations
@@ -25,12 +30,36 @@ from typing import Any
 
 import _harness
 
-PAIRS = {
-    "TREC: MiniLM-L3 -> MiniLM-L6 head": ("trec", "hf:paraphrase-MiniLM-L3-v2", "minilm"),
-    "Fashion-MNIST: Lite2 -> Lite0 head": ("fashion-mnist", "timm:tf_efficientnet_lite2?pretrained=true",
-                                           "timm:tf_efficientnet_lite0?pretrained=true"),
+#: real pairs: (dataset, the encoder stitched in, the encoder the head was trained on); an encoder is a registry
+#: reference or a from-scratch recipe (trained here once, reused by its recipe hash). ``sizes``: samples per split
+#: (None: all); ``head``: the training rows the head learns from; ``anchors``: the splits and rows the anchor
+#: pairs come from — data neither the head nor (for from-scratch encoders) the encoders were trained on, as a
+#: user should draw them; the last row draws them from the encoders' own training data, to show what that costs.
+PAIRS: dict[str, dict[str, Any]] = {
+    "TREC: MiniLM-L3 -> MiniLM-L6 head": {
+        "dataset": "trec", "new": "hf:paraphrase-MiniLM-L3-v2", "old": "minilm",
+        "sizes": {"train": 3000, "test": 500}, "head": 2000, "anchors": (("train",), 2000, 1000)},
+    "Cora: GraphSAGE -> GCN head (from scratch)": {
+        "dataset": "cora", "new": {"name": "pyg:sage", "seed": 1, "epochs": 200, "lr": 1e-2},
+        "old": {"name": "pyg:gcn", "seed": 0, "epochs": 200, "lr": 1e-2},
+        "sizes": None, "head": None, "anchors": (("val",), 0, 500)},
+    "digits: ConvNeXt -> ResNet head (from scratch)": {
+        "dataset": "digits", "new": {"name": "timm:test_convnext", "seed": 0, "epochs": 10, "lr": 3e-3,
+                                     "options": {"image_size": 32, "in_chans": 1, "crop_pct": 1.0}},
+        "old": {"name": "timm:test_resnet", "seed": 0, "epochs": 10, "lr": 3e-3,
+                "options": {"image_size": 16, "in_chans": 1, "crop_pct": 1.0}},
+        "sizes": None, "head": None, "anchors": (("val",), 0, 360)},
+    "Fashion-MNIST: Lite2 -> Lite0 head": {
+        "dataset": "fashion-mnist", "new": "timm:tf_efficientnet_lite2?pretrained=true",
+        "old": "timm:tf_efficientnet_lite0?pretrained=true",
+        "sizes": {"train": 3000, "test": 1000}, "head": 2000, "anchors": (("train",), 2000, 1000)},
 }
-FIXED = ("procrustes", "affine", "linear", "ridge")
+PAIRS["digits, anchors from the training split"] = {**PAIRS["digits: ConvNeXt -> ResNet head (from scratch)"],
+                                                     "anchors": (("train",), 0, 500)}
+#: run by default; ``--full`` adds Fashion-MNIST
+DEFAULT_PAIRS = ("TREC: MiniLM-L3 -> MiniLM-L6 head", "Cora: GraphSAGE -> GCN head (from scratch)",
+                 "digits: ConvNeXt -> ResNet head (from scratch)", "digits, anchors from the training split")
+FIXED = ("procrustes", "affine", "linear", "ridge", "inverse-relative")
 
 
 def speed_cases(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,46 +90,99 @@ def predict_cases(args: argparse.Namespace) -> dict[str, Any]:
             "StitchedModel.predict": lambda: model.predict(batch)}
 
 
-def _latents(args: argparse.Namespace, dataset: str, ref: str, rows: dict[str, Any]) -> dict[str, Any]:
-    import stitch
-    from stitch.encoder.cache import LatentCache
-    from stitch.encoder.refs import parse_encoder
-    from stitch.utils.roots import using_models_root
+def _encoder(args: argparse.Namespace, spec: str | dict[str, Any], data: Any) -> Any:
+    """The encoder a pair names: built from the registry, or trained from scratch by its recipe (once)."""
+    from pathlib import Path
 
-    data = stitch.load_dataset(dataset, data_root=args.data).subsample(rows, seed=0)
-    name, options = parse_encoder(ref)
-    with using_models_root(args.models):
-        enc = stitch.create_encoder(name, **options)
-    cache = LatentCache(args.cache)
-    return {split: cache.encode(enc, data, split, progress=False) for split in rows} | {"data": data}
+    import stitch
+    from stitch.encoder.refs import parse_encoder
+    from stitch.experiment.protocols.base import reuse_or_train
+    from stitch.experiment.training import train_encoder
+    from stitch.utils.roots import cache_root, using_models_root
+
+    if isinstance(spec, str):
+        name, options = parse_encoder(spec)
+        with using_models_root(args.models):
+            return stitch.create_encoder(name, **options)
+    recipe = {"bench": "stitcher", "dataset": data.name, **spec}
+    schedule = {"epochs": spec["epochs"], "lr": spec["lr"]}
+
+    def train(path: Path, rec: dict[str, Any]) -> Any:
+        result = train_encoder(spec["name"], data, out=path, schedule=schedule, seed=spec["seed"],
+                               encoder_options=spec.get("options"), progress=False, recipe=rec)
+        return stitch.create_encoder(f"trained:{result.path}")
+
+    directory = Path(args.cache or cache_root()) / "bench-stitcher"
+    directory.mkdir(parents=True, exist_ok=True)
+    return reuse_or_train(directory, f"{data.name}-{spec['name']}-s{spec['seed']}", recipe,
+                          load=lambda path: stitch.create_encoder(f"trained:{path}"), train=train)[0]
+
+
+def _auroc(errors: Any, scores: Any) -> float:
+    """How often an error scores higher than a right answer (ties count half): the ranking's AUROC."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(errors.numpy(), scores.numpy())) if 0 < int(errors.sum()) < len(errors) else math.nan
+
+
+def _other_signals(stitcher: Any, head: Any, x: Any, y: Any, test: Any, pred: Any) -> dict[str, Any]:
+    """The per-sample signals the shipped reliability was chosen against (higher = more likely wrong)."""
+    import torch
+
+    from stitch.core.selection import fit_translator, fold_ids
+    from stitch.stitcher import Stitcher
+
+    rows = sorted(stitcher.report_["candidates"], key=lambda c: -c["mean"])[1:4]  # the runners-up
+    others = torch.stack([head.predict(Stitcher(c["method"], options=c["options"], folds=None).fit(x, y)
+                                       .transform(test)) for c in rows])
+    disagreement = (others != pred).double().mean(0)
+    # each anchor's held-out agreement under the chosen map, averaged over a test sample's 20 nearest anchors
+    fold, held_out = fold_ids(len(x), 5, 0), torch.zeros(len(x), dtype=torch.float64)
+    for k in range(5):
+        t = fit_translator(stitcher.method_, stitcher.options_, x[fold != k], y[fold != k])
+        held_out[fold == k] = (head.predict(t.transform(x[fold == k]).float()) ==
+                               head.predict(y[fold == k].float())).double()
+    unit = torch.nn.functional.normalize
+    near = (unit(test - x.mean(0), dim=1) @ unit(x - x.mean(0), dim=1).T).topk(20, dim=1).indices
+    return {"disagreement": disagreement, "anchors": 1 - held_out[near].mean(1)}
 
 
 def quality_row(args: argparse.Namespace, label: str) -> dict[str, Any]:
     import torch
 
+    import stitch
+    from stitch.encoder.cache import LatentCache
     from stitch.experiment.decoders import LinearClassifier
     from stitch.stitcher import Stitcher
 
-    dataset, new, old = PAIRS[label]
-    sizes = {"train": 2000, "test": 1000 if dataset != "trec" else 500}
-    a, b = _latents(args, dataset, new, sizes), _latents(args, dataset, old, sizes)
-    data = b["data"]
-    y_train, y_test = data.split_labels("train"), torch.as_tensor(data.split_labels("test"))
-    head = LinearClassifier(epochs=200, lr=1e-2).fit(b["train"], y_train)
-    native_pred = head.predict(b["test"])
+    pair = PAIRS[label]
+    data = stitch.load_dataset(pair["dataset"], data_root=args.data)
+    if pair["sizes"]:
+        data = data.subsample(pair["sizes"], seed=0)
+    splits, start, n = pair["anchors"]
+    cache = LatentCache(args.cache)
+    a, b = ({split: cache.encode(_encoder(args, pair[side], data), data, split, progress=False).double()
+             for split in {*splits, "train", "test"}} for side in ("new", "old"))
+    y_test = torch.as_tensor(data.split_labels("test"))
+    rows = slice(0, pair["head"])
+    head = LinearClassifier(epochs=200, lr=1e-2).fit(b["train"][rows].float(), data.split_labels("train")[rows])
+    native_pred = head.predict(b["test"].float())
     native = float((native_pred == y_test).double().mean())
-    n = 1000
-    auto = Stitcher().fit(a["train"][:n], b["train"][:n], decoder=head)
+    x, y = (torch.cat([side[s] for s in splits])[start:start + n] for side in (a, b))
+    auto = Stitcher().fit(x, y, decoder=head)
     forecast = auto.forecast(head)
     correct = {}
-    for name, s in [("auto", auto)] + [(m, Stitcher(m).fit(a["train"][:n], b["train"][:n])) for m in FIXED]:
-        pred = head.predict(s.transform(a["test"]))
+    for name, s in [("auto", auto)] + [(m, Stitcher(m, folds=None).fit(x, y)) for m in FIXED]:
+        pred = head.predict(s.transform(a["test"]).float())
         correct[name] = (pred == y_test).double()
         if name == "auto":
-            realised = float((pred == native_pred).double().mean())
+            realised, auto_pred = float((pred == native_pred).double().mean()), pred
     best = max(FIXED, key=lambda m: float(correct[m].mean()))
     diff = correct[best] - correct["auto"]
     floor = 2 * float(diff.std()) / math.sqrt(len(diff))
+    errors = (auto_pred != y_test).long()
+    signals = {"confidence": -auto.reliability(a["test"], head).double(),
+               **_other_signals(auto, head, x, y, a["test"], auto_pred)}
     row = {"pair": label, "native": f"{native:.3f}", "auto": f"{float(correct['auto'].mean()) / native:.3f} "
            f"({auto.report_['choice']})"}
     row.update({m: f"{float(correct[m].mean()) / native:.3f}" for m in FIXED})
@@ -108,6 +190,7 @@ def quality_row(args: argparse.Namespace, label: str) -> dict[str, Any]:
     row.update({"forecast": f"{forecast.agreement:.3f} [{low:.3f}, {high:.3f}]", "realised": f"{realised:.3f}",
                 "covered": "yes" if low <= realised <= high else "no",
                 "auto within noise of best": "yes" if float(diff.mean()) <= floor else "no"})
+    row.update({f"AUROC {k}": f"{_auroc(errors, v):.2f}" for k, v in signals.items()})
     return row
 
 
@@ -125,7 +208,7 @@ def main(argv: list[str]) -> None:
         _harness.main(__file__, args, predict_cases, title="StitchedModel.predict vs its encoder alone",
                       argv=[*argv, "--section", "predict"])
     if args.section in ("quality", "all") and not args.memory_probe:
-        labels = list(PAIRS) if args.full else list(PAIRS)[:1]
+        labels = list(PAIRS) if args.full else list(DEFAULT_PAIRS)
         rows = [quality_row(args, label) for label in labels]
         print("### Stitching real pairs with a linear head on absolute latents (stitched / native accuracy)\n")
         print(_harness.table(rows, list(rows[0])), flush=True)

@@ -32,6 +32,9 @@ def test_pair_writes_a_model_predict_runs_it_and_the_gate_is_the_verdict(shared_
     assert all(r[0] in model.class_names and 1 / 6 <= float(r[1]) <= 1 for r in rows)
 
 
-def test_pair_refuses_more_anchors_than_samples(capsys) -> None:
-    assert main(["pair", "a", "b", "--dataset", "trec", "--samples", "10", "--anchors", "20", "--out", "x"]) == 2
-    assert capsys.readouterr().err.strip() == "stitch: error: --anchors 20 must be between 1 and --samples 10"
+def test_pair_refuses_sizes_it_cannot_draw(capsys) -> None:
+    assert main(["pair", "a", "b", "--dataset", "digits", "--samples", "1000", "--anchors", "100", "--out", "x"]) == 2
+    assert capsys.readouterr().err.strip() == ("stitch: error: dataset 'digits' has 1078 training samples; --samples "
+                                               "1000 + --anchors 100 need 1100: ask for fewer")
+    assert main(["pair", "a", "b", "--dataset", "digits", "--anchors", "0", "--out", "x"]) == 2
+    assert capsys.readouterr().err.strip() == "stitch: error: --anchors must be a positive number of samples, got 0"

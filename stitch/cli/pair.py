@@ -1,9 +1,10 @@
 """``stitch pair`` and ``stitch predict``: stitch one encoder into another's head, forecast it, keep it, run it.
 
-``stitch pair NEW OLD --dataset D`` encodes D's training split with both encoders (through the latent cache),
-trains a linear head on OLD's latents (the head to be reused), fits a :class:`~stitch.stitcher.Stitcher` from
-NEW to OLD on ``--anchors`` of those samples (the method chosen by the head's agreement), prints the candidates
-table and the label-free forecast, and writes the stitched model (NEW -> stitcher -> head) to ``--out``. With
+``stitch pair NEW OLD --dataset D`` draws ``--samples`` + ``--anchors`` samples of D's training split (seeded,
+stratified), trains a linear head on OLD's latents of the first ``--samples`` (the head to be reused), fits a
+:class:`~stitch.stitcher.Stitcher` from NEW to OLD on the other ``--anchors`` (samples the head did not see, so
+the forecast is not flattered; the method chosen by the head's agreement), prints the candidates table and the
+label-free forecast, and writes the stitched model (NEW -> stitcher -> head) to ``--out``. With
 ``--gate`` the exit code is the verdict, so a CI job can guard a model swap::
 
     stitch pair hf:paraphrase-MiniLM-L3-v2 minilm --dataset trec --data ../shared/data \\
@@ -36,7 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_models_flag(p)
     add_cache_flag(p)
     p.add_argument("--samples", type=int, default=2000, help="training samples for the head (default 2000)")
-    p.add_argument("--anchors", type=int, default=1000, help="of them, anchor pairs for the stitcher (default 1000)")
+    p.add_argument("--anchors", type=int, default=1000,
+                   help="further samples, the anchor pairs the stitcher is fitted on (default 1000)")
     p.add_argument("--method", default="auto", help="stitching method (default: auto, chosen by cross-validation)")
     p.add_argument("--pass-at", type=float, default=0.9, help="forecast agreement whose interval passes (0.9)")
     p.add_argument("--fail-below", type=float, default=0.7, help="forecast agreement below which it fails (0.7)")
@@ -62,17 +64,21 @@ def run_pair(args: argparse.Namespace) -> int:
     from stitch.plugins import create_encoder, load_dataset
     from stitch.stitcher import StitchedModel, Stitcher
 
-    if not 0 < args.anchors <= args.samples:
-        raise ValueError(f"--anchors {args.anchors} must be between 1 and --samples {args.samples}")
+    for flag, value in (("--samples", args.samples), ("--anchors", args.anchors)):
+        if value < 1:
+            raise ValueError(f"{flag} must be a positive number of samples, got {value}")
     ref = DatasetRef.model_validate(args.dataset)
     data = load_dataset(ref.name, data_root=args.data, **ref.options)
-    data = data.subsample({"train": args.samples}, seed=0) if len(data.indices("train")) > args.samples else data
+    n, wanted = args.samples, args.samples + args.anchors
+    if len(data.indices("train")) < wanted:
+        raise ValueError(f"dataset {ref.name!r} has {len(data.indices('train'))} training samples; --samples {n} + "
+                         f"--anchors {args.anchors} need {wanted}: ask for fewer")
+    data = data.subsample({"train": wanted}, seed=0)
     cache = LatentCache(args.cache)
     new, old = (create_encoder(name, **options) for name, options in map(parse_encoder, (args.new, args.old)))
     z_new, z_old = (cache.encode(e, data, "train", progress=False) for e in (new, old))
-    head = LinearClassifier(epochs=200, lr=1e-2).fit(z_old, data.split_labels("train"))
-    n = args.anchors
-    stitcher = Stitcher(args.method).fit(z_new[:n], z_old[:n], decoder=head)
+    head = LinearClassifier(epochs=200, lr=1e-2).fit(z_old[:n], data.split_labels("train")[:n])
+    stitcher = Stitcher(args.method).fit(z_new[n:], z_old[n:], decoder=head)
     forecast = stitcher.forecast(head, pass_at=args.pass_at, fail_below=args.fail_below)
     StitchedModel(new, stitcher, head, forecast=forecast, class_names=data.class_names).save(args.out)
     if args.json:
