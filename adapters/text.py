@@ -244,6 +244,7 @@ class HFTextEncoder(BaseEncoder):
         except (OSError, ValueError) as exc:  # ValueError: a directory without a usable tokenizer or config
             raise OSError(f"cannot load {self.model_ref!r} with transformers ({exc}); pass the directory of a saved "
                           "transformers model (config.json, tokenizer files, weights)") from None
+        _check_tokenizer(self._tokenizer, config, self.model_ref, directory)
         _load_hf_state(self._model, self._state, self.model_ref)
         self._state = None  # the model holds the weights now
         self._model.to(self._device).eval()
@@ -306,6 +307,22 @@ def _local_directory(ref: str) -> Path | None:
     """``ref`` as a local model directory: the directory itself, else ``<models root>/<ref>``, else ``None`` (hub)."""
     path = Path(ref).expanduser()
     return path if path.is_dir() else local_model(ref)
+
+
+#: files a transformers tokenizer is built from (one of them must be there)
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+                    "tokenizer.model")
+
+
+def _check_tokenizer(tokenizer: Any, config: Any, ref: str, directory: Any) -> None:
+    """Refuse a tokenizer far smaller than the model's vocabulary: transformers builds one from a folder without
+    tokenizer files that maps every word to ``[UNK]``, so different sentences would get identical latents."""
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if vocab and len(tokenizer) < vocab // 2:
+        found = sorted(f for f in _TOKENIZER_FILES if (Path(directory) / f).is_file())
+        raise OSError(f"the tokenizer of {ref!r} has {len(tokenizer)} tokens but the model's vocabulary has {vocab}: "
+                      f"the folder lacks usable tokenizer files (found {', '.join(found) or 'none'} of "
+                      f"{', '.join(_TOKENIZER_FILES)}); copy the model's tokenizer files into it")
 
 
 def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -390,3 +391,62 @@ def test_latex_labels_are_escaped_once() -> None:
     text = latex_table(["c\\d {x} & _ % $ # ^ ~"], ["b"], np.array([[0.5]]))
     assert (r"c\textbackslash{}d \{x\} \& \_ \% \$ \# \textasciicircum{} \textasciitilde{} & 0.500 \\"
             in text.splitlines())
+
+
+def test_weights_holding_nan_are_refused_and_nothing_is_cached(tmp_path, capsys) -> None:
+    from safetensors.torch import save_file
+
+    opts = {"image_size": 16, "in_chans": 1, "crop_pct": 1.0}
+    clean = stitch.create_encoder("timm:test_resnet", **opts)
+    clean.encode(stitch.load_dataset("digits").split_inputs("test")[:2])  # builds the module
+    state = {k: v.clone() for k, v in clean.module.state_dict().items()}
+    first_conv = next(k for k, v in state.items() if v.ndim == 4)
+    state[first_conv][0] = float("nan")
+    save_file(state, tmp_path / "nan.safetensors")
+    ref = f"timm:test_resnet?checkpoint={tmp_path / 'nan.safetensors'}&image_size=16&in_chans=1&crop_pct=1.0"
+    cache = tmp_path / "cache"
+    assert main(["encode", "--encoders", ref, "--dataset", "digits", "--split", "test", "--cache", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"stitch: error: encoder 'timm:test_resnet' \(weights .*nan\.safetensors.*\) produced non-finite "
+                     r"latents \(NaN or Inf\) for 359 of 359 inputs \(the first: row 0\); its weights or inputs hold "
+                     r"NaN or Inf: check them", err), err
+    assert not list(cache.rglob("*.safetensors"))
+
+
+def test_an_encoder_that_returns_nan_is_never_cached(tmp_path) -> None:
+    from stitch.encoder.cache import LatentCache
+
+    class Half:
+        name, dim = "half-nan", 2
+
+        def encode(self, inputs, **kwargs):
+            z = torch.zeros(len(inputs), 2)
+            z[1:, 0] = float("inf")
+            return z
+
+    with pytest.raises(ValueError, match=r"encoder 'half-nan' produced non-finite latents \(NaN or Inf\) for 358 of "
+                                         r"359 inputs \(the first: row 1\)"):
+        LatentCache(tmp_path).encode(Half(), stitch.load_dataset("digits"), "test")
+    assert not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_a_model_folder_without_its_tokenizer_is_refused(shared_models, tmp_path) -> None:
+    folder = tmp_path / "no-tokenizer"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).symlink_to(shared_models / "paraphrase-MiniLM-L3-v2" / name)
+    enc = stitch.create_encoder(f"hf:{folder}")
+    with pytest.raises(OSError, match=r"the tokenizer of '.*no-tokenizer' has \d+ tokens but the model's vocabulary "
+                                      r"has 30522: the folder lacks usable tokenizer files \(found none of "
+                                      r"tokenizer\.json, vocab\.txt, .*\); copy the model's tokenizer files into it"):
+        enc.encode(["one sentence", "another one"])
+
+
+def test_a_decoder_whose_loss_never_became_finite_is_an_error() -> None:
+    from stitch.experiment.decoders import LinearClassifier
+
+    z = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"training LinearClassifier never reached a finite loss in 3 epochs "
+                                         r"\(lr=1e\+30, weight_decay=0\.0\); lower lr, or check the latents' scale "
+                                         r"\(max \|z\| = \d\.\d+\)"):
+        LinearClassifier(epochs=3, lr=1e30).fit(z, (z[:, 0] > 0).long())

@@ -84,6 +84,17 @@ def test_a_decoder_given_to_fit_makes_the_choice_by_its_agreement() -> None:
                                                      for v in c["scores"])
 
 
+def test_unpaired_anchors_are_matched_first_and_the_matching_is_reported() -> None:
+    x, y = _pair("rotation", n=120, d=6, seed=5)
+    perm = torch.randperm(120, generator=torch.Generator().manual_seed(1))
+    s = Stitcher("procrustes").fit(x, y[perm], paired=False, known=[(0, int(torch.argsort(perm)[0]))])
+    assert s.matching_.n_correct(torch.argsort(perm)) == 119  # every pair but the known one, recovered
+    assert torch.allclose(s.transform(x), y) and s.report_["pairing"]["known"] == 1
+    with pytest.raises(ValueError, match=r"known pairs are for anchors whose pairing is discovered; pass "
+                                         r"paired=False with them"):
+        Stitcher().fit(x, y, known=[(0, 0)])
+
+
 def test_a_relative_space_method_serves_a_universal_head(tmp_path: Path) -> None:
     x, y = _pair("rotation", seed=2)
     s = Stitcher("relative:cosine").fit(x, y)

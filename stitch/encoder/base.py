@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["EncoderSpec", "Encoder", "BaseEncoder", "MODALITIES", "resolve_device"]
+__all__ = ["EncoderSpec", "Encoder", "BaseEncoder", "MODALITIES", "resolve_device", "check_finite_latents"]
 
 #: Modalities the built-in adapters use; plugins may declare their own.
 MODALITIES = ("image", "text", "graph", "tabular")
@@ -151,6 +151,32 @@ class Encoder(Protocol):
         ...
 
 
+def check_finite_latents(z: torch.Tensor, encoder: Any) -> None:
+    """Raise ``ValueError`` when latents hold NaN or Inf, naming the encoder, its weights and the first bad row:
+    a non-finite latent is never stored in a cache or handed to a decoder.
+
+    Shapes:
+        z: ``(n, dim)``
+
+    Example:
+        >>> import torch
+        >>> check_finite_latents(torch.tensor([[0.0, float("nan")]]), "toy")
+        Traceback (most recent call last):
+        ...
+        ValueError: encoder 'toy' produced non-finite latents (NaN or Inf) for 1 of 1 inputs (the first: row 0); its weights or inputs hold NaN or Inf: check them
+    """
+    import torch
+
+    bad = ~torch.isfinite(z).all(dim=1) if z.ndim == 2 else ~torch.isfinite(z).reshape(len(z), -1).all(dim=1)
+    if bool(bad.any()):
+        name = getattr(encoder, "name", encoder)
+        weights = getattr(getattr(encoder, "spec", None), "weights", None)
+        where = f" (weights {weights})" if weights else ""
+        raise ValueError(f"encoder {name!r}{where} produced non-finite latents (NaN or Inf) for {int(bad.sum())} of "
+                         f"{len(z)} inputs (the first: row {int(bad.nonzero()[0])}); its weights or inputs hold NaN "
+                         "or Inf: check them")
+
+
 class BaseEncoder(abc.ABC):
     """Base class for adapters: subclasses implement :meth:`_load`, :meth:`_prepare`, :meth:`_encode_batch`.
 
@@ -236,6 +262,7 @@ class BaseEncoder(abc.ABC):
             raise RuntimeError(
                 f"encoder {self.name!r} produced shape {tuple(z.shape)} for {n} inputs, expected ({n}, {self.dim})"
             )
+        check_finite_latents(z, self)
         return z
 
     @abc.abstractmethod

@@ -29,6 +29,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from stitch.encoder.base import check_finite_latents
 from stitch.utils.files import load_tensors, save_tensors, tensors_sha256
 from stitch.utils.provenance import library_versions, utc_now
 from stitch.utils.roots import cache_root
@@ -279,6 +280,7 @@ class LatentCache:
                 f"encoder {getattr(encoder, 'name', encoder)!r} returned shape {tuple(z.shape)} for {n} samples "
                 f"of dataset {dataset.name!r}; expected ({n}, dim)"
             )
+        check_finite_latents(z, encoder)  # an encoder outside BaseEncoder, or one run elsewhere: never cache NaN
         return z.detach().to("cpu").float().contiguous()
 
     def write(self, key: str, z: torch.Tensor, fields: dict[str, Any], dataset: Dataset, split: str | None) -> None:

@@ -316,6 +316,10 @@ class Decoder(Estimator):
                     stale += 1
                     if stale >= self.patience:
                         break
+        if not math.isfinite(best):  # the random initialisation would be served as if trained
+            raise ValueError(f"training {type(self).__name__} never reached a finite loss in {len(history)} epochs "
+                             f"(lr={self.lr}, weight_decay={self.weight_decay}); lower lr, or check the latents' "
+                             f"scale (max |z| = {float(z.abs().max()):.3g})")
         net.load_state_dict(best_state)
         net.eval()
         self.net_, self.history_, self.best_val_loss_ = net, history, best

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,9 +145,14 @@ class Stitcher(Estimator):
             raise ValueError(f"{what} needs the cross-validation this Stitcher was fitted without (folds=None); fit it "
                              "with folds=5")
 
-    def fit(self, encoder_anchors: Any, decoder_anchors: Any, *, decoder: Any = None) -> Stitcher:
+    def fit(self, encoder_anchors: Any, decoder_anchors: Any, *, decoder: Any = None, paired: bool = True,
+            known: Sequence[tuple[int, int]] | None = None) -> Stitcher:
         """Choose (``method="auto"``) and fit the map from the anchor pairs: ``encoder_anchors[i]`` (the new
         encoder) and ``decoder_anchors[i]`` (the decoder's encoder) embed the same sample.
+
+        ``paired=False``: the two sets hold the same samples in an unknown order (``decoder_anchors`` may hold
+        more); the pairing is discovered first (:func:`~stitch.core.matching.match_anchors`, trusting the
+        ``known`` ``(i, j)`` pairs, seeded by ``seed``), kept as ``matching_`` and summarised in the report.
 
         ``decoder`` (a fitted decoder with ``predict``) makes the cross-validation score its agreement instead
         of the label-free R².
@@ -163,7 +168,15 @@ class Stitcher(Estimator):
         check_seed(self.seed)
         x = as_matrix(encoder_anchors, "encoder_anchors").detach().double().cpu()
         y = as_matrix(decoder_anchors, "decoder_anchors").detach().double().cpu()
-        check_paired(x, y, ("encoder_anchors", "decoder_anchors"))
+        if paired:
+            if known is not None:
+                raise ValueError("known pairs are for anchors whose pairing is discovered; pass paired=False with them")
+            check_paired(x, y, ("encoder_anchors", "decoder_anchors"))
+        else:
+            from stitch.core.matching import match_anchors
+
+            self.matching_ = match_anchors(x, y, known=known, seed=self.seed)
+            y = y[self.matching_.target]
         candidates = self._candidates()
         if self.folds is None:
             if len(candidates) > 1:
@@ -184,6 +197,10 @@ class Stitcher(Estimator):
         score = None if self.folds is None else "agreement" if decoder is not None else "r2"
         self.report_ = {"score": score, "folds": self.folds, "seed": self.seed,
                         "n_anchors": len(x), "choice": rows[best]["label"], "candidates": rows}
+        if not paired:
+            self.report_["pairing"] = {"discovered": True, "method": self.matching_.method,
+                                       "known": len(self.matching_.known),
+                                       "mean_confidence": float(self.matching_.confidence.mean())}
         self.anchors_ = (x, y)  # kept: forecasts with a decoder given later cross-validate on them
         return self
 
