@@ -58,7 +58,10 @@ IDX_DATASETS: dict[str, dict[str, Any]] = {
                 "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
                 "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
                 "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c"},
-        "sha256": {},
+        "sha256": {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                   "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                   "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                   "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
         "classes": tuple(str(i) for i in range(10)),
         "license": "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
         "citation": "LeCun, Cortes & Burges, The MNIST database of handwritten digits",
@@ -212,6 +215,13 @@ def load_idx_dataset(name: str, *, root: str | os.PathLike[str] | None = None, s
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"{name} {split}: images {images.shape} and labels {labels.shape} do not pair up; "
                              "expected (n, h, w) images and n labels")
+        if labels.dtype.kind == "f":  # 0.7 would become class 0
+            raise ValueError(f"{name} {split}: labels are stored as {labels.dtype} (idx type 0x0D/0x0E); class labels "
+                             "must be integers (idx type 0x08, unsigned bytes)")
+        if images.dtype.kind == "f" and images.size and not 0 <= float(images.min()) <= float(images.max()) <= 1:
+            raise ValueError(f"{name} {split}: float images range over [{float(images.min()):g}, "
+                             f"{float(images.max()):g}], expected 0..1 (float) or uint8 0..255; store the images as "
+                             "unsigned bytes (idx type 0x08) or divide them by 255")
     images = np.concatenate([arrays["train_images"], arrays["test_images"]])
     labels = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
     if labels.min() < 0 or labels.max() >= len(info["classes"]):

@@ -127,6 +127,10 @@ def _is_pil(x: Any) -> bool:
     return mod.startswith("PIL.") and hasattr(x, "convert")
 
 
+#: how far float pixels may stray outside 0..1 (resampling overshoot, float rounding) before the scale is wrong
+_SCALE_SLACK = 0.01
+
+
 def _check_dtype(x: torch.Tensor, name: str) -> None:
     import torch
 
@@ -134,6 +138,11 @@ def _check_dtype(x: torch.Tensor, name: str) -> None:
         raise TypeError(f"{name}: images must be uint8 (0..255) or float (0..1), got dtype {x.dtype}")
     if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name}: images contain NaN or Inf")
+    if x.is_floating_point() and x.numel():
+        low, high = float(x.min()), float(x.max())
+        if low < -_SCALE_SLACK or high > 1 + _SCALE_SLACK:  # read as 0..1, an image on 0..255 would be all white
+            raise ValueError(f"{name}: float images must be on the 0..1 scale, got values in [{low:g}, {high:g}]; "
+                             "pass uint8 images (0..255) or divide by 255")
 
 
 def _one_image(x: Any, name: str) -> np.ndarray:

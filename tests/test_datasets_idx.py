@@ -40,10 +40,13 @@ def _write_mnist(folder: Path, *, gz: bool, n_train: int = 200, n_test: int = 20
 
 @pytest.fixture
 def fake_checksums(monkeypatch: pytest.MonkeyPatch):
-    """Put the synthetic files' checksums on record for 'mnist' (md5 of the .gz, as for the real files)."""
+    """Put the synthetic files' checksums on record for 'mnist', as for the real files: md5 of the .gz and sha256
+    of the uncompressed content."""
     def record(written: dict[str, bytes]) -> None:
         info = dict(idx.IDX_DATASETS["mnist"])
         info["md5"] = {k.removesuffix(".gz"): hashlib.md5(v).hexdigest() for k, v in written.items()}
+        info["sha256"] = {k.removesuffix(".gz"): hashlib.sha256(gzip.decompress(v)).hexdigest()
+                          for k, v in written.items()}
         monkeypatch.setitem(idx.IDX_DATASETS, "mnist", info)
     return record
 
@@ -66,11 +69,11 @@ def test_parse_idx_round_trips_and_names_bad_files():
 def test_torchvision_layout_gzipped_or_not(tmp_path, fake_checksums, gz):
     written = _write_mnist(tmp_path / "MNIST" / "raw", gz=gz)
     fake_checksums(_write_mnist(tmp_path / "gz", gz=True))  # the canonical .gz's md5 (same arrays)
-    ds = stitch.load_dataset("mnist", data_root=tmp_path, verify=gz)  # no uncompressed sha256 on record for MNIST
+    ds = stitch.load_dataset("mnist", data_root=tmp_path)  # the uncompressed content is what is verified
     assert ds.inputs.shape == (220, 28, 28) and ds.inputs.dtype == np.uint8
     assert {k: len(v) for k, v in ds.splits.items()} == {"train": 180, "val": 20, "test": 20}
     assert ds.ids[0] == "mnist-train-00000" and ds.ids[200] == "mnist-test-0000"
-    assert ds.metadata["verified"] is gz and set(ds.metadata["files"]) == set(written)
+    assert ds.metadata["verified"] is True and set(ds.metadata["files"]) == set(written)
     train_imgs = idx.parse_idx(gzip.decompress(written["train-images-idx3-ubyte.gz"]) if gz
                                else written["train-images-idx3-ubyte"], "ref")
     np.testing.assert_array_equal(ds.inputs[:200], train_imgs)
@@ -85,6 +88,45 @@ def test_wrong_checksum_is_refused_unless_verify_false(tmp_path, fake_checksums)
         stitch.load_dataset("mnist", data_root=tmp_path)
     ds = stitch.load_dataset("mnist", data_root=tmp_path, verify=False)
     assert ds.metadata["verified"] is False and ds.metadata["files"]["t10k-images-idx3-ubyte.gz"]["verified"]
+
+
+def test_the_canonical_uncompressed_mnist_checksums_are_on_record():
+    assert idx.IDX_DATASETS["mnist"]["sha256"] == {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}
+
+
+def test_a_regzipped_copy_of_the_canonical_files_is_verified(tmp_path, fake_checksums):
+    fake_checksums(_write_mnist(tmp_path / "canonical", gz=True))
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (tmp_path / "canonical").iterdir():  # same content, another gzip wrapper (level, mtime)
+        (raw / f.name).write_bytes(gzip.compress(gzip.decompress(f.read_bytes()), compresslevel=1, mtime=12345))
+    assert stitch.load_dataset("mnist", data_root=tmp_path).metadata["verified"] is True
+
+
+def _typed_idx(a: np.ndarray, code: int, dtype: str) -> bytes:
+    return bytes([0, 0, code, a.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in a.shape) + a.astype(dtype).tobytes()
+
+
+def test_float_labels_and_images_off_their_scale_are_refused(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    _write_mnist(raw, gz=False)
+    good = (raw / "t10k-labels-idx1-ubyte").read_bytes()
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(_typed_idx(np.arange(20) % 10 + 0.7, 0x0D, ">f4"))
+    with pytest.raises(ValueError, match=r"mnist test: labels are stored as float32 \(idx type 0x0D/0x0E\); class "
+                                         r"labels must be integers \(idx type 0x08, unsigned bytes\)"):
+        stitch.load_dataset("mnist", data_root=tmp_path, verify=False)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(good)
+    images = np.random.default_rng(0).integers(0, 256, (20, 28, 28)).astype(np.float64)  # 0..255 stored as floats
+    (raw / "t10k-images-idx3-ubyte").write_bytes(_typed_idx(images, 0x0E, ">f8"))
+    with pytest.raises(ValueError, match=r"mnist test: float images range over \[0, 255\], expected 0\.\.1 \(float\) "
+                                         r"or uint8 0\.\.255; store the images as unsigned bytes"):
+        stitch.load_dataset("mnist", data_root=tmp_path, verify=False)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(_typed_idx(images / 255, 0x0E, ">f8"))
+    assert stitch.load_dataset("mnist", data_root=tmp_path, verify=False).inputs.dtype == np.float64
 
 
 def test_missing_folder_names_where_to_put_the_files(tmp_path):

@@ -450,3 +450,12 @@ def test_a_decoder_whose_loss_never_became_finite_is_an_error() -> None:
                                          r"\(lr=1e\+30, weight_decay=0\.0\); lower lr, or check the latents' scale "
                                          r"\(max \|z\| = \d\.\d+\)"):
         LinearClassifier(epochs=3, lr=1e30).fit(z, (z[:, 0] > 0).long())
+
+
+def test_float_images_on_the_0_255_scale_are_refused_by_vision_encoders() -> None:
+    enc = stitch.create_encoder("timm:test_resnet", image_size=16, in_chans=1, crop_pct=1.0)
+    images = np.random.default_rng(0).integers(0, 256, (3, 8, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"float images must be on the 0\.\.1 scale, got values in \[\d+, 255\]; "
+                                         r"pass uint8 images \(0\.\.255\) or divide by 255"):
+        enc.encode(images)
+    assert enc.encode(images / 255).shape == (3, enc.dim)
