@@ -106,6 +106,28 @@ def minilm_path() -> Path:
     return path
 
 
+def _shards(index: Path) -> list[Path]:
+    """The shard files a sharded index names, each a regular file inside the model folder (a name escaping the
+    folder, or a device such as ``/dev/zero``, is refused before anything is read)."""
+    from stitch.utils.files import read_json
+
+    record = read_json(index)
+    weight_map = record.get("weight_map") if isinstance(record, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+        raise ValueError(f"{index} has no usable 'weight_map' (a mapping of tensor names to shard files); it is "
+                         "damaged: replace it with the model's original index")
+    folder = index.parent.resolve()
+    shards = []
+    for name in sorted(set(weight_map.values())):
+        path = (index.parent / name).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            where = "outside the model folder" if not path.is_relative_to(folder) else "not a regular file"
+            raise ValueError(f"{index} names the shard {name!r}, which is {where} ({path}); refusing to read it: "
+                             "a model's shards are files in its own folder")
+        shards.append(path)
+    return shards
+
+
 def read_hf_weights(directory: Path, expected_sha256: str | None = None) -> tuple[dict[str, Any], str]:
     """``(state_dict, sha256)`` of a Hugging Face model directory's weights, hashed in the read that loads them.
 
@@ -128,18 +150,24 @@ def read_hf_weights(directory: Path, expected_sha256: str | None = None) -> tupl
 
     from stitch.utils.files import read_json, read_verified, sha256_bytes
 
+    def tensors(data: bytes, path: Path) -> dict[str, Any]:
+        try:
+            return load(data)
+        except Exception as exc:  # safetensors' own error types: a truncated or damaged file
+            raise ValueError(f"{path} is not a readable safetensors file ({exc}); it is truncated or damaged: "
+                             "replace it with the model's original file") from None
+
     single, index, legacy = directory / "model.safetensors", directory / "model.safetensors.index.json", \
         directory / "pytorch_model.bin"
     if single.is_file():
         data, digest = read_verified(single, expected_sha256, what="weights")
-        return load(data), digest
+        return tensors(data, single), digest
     if index.is_file():
-        shards = sorted(set(read_json(index)["weight_map"].values()))
         state: dict[str, Any] = {}
         hashes = []
-        for shard in shards:
-            data, digest = read_verified(directory / shard, what="weights shard")
-            state.update(load(data))
+        for shard in _shards(index):
+            data, digest = read_verified(shard, what="weights shard")
+            state.update(tensors(data, shard))
             hashes.append(digest)
         return state, sha256_bytes("".join(hashes).encode())
     if legacy.is_file():

@@ -459,3 +459,56 @@ def test_float_images_on_the_0_255_scale_are_refused_by_vision_encoders() -> Non
                                          r"pass uint8 images \(0\.\.255\) or divide by 255"):
         enc.encode(images)
     assert enc.encode(images / 255).shape == (3, enc.dim)
+
+
+@pytest.mark.parametrize(("weight_map", "match"), [
+    ({"w": "../../../../../../etc/hostname"}, r"names the shard '\.\./\.\./.*hostname', which is outside the model "
+                                              r"folder \(.*\); refusing to read it"),
+    ({"w": "/dev/zero"}, r"names the shard '/dev/zero', which is outside the model folder"),
+    ({"w": "sub"}, r"names the shard 'sub', which is not a regular file"),
+    (None, r"has no usable 'weight_map' \(a mapping of tensor names to shard files\); it is damaged"),
+])
+def test_a_sharded_index_cannot_point_outside_its_folder(tmp_path, weight_map, match) -> None:
+    from stitch.adapters.text import read_hf_weights
+
+    (tmp_path / "sub").mkdir()
+    record = {"metadata": {}} if weight_map is None else {"weight_map": weight_map}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=match):
+        read_hf_weights(tmp_path)
+
+
+def test_a_truncated_model_safetensors_is_named(shared_models, tmp_path) -> None:
+    from stitch.adapters.text import read_hf_weights
+
+    blob = (shared_models / "paraphrase-MiniLM-L3-v2" / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors is not a readable safetensors file \(.*\); it is "
+                                         r"truncated or damaged: replace it with the model's original file"):
+        read_hf_weights(tmp_path)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"verify": "false"}, r"dataset 'mnist': option 'verify' must be true or false, got 'false' \(str\) \(write false "
+                          r"without quotes\)"),
+    ({"val_fraction": True}, r"dataset 'mnist': option 'val_fraction' must be a number, got True \(bool\)"),
+    ({"seed": 1.5}, r"dataset 'mnist': option 'seed' must be an integer, got 1\.5 \(float\)"),
+])
+def test_loader_options_are_type_checked(options, match) -> None:
+    with pytest.raises(TypeError, match=match):
+        stitch.load_dataset("mnist", **options)
+
+
+def test_unknown_train_options_fail_the_config_check() -> None:
+    import inspect
+
+    from stitch.errors import ConfigError
+    from stitch.experiment import parse_experiment
+    from stitch.experiment.config import TRAIN_OPTIONS
+    from stitch.experiment.training import train_encoder
+
+    assert set(TRAIN_OPTIONS) < set(inspect.signature(train_encoder).parameters)
+    base = {"name": "t", "dataset": {"name": "digits"}, "spaces": ["absolute"]}
+    with pytest.raises(ConfigError, match=r"encoders\[0\]\.train\.options: .*unknown option\(s\) 'val_splt'; "
+                                          r"train\.options accepts num_threads, test_split, val_split"):
+        parse_experiment({**base, "encoders": [{"name": "a", "train": {"options": {"val_splt": "val"}}}]})

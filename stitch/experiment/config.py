@@ -102,6 +102,11 @@ class Schedule(StrictModel):
         return validate(cls, dict(schedule), what="schedule", source="argument")
 
 
+#: the keywords of :func:`~stitch.experiment.training.train_encoder` an experiment's ``train.options`` may set
+#: (the protocol sets the rest: encoder, dataset, split, schedule, seed, ...)
+TRAIN_OPTIONS = ("num_threads", "test_split", "val_split")
+
+
 class TrainConfig(Schedule):
     """Train the encoder from scratch (with a linear head) on the dataset's training split first.
 
@@ -125,6 +130,10 @@ class TrainConfig(Schedule):
         if clash:
             raise ValueError(f"{', '.join(map(repr, clash))} belong(s) in the train table itself, not in train.options "
                              f"(train = {{ {clash[0]} = ... }})")
+        unknown = sorted(set(v) - set(TRAIN_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; train.options accepts "
+                             f"{', '.join(TRAIN_OPTIONS)}")
         return v
 
 

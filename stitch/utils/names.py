@@ -360,10 +360,32 @@ CORE_TABLES: dict[str, TableRef] = {
 }
 
 
+def _is_int(v: Any) -> bool:
+    import numbers
+
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    import numbers
+
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+#: annotations :func:`check_options` enforces (as written, or as strings under postponed annotations):
+#: a string "false" is truthy, and a float count or a bool number is a slip, not a value
+_SIMPLE_TYPES: dict[Any, tuple[str, Callable[[Any], bool]]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)), "bool": ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", _is_int), "int": ("an integer", _is_int),
+    float: ("a number", _is_real), "float": ("a number", _is_real),
+}
+
+
 def check_options(
     what: str, name: str, fn: Callable[..., Any], options: dict[str, Any], *, args: tuple[Any, ...] = ()
 ) -> None:
-    """Raise ``TypeError`` naming ``what`` ``name`` and its accepted options if ``fn`` cannot take ``options``.
+    """Raise ``TypeError`` naming ``what`` ``name`` and its accepted options if ``fn`` cannot take ``options``,
+    or if an option annotated ``bool``, ``int`` or ``float`` gets a value of another type (``"false"`` is truthy).
 
     Binding first reports a misspelt option against the user's call, not from deep inside the factory.
 
@@ -390,6 +412,14 @@ def check_options(
         raise TypeError(
             f"{what} {name!r} got invalid options {sorted(options)} ({exc}); it accepts: {accepted}"
         ) from None
+    for key, value in options.items():
+        param = sig.parameters.get(key)
+        expected = _SIMPLE_TYPES.get(param.annotation if param is not None else None)
+        if expected is not None and not expected[1](value):
+            hint = f" (write {value.strip().lower()} without quotes)" if isinstance(value, str) and \
+                value.strip().lower() in ("true", "false") else ""
+            raise TypeError(f"{what} {name!r}: option {key!r} must be {expected[0]}, got {value!r} "
+                            f"({type(value).__name__}){hint}")
 
 
 def describe(obj: Any) -> str:
