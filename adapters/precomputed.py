@@ -99,7 +99,14 @@ class PrecomputedEncoder(BaseEncoder):
 
         tensors, meta, self._sha256 = load_tensors(self.path, what="latents file")
         self._z = tensors["latents"].float()
-        ids = json.loads(meta["ids"])
+        try:
+            ids = json.loads(meta["ids"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}: its 'ids' metadata is not JSON ({exc}); expected a JSON list of sample ids "
+                             "(write the file with stitch.adapters.precomputed.save_precomputed)") from None
+        if not isinstance(ids, list):
+            raise ValueError(f"{self.path}: its 'ids' metadata is a JSON {type(ids).__name__}, expected a list of "
+                             "sample ids (write the file with stitch.adapters.precomputed.save_precomputed)")
         self._row = {str(i): r for r, i in enumerate(ids)}
         if len(self._row) != len(ids) or len(ids) != len(self._z):
             raise ValueError(f"{self.path}: ids must be unique and one per latent row")

@@ -226,7 +226,8 @@ def test_clear_everything_skips_folders_and_never_follows_links(cache, ds, tmp_p
     outside.write_text("keep me")
     (cache.directory / "link.safetensors").symlink_to(outside)
     (cache.directory / ".stray.tmp").write_text("leftover")
-    assert cache.clear("*") == 1
+    (cache.directory / ("0" * 40 + ".safetensors")).write_bytes(b"damaged")  # an entry list() cannot read
+    assert cache.clear("*") == 2  # the good entry and the damaged one; the leftover is not an entry
     assert sorted(p.name for p in cache.directory.iterdir()) == ["a-folder", "link.safetensors"]
     assert outside.read_text() == "keep me"
 

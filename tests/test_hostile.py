@@ -512,3 +512,16 @@ def test_unknown_train_options_fail_the_config_check() -> None:
     with pytest.raises(ConfigError, match=r"encoders\[0\]\.train\.options: .*unknown option\(s\) 'val_splt'; "
                                           r"train\.options accepts num_threads, test_split, val_split"):
         parse_experiment({**base, "encoders": [{"name": "a", "train": {"options": {"val_splt": "val"}}}]})
+
+
+@pytest.mark.parametrize(("ids", "match"), [
+    ("[not json", r"its 'ids' metadata is not JSON \(Expecting value: .*\); expected a JSON list of sample ids"),
+    ('{"a": 1}', r"its 'ids' metadata is a JSON dict, expected a list of sample ids"),
+])
+def test_a_latents_file_with_unreadable_ids_is_named(tmp_path, ids, match) -> None:
+    from stitch.utils.files import save_tensors
+
+    path = tmp_path / "z.safetensors"
+    save_tensors(path, {"latents": torch.zeros(2, 3)}, {"ids": ids, "modality": "any", "source": ""})
+    with pytest.raises(ValueError, match=match):
+        stitch.create_encoder(f"file:{path}").encode(["a"])

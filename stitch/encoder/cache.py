@@ -230,8 +230,8 @@ class LatentCache:
     def clear(self, pattern: str = "*") -> int:
         """Delete entries whose encoder or dataset name (or key) matches ``pattern``; return how many.
 
-        ``"*"`` also removes damaged entries and leftovers of interrupted writes (files only: a folder or
-        link found in the cache directory is left alone, and a link is never followed).
+        ``"*"`` also removes damaged entries (counted) and leftovers of interrupted writes (not counted; files
+        only: a folder or link found in the cache directory is left alone, and a link is never followed).
         """
         if not self.directory.is_dir():
             return 0
@@ -245,6 +245,7 @@ class LatentCache:
                 if stray.is_file() and not stray.is_symlink():
                     with contextlib.suppress(FileNotFoundError):
                         stray.unlink()
+                        removed += stray.suffix == ".safetensors"  # a damaged entry, not a write's leftover
         return removed
 
     # -- entries --------------------------------------------------------------------------------------
