@@ -71,7 +71,7 @@ def speed_cases(args: argparse.Namespace) -> dict[str, Any]:
     x = torch.randn(1000, 1280, generator=g)
     y = x @ torch.randn(1280, 1280, generator=g) / 40 + 0.1 * torch.randn(1000, 1280, generator=g)
     return {"procrustes (1 candidate x 5 folds)": lambda: Stitcher("procrustes", folds=5).fit(x, y),
-            "auto (8 candidates x 5 folds)": lambda: Stitcher().fit(x, y)}
+            "auto (9 candidates x 5 folds)": lambda: Stitcher().fit(x, y)}
 
 
 def predict_cases(args: argparse.Namespace) -> dict[str, Any]:
