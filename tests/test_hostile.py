@@ -525,3 +525,32 @@ def test_a_latents_file_with_unreadable_ids_is_named(tmp_path, ids, match) -> No
     save_tensors(path, {"latents": torch.zeros(2, 3)}, {"ids": ids, "modality": "any", "source": ""})
     with pytest.raises(ValueError, match=match):
         stitch.create_encoder(f"file:{path}").encode(["a"])
+
+
+def _forged_projection(path: Path, params: str, tensors: dict) -> None:
+    """A saved RelativeProjection edited by someone who recomputed every checksum (only the content is wrong)."""
+    from stitch.utils.estimator import FITTED_FORMAT, _content_sha256
+    from stitch.utils.files import save_tensors, tensors_sha256
+
+    digest = tensors_sha256(tensors)
+    save_tensors(path, tensors, {"format": FITTED_FORMAT, "class": "stitch.core.projection.RelativeProjection",
+                                 "params": params, "fitted": "{}", "tensors_sha256": digest,
+                                 "content_sha256": _content_sha256(params, "{}", digest)})
+
+
+@pytest.mark.parametrize(("params", "tensor", "match"), [
+    ('{"similarity": "cos', "anchors", r"its parameters are not readable JSON \(JSONDecodeError: .*\); the file is "
+                                       r"damaged: save the estimator again"),
+    ('["cosine"]', "anchors", r"its parameters are a JSON list, expected an object of RelativeProjection's "
+                              r"parameters; the file is damaged"),
+    ('{"similarity": "cosine", "topk": 10}', "anchors",
+     r"holds parameter\(s\) 'topk' that RelativeProjection does not take \(it takes similarity, .*\); it was written "
+     r"by another version or edited: save the estimator again"),
+    ('{"similarity": "cosine"}', "anchor", r"holds no tensor\(s\) 'anchors'; it was written by another version or "
+                                           r"edited"),
+])
+def test_a_saved_space_with_forged_content_is_named(tmp_path, params, tensor, match) -> None:
+    path = tmp_path / "space.safetensors"
+    _forged_projection(path, params, {tensor: torch.randn(4, 3)})
+    with pytest.raises(ValueError, match=r"space\.safetensors" + ".*" + match):
+        stitch.RelativeProjection.load(path)

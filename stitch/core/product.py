@@ -179,5 +179,5 @@ class ProductSpace(Estimator):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProductSpace:
         """A product space saved with :meth:`save`, fitted again on its stored anchors (verified on read)."""
-        params, tensors = load_fitted(path, cls)
+        params, tensors = load_fitted(path, cls, required=("anchors",))
         return cls(**params).fit(tensors["anchors"])

@@ -259,5 +259,5 @@ class RelativeProjection(Estimator):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RelativeProjection:
         """A projection saved with :meth:`save`, fitted again on its stored anchors (verified on read)."""
-        params, tensors = load_fitted(path, cls)
+        params, tensors = load_fitted(path, cls, required=("anchors",))
         return cls(**params).fit(tensors["anchors"])

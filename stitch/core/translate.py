@@ -115,7 +115,7 @@ class Translator(Estimator):
     def load(cls, path: str | os.PathLike[str]) -> Translator:
         """A translator saved with :meth:`save` (parameters and map verified against the file's sha256); it
         transforms as the saved one did (what only fitting records, e.g. ``matching_``, is not kept)."""
-        return cls.from_state(*load_fitted(path, cls))
+        return cls.from_state(*load_fitted(path, cls, required=cls._state))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """The fitted tensors that define the map, by name (what :meth:`save` writes beside the parameters).

@@ -353,7 +353,7 @@ class Decoder(Estimator):
         against ``sha256`` when a manifest gives one, in the read that loads it)."""
         from stitch.utils.estimator import load_fitted
 
-        params, tensors = load_fitted(path, cls, expected_sha256=sha256)
+        params, tensors = load_fitted(path, cls, expected_sha256=sha256, required=("input_shape", "out_dim"))
         dec = cls(**params)
         shape, out = tuple(int(v) for v in tensors["input_shape"].tolist()), int(tensors["out_dim"])
         dec._set_out_dim(out)

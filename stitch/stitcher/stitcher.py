@@ -301,7 +301,8 @@ class Stitcher(Estimator):
     def load(cls, path: str | os.PathLike[str], *, sha256: str | None = None) -> Stitcher:
         """A stitcher saved with :meth:`save` (everything verified against the file's sha256, and against
         ``sha256`` when a manifest gives one, in the read that loads it)."""
-        params, tensors, fitted = load_fitted_state(path, cls, expected_sha256=sha256)
+        params, tensors, fitted = load_fitted_state(path, cls, expected_sha256=sha256,
+                                                   required=("encoder_anchors", "decoder_anchors"))
         s = cls(**params)
         s.method_, s.options_, s.report_ = fitted["method"], fitted["options"], fitted["report"]
         s.n_features_in_ = fitted["n_features_in"]

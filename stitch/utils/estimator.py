@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from stitch.utils.files import load_tensors, save_tensors, sha256_bytes, tensors_sha256
@@ -153,21 +154,22 @@ def _content_sha256(params: str, fitted: str, tensors_digest: str) -> str:
     return sha256_bytes(f"{params}\x1f{fitted}\x1f{tensors_digest}".encode())
 
 
-def load_fitted(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None
-                ) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_fitted(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None,
+                required: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(params, tensors)`` of a file :func:`save_fitted` wrote for an estimator of class ``cls``.
 
     Raises ``ValueError`` when the file is not such a file, holds another class, or its parameters or tensors
     do not match the recorded sha256 (truncated or modified); with ``expected_sha256`` (e.g. from a manifest),
     a file whose bytes differ raises :class:`~stitch.utils.files.ChecksumError`, checked in the same read.
     """
-    params, tensors, _ = load_fitted_state(path, cls, expected_sha256=expected_sha256)
+    params, tensors, _ = load_fitted_state(path, cls, expected_sha256=expected_sha256, required=required)
     return params, tensors
 
 
-def load_fitted_state(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None
-                      ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``(params, tensors, fitted)`` of a file :func:`save_fitted` wrote (see :func:`load_fitted`)."""
+def load_fitted_state(path: str | os.PathLike[str], cls: type, *, expected_sha256: str | None = None,
+                      required: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(params, tensors, fitted)`` of a file :func:`save_fitted` wrote (see :func:`load_fitted`); ``required``
+    names the tensors the class needs (a file without one is refused, naming it)."""
     data_path = os.fspath(path)
     tensors, meta, _ = load_tensors(data_path, expected_sha256=expected_sha256, what="fitted estimator")
     if meta.get("format") != FITTED_FORMAT:
@@ -183,7 +185,23 @@ def load_fitted_state(path: str | os.PathLike[str], cls: type, *, expected_sha25
     if _content_sha256(meta.get("params", ""), meta.get("fitted", ""), digest) != meta.get("content_sha256"):
         raise ValueError(f"{data_path}: the parameters do not match the sha256 in the file's header (edited, or "
                          "written by a latent-stitch without parameter checksums); save the estimator again")
-    return json.loads(meta["params"]), tensors, json.loads(meta["fitted"])
+    try:
+        params, fitted = json.loads(meta["params"]), json.loads(meta.get("fitted") or "{}")
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{data_path}: its parameters are not readable JSON ({type(exc).__name__}: {exc}); the file "
+                         "is damaged: save the estimator again") from None
+    if not isinstance(params, dict) or not isinstance(fitted, dict):
+        raise ValueError(f"{data_path}: its parameters are a JSON {type(params).__name__}, expected an object of "
+                         f"{cls.__name__}'s parameters; the file is damaged: save the estimator again")
+    accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+    unknown = sorted(set(params) - set(accepted))
+    missing = sorted(set(required) - set(tensors))
+    if unknown or missing:
+        what = (f"parameter(s) {', '.join(map(repr, unknown))} that {cls.__name__} does not take (it takes "
+                f"{', '.join(accepted) or 'none'})" if unknown else f"no tensor(s) {', '.join(map(repr, missing))}")
+        raise ValueError(f"{data_path} holds {what}; it was written by another version or edited: save the "
+                         "estimator again")
+    return params, tensors, fitted
 
 
 def _class_path(cls: type) -> str:
