@@ -15,9 +15,10 @@ those on record). Anything else is a :class:`~stitch.utils.files.ChecksumError` 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import math
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def parse_idx(data: bytes, shown_as: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(f"{shown} is truncated inside its idx header ({len(data)} bytes)")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
     dtype = np.dtype(_DTYPES[data[2]])
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # Python integers: a forged header cannot overflow into a negative count
     body = len(data) - header
     if body != count * dtype.itemsize:
         what = "is truncated" if body < count * dtype.itemsize else "has trailing bytes"
@@ -148,6 +149,20 @@ def _download_raw(name: str, stem: str) -> Path:
         f"<root>/{info['folder']}/raw/ and pass root=<root> (or --data <root>, or set STITCH_DATA)")
 
 
+def _inflate(blob: bytes, path: Path) -> bytes:
+    """A gzipped idx file's bytes, inflated no further than its header announces (plus one byte, so trailing data
+    is still reported): a small file that would inflate to gigabytes is stopped at the size it claims."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = inflater.decompress(blob, 4)
+    if len(head) == 4 and head[:2] == b"\0\0" and head[2] in _DTYPES and head[3]:
+        head += inflater.decompress(inflater.unconsumed_tail, 4 * head[3])
+        if len(head) == 4 + 4 * head[3]:
+            announced = math.prod(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(head[3]))
+            body = announced * np.dtype(_DTYPES[head[2]]).itemsize
+            return head + inflater.decompress(inflater.unconsumed_tail, body + 1)
+    return head + inflater.decompress(inflater.unconsumed_tail, 1 << 16)  # not idx: parse_idx names what is wrong
+
+
 def _read(name: str, path: Path, verify: bool) -> tuple[np.ndarray, str, bool]:
     """``(array, sha256 of the uncompressed bytes, verified)`` from one read of ``path``."""
     info = IDX_DATASETS[name]
@@ -156,8 +171,8 @@ def _read(name: str, path: Path, verify: bool) -> tuple[np.ndarray, str, bool]:
     raw = blob
     if path.suffix == ".gz":
         try:
-            raw = gzip.decompress(blob)
-        except (OSError, EOFError) as exc:
+            raw = _inflate(blob, path)
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{path} is not a readable gzip file ({exc}); replace it with the canonical file or "
                              "its uncompressed idx file") from None
     digest = hashlib.sha256(raw).hexdigest()
@@ -212,6 +227,9 @@ def load_idx_dataset(name: str, *, root: str | os.PathLike[str] | None = None, s
         files[path.name] = {"path": str(path), "sha256_uncompressed": digest, "verified": verified}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(labels) == 0:
+            raise ValueError(f"{name} {split}: the idx files hold no samples (their headers announce 0); replace them "
+                             "with the canonical files")
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"{name} {split}: images {images.shape} and labels {labels.shape} do not pair up; "
                              "expected (n, h, w) images and n labels")

@@ -238,3 +238,29 @@ def test_subsample_is_stratified_seeded_and_recorded():
         ds.subsample({"dev": 10})
     with pytest.raises(ValueError, match=r"subset size of split 'train' must be a positive int, got 0"):
         ds.subsample({"train": 0})
+
+
+def test_a_gzip_bomb_is_stopped_at_the_size_its_header_announces(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    _write_mnist(raw, gz=True)
+    header = bytes([0, 0, 0x08, 1]) + (20).to_bytes(4, "big")
+    bomb = gzip.compress(header + bytes(20) + bytes(300_000_000), compresslevel=9)  # ~300 KB inflating to 300 MB
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(bomb)
+    assert len(idx._inflate(bomb, raw / "x.gz")) == len(header) + 20 + 1  # the announced size and one byte more
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte\.gz has trailing bytes: its idx header announces 20 "
+                                         r"values \(20 bytes\) but 21 bytes follow it"):
+        stitch.load_dataset("mnist", data_root=tmp_path, verify=False)
+
+
+def test_forged_idx_headers_are_named():
+    huge = bytes([0, 0, 0x08, 3]) + b"".join((2**31 - 1).to_bytes(4, "big") for _ in range(3))
+    with pytest.raises(ValueError, match=r"x is truncated: its idx header announces 9903520300447984150353281023 "
+                                         r"values \(9903520300447984150353281023 bytes\) but 0 bytes follow it"):
+        idx.parse_idx(huge, "x")
+
+
+def test_idx_files_without_samples_are_refused(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    _write_mnist(raw, gz=False, n_test=0)
+    with pytest.raises(ValueError, match=r"mnist test: the idx files hold no samples \(their headers announce 0\)"):
+        stitch.load_dataset("mnist", data_root=tmp_path, verify=False)
