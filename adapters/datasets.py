@@ -502,12 +502,20 @@ def _class_folders(folder: Path, kind: str) -> list[str]:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
+def _mixed_splits(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Stratified splits, each in a seeded random order: for datasets read class by class, where row order is
+    class order and a split's first rows (``split_inputs("train")[:300]``) would otherwise be one class."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.permutation(rows) for name, rows in stratified_splits(labels, seed=seed).items()}
+
+
 def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, seed: int = 0,
                       size: int | tuple[int, int] | None = None) -> Dataset:
     """Images in ``path/<class name>/<file>`` (one sub-folder per class, sorted), as RGB uint8 arrays.
 
     Images must share one size unless ``size`` resizes them (``(h, w)`` or an int). ``path`` is relative
-    to ``root``/``$STITCH_DATA`` when those are set and it is not absolute. Ids are ``<class>/<file>``.
+    to ``root``/``$STITCH_DATA`` when those are set and it is not absolute. Ids are ``<class>/<file>``; splits
+    are stratified 60/20/20 under ``seed``, each in a seeded random order (row order is class order).
 
     Shapes:
         inputs: ``(n, h, w, 3)`` uint8.
@@ -540,7 +548,7 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
     x = np.stack(images)
     y = np.array(labels, dtype=np.int64)
     return Dataset(name=f"image-folder:{folder.name}", modality="image", inputs=x, labels=y, class_names=tuple(classes),
-                   ids=tuple(ids), splits=stratified_splits(y, seed=seed),
+                   ids=tuple(ids), splits=_mixed_splits(y, seed),
                    metadata={"source": str(folder), "split_seed": seed, "input_sha256": sha256_array(x)})
 
 
@@ -602,7 +610,8 @@ def load_text_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[st
     regular file below a class folder is a document, read as ``encoding`` with undecodable bytes replaced
     (U+FFFD) rather than failing (``metadata["replaced_characters"]`` counts them); hidden files and folders
     are skipped. Ids are the relative paths (``<class>/<sub/dirs>/<file>``), so they are stable across
-    machines. Class names are the sorted sub-folder names; splits are stratified 60/20/20 under ``seed``.
+    machines. Class names are the sorted sub-folder names; splits are stratified 60/20/20 under ``seed``, each
+    in a seeded random order (files are read class by class: the first 300 rows of a split would be one class).
 
     Example:
         >>> import tempfile, pathlib
@@ -636,7 +645,7 @@ def load_text_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[st
                          f"{folder}/<class name>/<one file per document>")
     y = np.array(labels, dtype=np.int64)
     return Dataset(name=f"text-folder:{folder.name}", modality="text", inputs=texts, labels=y,
-                   class_names=tuple(classes), ids=tuple(ids), splits=stratified_splits(y, seed=seed),
+                   class_names=tuple(classes), ids=tuple(ids), splits=_mixed_splits(y, seed),
                    metadata={"source": str(folder), "split_seed": seed, "encoding": encoding,
                              "replaced_characters": replaced, "input_sha256": _sha256_texts(texts)})
 

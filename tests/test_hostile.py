@@ -554,3 +554,36 @@ def test_a_saved_space_with_forged_content_is_named(tmp_path, params, tensor, ma
     _forged_projection(path, params, {tensor: torch.randn(4, 3)})
     with pytest.raises(ValueError, match=r"space\.safetensors" + ".*" + match):
         stitch.RelativeProjection.load(path)
+
+
+def test_one_class_is_not_something_to_train_on(tmp_path) -> None:
+    from stitch.experiment.decoders import create_decoder
+    from stitch.experiment.training import train_encoder
+
+    z = torch.randn(20, 3)
+    with pytest.raises(ValueError, match=r"labels hold one class \(\[2\]\); a classifier needs at least two to learn "
+                                         r"from"):
+        create_decoder("linear").fit(z, torch.full((20,), 2))
+    one = stitch.load_dataset("digits")
+    one = stitch.Dataset(one.name, one.modality, one.inputs, np.zeros_like(one.labels), one.class_names, one.ids,
+                         one.splits)
+    with pytest.raises(ValueError, match=r"the training split 'train' of dataset 'digits' holds one class \(\[0\]\); "
+                                         r"training a classifier needs at least two"):
+        train_encoder("timm:test_resnet", one, out=tmp_path / "e.safetensors", schedule={"epochs": 1},
+                      encoder_options={"image_size": 8, "in_chans": 1, "crop_pct": 1.0})
+
+
+def test_a_folder_datasets_splits_do_not_start_with_one_class(tmp_path) -> None:
+    from stitch.data import stratified_splits
+
+    for c in ("neg", "pos"):
+        (tmp_path / c).mkdir()
+        for i in range(30):
+            (tmp_path / c / f"{i:02d}.txt").write_text(f"{c} {i}")
+    ds = stitch.load_dataset("text-folder", path=tmp_path, seed=3)
+    first = ds.split_labels("train")[:10]
+    assert 0 < first.sum() < 10  # both classes among the first rows, as a user slicing [:300] expects
+    assert {k: sorted(v.tolist()) for k, v in ds.splits.items()} == {
+        k: v.tolist() for k, v in stratified_splits(ds.labels, seed=3).items()}  # the same stratified samples
+    again = stitch.load_dataset("text-folder", path=tmp_path, seed=3)
+    assert all(np.array_equal(again.splits[k], ds.splits[k]) for k in ds.splits)  # seeded

@@ -389,6 +389,9 @@ class _Classifier(Decoder):
                 f"labels must be a 1-D array of non-negative integers, got shape {tuple(y.shape)}, dtype {y.dtype}"
             )
         y = y.long()
+        present = torch.unique(y).tolist()
+        if len(present) < 2:  # the loss reaches 0 at once and chance is 1.0: nothing would be learned
+            raise ValueError(f"labels hold one class ({present}); a classifier needs at least two to learn from")
         self.num_classes_ = int(y.max()) + 1
         return y, self.num_classes_
 

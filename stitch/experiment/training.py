@@ -131,6 +131,10 @@ class _Parts:
         labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.long)
         self.rows = {part: dataset.indices(split) for part, split in splits.items() if split is not None}
         self.labels = {part: labels[idx] for part, idx in self.rows.items()}
+        present = torch.unique(self.labels["train"]).tolist()
+        if len(present) < 2:  # the loss reaches 0 at once and chance is 1.0: nothing would be learned
+            raise ValueError(f"the training split {splits['train']!r} of dataset {dataset.name!r} holds one class "
+                             f"({present}); training a classifier needs at least two")
         if self.transductive:
             self.graph = enc._prepare(dataset.inputs)
         else:
