@@ -587,3 +587,19 @@ def test_a_folder_datasets_splits_do_not_start_with_one_class(tmp_path) -> None:
         k: v.tolist() for k, v in stratified_splits(ds.labels, seed=3).items()}  # the same stratified samples
     again = stitch.load_dataset("text-folder", path=tmp_path, seed=3)
     assert all(np.array_equal(again.splits[k], ds.splits[k]) for k in ds.splits)  # seeded
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--permutations", "1000000000"], "stitch: error: invalid audit flags:\n  permutations: Input should be less than "
+                                       "or equal to 100000"),
+    (["--bootstrap", "100001"], "stitch: error: invalid audit flags:\n  bootstrap: Input should be less than or "
+                                "equal to 100000"),
+    (["--layers", "1,2"], "stitch: error: encoder 'text-bag' has no layers to choose (its adapter does not take "
+                          "layer=); audit the layers of one that does, e.g. 'minilm' or 'hf:<model>'"),
+])
+def test_audit_flags_that_cannot_finish_or_apply_are_refused_at_once(tmp_path, capsys, flags, message) -> None:
+    argv = ["audit", "--encoders", "text-bag,text-bag?seed=1", "--dataset", "digits", "--metrics", "linear_cka",
+            "--out", str(tmp_path / "a"), "--cache", str(tmp_path / "c"), "--no-progress", *flags]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "c").exists()  # refused before anything was encoded

@@ -66,6 +66,10 @@ def _labelled(label: str, ref: Any) -> Any:
     return {"label": label, **ref}
 
 
+#: the most permutation or bootstrap draws per cell an audit accepts
+MAX_DRAWS = 100_000
+
+
 class AuditConfig(StrictModel):
     """A whole audit: which encoders, on which data, under which measures (see the module docstring for a file).
 
@@ -81,8 +85,9 @@ class AuditConfig(StrictModel):
     metrics: list[str] | None = None
     n: int | None = Field(None, ge=1)
     seed: int = 0
-    permutations: int = Field(0, ge=0)
-    bootstrap: int = Field(0, ge=0)
+    # beyond 100,000 draws a p-value or an interval changes in the fifth digit while the run takes hours
+    permutations: int = Field(0, ge=0, le=MAX_DRAWS)
+    bootstrap: int = Field(0, ge=0, le=MAX_DRAWS)
     confidence: float = Field(0.95, gt=0, lt=1)
     out: str = Field(min_length=1)
     layers: list[int] | None = None

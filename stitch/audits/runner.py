@@ -188,6 +188,20 @@ def layer_refs(encoder: str, layers: Sequence[int]) -> dict[str, str]:
     return {f"{encoder}@{layer}": format_encoder(name, {**opts, "layer": int(layer)}) for layer in layers}
 
 
+def _check_takes_layer(encoder: str, layer: int) -> None:
+    """Refuse, before any encoding, an encoder whose adapter has no ``layer=`` to choose."""
+    from stitch.plugins import create_encoder
+
+    name, opts = parse_encoder(encoder)
+    try:
+        create_encoder(name, **opts, layer=int(layer))  # builds lazily: no weights are read here
+    except TypeError as exc:
+        if "layer" not in str(exc):
+            raise
+        raise ValueError(f"encoder {name!r} has no layers to choose (its adapter does not take layer=); audit the "
+                         "layers of one that does, e.g. 'minilm' or 'hf:<model>'") from None
+
+
 @renamed_kwargs(dataset_root="data_root")
 def audit_layers(
     encoder_a: str,
@@ -223,6 +237,8 @@ def audit_layers(
     layers_b = list(layers if layers_b is None else layers_b)
     if not layers or not layers_b:
         raise ValueError("audit_layers needs at least one layer on each side, e.g. layers=[0, 6, 12]")
+    for encoder, first in ((encoder_a, layers[0]), (encoder_b, layers_b[0])):
+        _check_takes_layer(encoder, first)
     row_encs, col_encs = layer_refs(encoder_a, layers), layer_refs(encoder_b, layers_b)
     _check_metric_names(metrics)
     latents, ds = encode_all({**row_encs, **col_encs}, dataset, split, cache_root=cache_root, data_root=data_root,
