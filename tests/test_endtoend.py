@@ -182,6 +182,22 @@ def test_end_to_end_refuses_another_engine(tmp_path):
         run_experiment(_e2e_config(), out=tmp_path, engine=Elsewhere(), progress=False)
 
 
+def test_stitch_run_refuses_ray_for_end_to_end_before_starting_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    import stitch.engine
+    from stitch.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the engine was started before the protocol was checked")
+
+    monkeypatch.setattr(stitch.engine, "create_engine", never)
+    (tmp_path / "e2e.json").write_text(json.dumps(_e2e_config()))
+    assert main(["run", str(tmp_path / "e2e.json"), "--engine", "ray", "--out", str(tmp_path / "out")]) == 2
+    assert "trains its models in this process; run it with the local engine (drop --engine ray)" in \
+        capsys.readouterr().err
+
+
 def test_the_old_head_and_schedule_keywords_warn_and_still_apply(digits, tmp_path):
     with pytest.warns(DeprecationWarning) as caught:
         m = train_end_to_end("timm:test_resnet", digits, space="absolute", anchor_rows=range(10), epochs=1,

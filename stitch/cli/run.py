@@ -48,12 +48,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from stitch.experiment import check_experiment, load_experiment, run_experiment
     from stitch.experiment.report import format_summary
+    from stitch.experiment.runner import check_engine
 
     cfg = load_experiment(args.experiment)
     if args.check:
         plan, _ = check_experiment(cfg, data_root=args.data, models_root=args.models, full=args.full)
         print(f"{args.experiment}: {plan}; output: {args.out or cfg.output_dir}")
         return 0
+    check_engine(cfg, args.engine or cfg.engine.kind)  # before a Ray engine starts, not after
     result = run_experiment(cfg, out=args.out, data_root=args.data, models_root=args.models, cache_root=args.cache,
                             threads=args.threads,
                             progress=False if args.no_progress else None,

@@ -218,6 +218,27 @@ def run_experiment(
         return _run(cfg, out, data_root, cache_root, threads, progress, report, engine, full)
 
 
+def check_engine(cfg: ExperimentConfig, kind: str) -> None:
+    """Refuse an engine the experiment's protocol cannot run on, before the engine starts (a local Ray takes
+    half a minute to start and would then be turned away).
+
+    Example:
+        >>> from stitch.experiment import parse_experiment
+        >>> cfg = parse_experiment({"name": "e", "protocol": "end-to-end", "dataset": {"name": "digits"},
+        ...                         "encoders": [{"name": "timm:test_resnet", "train": {"epochs": 1}}],
+        ...                         "spaces": ["relative:cosine"]})
+        >>> check_engine(cfg, "ray")
+        Traceback (most recent call last):
+        ...
+        stitch.errors.ConfigError: experiment 'e': protocol 'end-to-end' trains its models in this process; run it with the local engine (drop --engine ray)
+    """
+    from stitch.experiment.protocols import get_protocol
+
+    if kind != "local" and get_protocol(cfg.protocol).in_process:
+        raise ConfigError(f"experiment {cfg.name!r}: protocol {cfg.protocol!r} trains its models in this process; "
+                          "run it with the local engine (drop --engine ray)")
+
+
 def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threads: int | None,
          progress: bool | None, report: bool, engine: Any, full: bool) -> ExperimentResult:
     from stitch.experiment.decoders import DECODERS
@@ -230,10 +251,8 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     if engine is None:
         engine = create_engine(cfg.engine.kind, **cfg.engine.model_dump(exclude={"kind"}))
     engine = as_engine(engine)
+    check_engine(cfg, engine.kind)
     protocol = get_protocol(cfg.protocol)
-    if engine.kind != "local" and protocol.in_process:
-        raise ConfigError(f"experiment {cfg.name!r}: protocol {cfg.protocol!r} trains its models in this process; "
-                          "run it with the local engine (drop --engine ray)")
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     n_threads = threads or cfg.threads or 1
