@@ -33,7 +33,8 @@ import pluggy
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.encoder.base import resolve_device
-from stitch.encoder.refs import local_model
+from stitch.encoder.refs import local_model, refuse_hub_fallback
+from stitch.utils.roots import models_root
 from stitch.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -222,6 +223,7 @@ class HFTextEncoder(BaseEncoder):
         self.device = device
         self._device = resolve_device(device)
         self._local_dir = _local_directory(self.model_ref)
+        self._models_root = models_root()  # where it was looked for: a missing model is named, not downloaded
         self.local = self._local_dir is not None
         options = {"model": self.model_ref, "pooling": pooling, "layer": layer, "normalize": self.normalize,
                    "max_length": max_length, "revision": revision}
@@ -243,6 +245,7 @@ class HFTextEncoder(BaseEncoder):
             return self._local_dir
         if self._snapshot is not None:
             return self._snapshot
+        refuse_hub_fallback(self.model_ref, [self.model_ref], self._models_root)
         try:
             from huggingface_hub import snapshot_download
 
@@ -332,14 +335,16 @@ class HFTextEncoder(BaseEncoder):
 
 
 def _local_directory(ref: str) -> Path | None:
-    """``ref`` as a local model directory: the directory itself, else ``<models root>/<ref>``, else ``None`` (hub)."""
+    """``ref`` as a local model directory: ``<models root>/<ref>`` (an explicit root wins over a same-named folder
+    in the working directory), else the directory ``ref`` itself, else ``None`` (the hub)."""
     path = Path(ref).expanduser()
-    return path if path.is_dir() else local_model(ref)
+    in_root = local_model(ref) if not path.is_absolute() else None
+    return in_root if in_root is not None else path if path.is_dir() else None
 
 
 #: files a transformers tokenizer is built from (one of them must be there)
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
-                    "tokenizer.model")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+                    "sentencepiece.bpe.model", "tokenizer.model")
 
 
 def _check_tokenizer(tokenizer: Any, config: Any, ref: str, directory: Any) -> None:

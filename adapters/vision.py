@@ -30,7 +30,8 @@ import pluggy
 
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import EncoderSpec
-from stitch.encoder.refs import local_model
+from stitch.encoder.refs import local_model, refuse_hub_fallback
+from stitch.utils.roots import models_root
 from stitch.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ class TimmEncoder(TorchEncoder):
         self.model_kwargs = dict(model_kwargs)
         # pretrained weights come from the models root when it holds them (looked up once, here)
         self._local_weights = local_model(model_name, file_suffix=".safetensors") if pretrained else None
+        self._models_root = models_root()  # where they were looked for: a missing file is named, not downloaded
         if checkpoint is not None:
             weights = f"local file: {os.fspath(checkpoint)}"
         elif pretrained and self._local_weights is not None:
@@ -262,6 +264,9 @@ class TimmEncoder(TorchEncoder):
             return None
         from stitch.adapters._torch import load_state_into
 
+        if self._local_weights is None:
+            name = self.model_name
+            refuse_hub_fallback(name, [f"{name}.safetensors", f"{name}/model.safetensors"], self._models_root)
         path = self._local_weights if self._local_weights is not None else _hub_weights_file(self.model_name)
         return load_state_into(module, path, ignore=self._checkpoint_ignore(module))
 

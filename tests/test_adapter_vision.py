@@ -141,13 +141,26 @@ def test_checks_out_with_the_contract_kit_on_digits():
     check_encoder(enc, ds.split_inputs("test")[:6])
 
 
+def _unreachable(*args, **kwargs):
+    raise ConnectionError("no network")
+
+
 def test_pretrained_offline_says_how_to_get_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty hub cache: nothing to find offline
     enc = stitch.create_encoder("timm:resnet10t", pretrained=True, image_size=16)
     assert enc.spec.weights == "pretrained: timm hub weights of resnet10t"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", _unreachable)  # offline without saying so
     for use in (enc.fingerprint, lambda: enc.encode(np.zeros((1, 8, 8)))):  # the identity needs the bytes too
         with pytest.raises(OSError, match="could not get the pretrained weights of 'resnet10t' .* checkpoint=<local"):
             use()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # said: refused at once, before the hub client is asked
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", None)
+    with pytest.raises(FileNotFoundError, match=r"model 'resnet10t' is not a local folder or file and the hub is off "
+                                                r"\(HF_HUB_OFFLINE\); pass a models root holding resnet10t\.safetensors "
+                                                r"or resnet10t/model\.safetensors \(--models DIR or \$STITCH_MODELS\)"):
+        enc.encode(np.zeros((1, 8, 8)))
 
 
 def test_pretrained_from_the_models_root_uses_timms_own_preprocessing(shared_models, monkeypatch):
@@ -184,7 +197,14 @@ def test_pretrained_weights_missing_from_the_models_root_say_where_to_put_them(t
     with using_models_root(tmp_path):
         enc = stitch.create_encoder("timm:tf_efficientnet_lite0", pretrained=True)
     assert enc.spec.weights == "pretrained: timm hub weights of tf_efficientnet_lite0"
-    with pytest.raises(OSError, match=r"could not get the pretrained weights of 'tf_efficientnet_lite0' .* put "
-                                      r"tf_efficientnet_lite0\.safetensors in a models root \(--models DIR or "
-                                      r"\$STITCH_MODELS\)"):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", None)  # a root is given: the hub is never asked
+    with pytest.raises(FileNotFoundError, match=rf"model 'tf_efficientnet_lite0' is not in the models root {tmp_path}: "
+                                                rf"looked for {tmp_path}/tf_efficientnet_lite0\.safetensors, "
+                                                rf"{tmp_path}/tf_efficientnet_lite0/model\.safetensors; put it there, "
+                                                r"or unset the models root \(--models / \$STITCH_MODELS\)"):
+        enc.encode(np.zeros((1, 28, 28), np.uint8))
+    with using_models_root(tmp_path / "nowhere"):
+        enc = stitch.create_encoder("timm:tf_efficientnet_lite0", pretrained=True)
+    with pytest.raises(FileNotFoundError, match=r"is not in the models root .*nowhere \(it does not exist\)"):
         enc.encode(np.zeros((1, 28, 28), np.uint8))

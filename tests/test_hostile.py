@@ -603,3 +603,22 @@ def test_audit_flags_that_cannot_finish_or_apply_are_refused_at_once(tmp_path, c
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == message
     assert not (tmp_path / "c").exists()  # refused before anything was encoded
+
+
+def test_the_models_root_wins_over_a_same_named_folder_and_a_missing_model_is_named(shared_models, tmp_path,
+                                                                                   monkeypatch) -> None:
+    from stitch.utils.roots import using_models_root
+
+    decoy = tmp_path / "work" / "paraphrase-MiniLM-L3-v2"
+    decoy.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    with using_models_root(shared_models):
+        enc = stitch.create_encoder("hf:paraphrase-MiniLM-L3-v2")
+    assert enc.spec.weights == f"local directory: {shared_models / 'paraphrase-MiniLM-L3-v2'}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", None)  # the hub is never asked
+    with using_models_root(tmp_path / "empty"):
+        enc = stitch.create_encoder("hf:all-mpnet-base-v2")
+    with pytest.raises(FileNotFoundError, match=r"model 'all-mpnet-base-v2' is not in the models root .*empty \(it "
+                                                r"does not exist\): looked for .*empty/all-mpnet-base-v2; put it there"):
+        enc.encode(["a sentence"])

@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from pydantic import Field, model_validator
 from stitch.utils.configfiles import StrictModel
 from stitch.utils.roots import models_root
 
-__all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model", "EncoderRef", "DatasetRef"]
+__all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model", "refuse_hub_fallback", "EncoderRef",
+           "DatasetRef"]
 
 
 def parse_value(value: str) -> Any:
@@ -92,6 +95,31 @@ def local_model(name: str, *, file_suffix: str | None = None) -> Path | None:
                 return candidate
         return None
     return root / name if (root / name).is_dir() else None
+
+
+def refuse_hub_fallback(name: str, expected: Sequence[str], root: Path | None) -> None:
+    """Raise ``FileNotFoundError`` at once, naming where model ``name`` was looked for (``expected``: paths under
+    the models root), when a models ``root`` was in effect when the encoder was built, or the hub is switched
+    off (``HF_HUB_OFFLINE``); otherwise return and let the caller download. Without this the hub client retries
+    for about 40 s before failing offline.
+
+    Example:
+        >>> refuse_hub_fallback("net", ["net.safetensors"], Path("/no/such/root"))
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: model 'net' is not in the models root /no/such/root (it does not exist): looked for /no/such/root/net.safetensors; put it there, or unset the models root (--models / $STITCH_MODELS) to download it from the hub
+    """
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if root is None:
+        if offline:
+            raise FileNotFoundError(f"model {name!r} is not a local folder or file and the hub is off "
+                                    f"(HF_HUB_OFFLINE); pass a models root holding {' or '.join(expected)} "
+                                    "(--models DIR or $STITCH_MODELS)")
+        return
+    state = "" if root.is_dir() else " (it is not a directory)" if root.exists() else " (it does not exist)"
+    raise FileNotFoundError(f"model {name!r} is not in the models root {root}{state}: looked for "
+                            f"{', '.join(str(root / e) for e in expected)}; put it there, or unset the models root "
+                            "(--models / $STITCH_MODELS) to download it from the hub")
 
 
 class EncoderRef(StrictModel):
