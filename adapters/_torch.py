@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.encoder.base import resolve_device
+from stitch.utils.files import not_found
 
 if TYPE_CHECKING:
     import torch
@@ -115,9 +116,8 @@ class TorchEncoder(BaseEncoder, abc.ABC):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
         self.checkpoint = Path(checkpoint).expanduser() if checkpoint is not None else None
         if self.checkpoint is not None and not self.checkpoint.is_file():
-            raise FileNotFoundError(
-                f"checkpoint {str(self.checkpoint)!r} does not exist; pass the path of a local .safetensors file"
-            )
+            raise FileNotFoundError(f"checkpoint {not_found(self.checkpoint)}; pass the path of a local .safetensors "
+                                    "file")
         self.seed = seed
         self.device = device
         self._device = resolve_device(device)

@@ -37,7 +37,7 @@ import numpy as np
 import pluggy
 
 from stitch.data import Dataset, stratified_splits
-from stitch.utils.files import sha256_array
+from stitch.utils.files import not_found, sha256_array
 from stitch.utils.roots import data_root
 
 hookimpl = pluggy.HookimplMarker("stitch")
@@ -491,7 +491,7 @@ def _user_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None
 def _class_folders(folder: Path, kind: str) -> list[str]:
     """The sorted class sub-folder names of ``folder`` (hidden ones skipped), with clear errors."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{kind} folder {str(folder)!r} does not exist; expected a directory with one "
+        raise FileNotFoundError(f"{kind} folder {not_found(folder, 'directory')}; expected a directory with one "
                                 f"sub-folder per class ({folder}/<class name>/<files>)")
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
@@ -571,7 +571,7 @@ def load_text_file(*, path: str | os.PathLike[str], root: str | os.PathLike[str]
 
     file = _user_path(path, root)
     if not file.is_file():
-        raise FileNotFoundError(f"text file {str(file)!r} does not exist")
+        raise FileNotFoundError(f"text file {not_found(file)}; pass a file of labelled texts")
     pairs: list[tuple[str, str]] = []
     with open(file, encoding=encoding, newline="") as f:
         if file.suffix.lower() == ".csv":

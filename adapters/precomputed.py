@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from stitch.encoder import BaseEncoder, EncoderSpec
+from stitch.utils.files import not_found
 
 if TYPE_CHECKING:
     import torch
@@ -74,8 +75,8 @@ class PrecomputedEncoder(BaseEncoder):
     def __init__(self, path: str | os.PathLike[str], *, batch_size: int = 4096) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_file():
-            raise FileNotFoundError(f"latents file {str(self.path)!r} does not exist; pass a .safetensors file "
-                                    "written by stitch.adapters.precomputed.save_precomputed")
+            raise FileNotFoundError(f"latents file {not_found(self.path)}; pass a .safetensors file written by "
+                                    "stitch.adapters.precomputed.save_precomputed")
         from safetensors import safe_open
 
         try:  # the header alone: modality and dim, without reading the latents

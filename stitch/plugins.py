@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from stitch.utils.deprecation import deprecated_alias, renamed_kwargs
+from stitch.utils.files import not_found
 from stitch.utils.names import NameTable, check_options
 
 #: encoder -> the (name, options) create_encoder built it from (weak: forgotten with the encoder)
@@ -226,7 +227,7 @@ def load_dataset(name: str, *, data_root: str | os.PathLike[str] | None = None, 
     info = get_dataset_info(name)
     root = resolve_data_root(data_root)
     if root is not None and not root.is_dir():
-        raise FileNotFoundError(f"data directory {str(root)!r} does not exist; pass the directory holding the "
+        raise FileNotFoundError(f"data directory {not_found(root, 'directory')}; pass the directory holding the "
                                 f"dataset's files (--data / data_root=), or leave it unset")
     # the loader hook's keyword is `root` (the plugin contract); users say data_root
     try:

@@ -622,3 +622,24 @@ def test_the_models_root_wins_over_a_same_named_folder_and_a_missing_model_is_na
     with pytest.raises(FileNotFoundError, match=r"model 'all-mpnet-base-v2' is not in the models root .*empty \(it "
                                                 r"does not exist\): looked for .*empty/all-mpnet-base-v2; put it there"):
         enc.encode(["a sentence"])
+
+
+@pytest.mark.parametrize(("ref", "match"), [
+    ("file:{dir}", r"latents file '.*' is a directory, not a file; pass a \.safetensors file"),
+    ("trained:{dir}", r"trained encoder file '.*' is a directory, not a file; pass the path stitch\.train_encoder"),
+    ("timm:resnet10t?checkpoint={dir}", r"checkpoint '.*' is a directory, not a file; pass the path of a local"),
+    ("file:rel/x.safetensors", r"latents file 'rel/x\.safetensors' does not exist \(resolved against the working "
+                               r"directory to .*/rel/x\.safetensors\)"),
+])
+def test_a_path_of_the_wrong_kind_says_what_it_is(tmp_path, capsys, ref, match) -> None:
+    argv = ["encode", "--encoders", ref.format(dir=tmp_path), "--dataset", "digits", "--split", "test",
+            "--cache", str(tmp_path / "c")]
+    assert main(argv) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_a_data_root_that_is_a_file_says_so(tmp_path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"data directory '.*/f' is a file, not a directory; pass the "
+                                                r"directory holding the dataset's files"):
+        stitch.load_dataset("trec", data_root=tmp_path / "f")

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stitch.utils.files import load_tensors, read_json, save_tensors, write_json
+from stitch.utils.files import load_tensors, not_found, read_json, save_tensors, write_json
 
 __all__ = ["TRAINED_FORMAT", "TRAINED_PREFIX", "sidecar_path", "write_trained", "read_provenance",
            "read_checkpoint"]
@@ -71,8 +71,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"trained encoder file {str(path)!r} does not exist; pass the path "
-                                "stitch.train_encoder wrote")
+        raise FileNotFoundError(f"trained encoder file {not_found(path)}; pass the path stitch.train_encoder wrote")
     side = sidecar_path(path)
     if not side.is_file():
         raise FileNotFoundError(
@@ -112,7 +111,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; pass the path of a .safetensors file")
+        raise FileNotFoundError(f"checkpoint {not_found(path)}; pass the path of a .safetensors file")
     side = sidecar_path(path)
     provenance = read_provenance(path) if side.is_file() else None
     expected = provenance.get("sha256") if provenance is not None else None

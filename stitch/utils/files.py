@@ -31,6 +31,7 @@ __all__ = [
     "sha256_array",
     "tensors_sha256",
     "slug",
+    "not_found",
     "ChecksumError",
 ]
 
@@ -258,6 +259,26 @@ def _header_metadata(data: bytes) -> dict[str, str]:
     header = json.loads(data[8 : 8 + size])
     meta = header.get("__metadata__") or {}
     return {str(k): str(v) for k, v in meta.items()}
+
+
+def not_found(path: str | os.PathLike[str], want: str = "file") -> str:
+    """Why ``path`` is not the ``want`` (``"file"`` or ``"directory"``) expected there, for error messages: it
+    does not exist, or it is the other kind; a relative path also says where it was resolved to.
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> not_found(d).endswith("is a directory, not a file")
+        True
+        >>> not_found("no/such.txt").startswith("'no/such.txt' does not exist (resolved against the working directory")
+        True
+    """
+    p = Path(path).expanduser()
+    where = "" if p.is_absolute() else f" (resolved against the working directory to {p.resolve()})"
+    if not p.exists():
+        return f"{str(p)!r} does not exist{where}"
+    other = "directory" if p.is_dir() else "file" if p.is_file() else "special file"
+    return f"{str(p)!r}{where} is a {other}, not a {want}"
 
 
 def slug(text: str) -> str:
