@@ -643,3 +643,19 @@ def test_a_data_root_that_is_a_file_says_so(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"data directory '.*/f' is a file, not a directory; pass the "
                                                 r"directory holding the dataset's files"):
         stitch.load_dataset("trec", data_root=tmp_path / "f")
+
+
+def test_relative_roots_in_a_file_are_relative_to_the_file(tmp_path, monkeypatch) -> None:
+    from stitch.audits.config import load_audit
+    from stitch.experiment import load_experiment
+
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "e.toml").write_text('name = "t"\nspaces = ["absolute"]\nmodels_root = "models"\n'
+                                             'cache_root = "/abs/cache"\n[dataset]\nname = "digits"\n'
+                                             '[[encoders]]\nname = "a"\n')
+    (tmp_path / "exp" / "a.toml").write_text('encoders = "a,b"\ndataset = "digits"\ndata_root = "../data"\n'
+                                             'out = "runs/a"\n')
+    monkeypatch.chdir(tmp_path)  # another working directory: the same folders
+    cfg = load_experiment("exp/e.toml")
+    assert (cfg.models_root, cfg.cache_root) == (str(tmp_path / "exp" / "models"), "/abs/cache")
+    assert load_audit("exp/a.toml").data_root == str(tmp_path / "exp" / "../data")

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from stitch.encoder.refs import DatasetRef, EncoderRef
-from stitch.utils.configfiles import StrictModel, read_table, validate
+from stitch.utils.configfiles import StrictModel, read_table, roots_relative_to, validate
 
 __all__ = ["AuditConfig", "parse_audit", "load_audit"]
 
@@ -163,4 +163,4 @@ def load_audit(path: str | os.PathLike[str]) -> AuditConfig:
         >>> load_audit(p).references
         {'a': 'a', 'b': 'b'}
     """
-    return parse_audit(read_table(path, what="audit"), source=f"file {str(Path(path))!r}")
+    return parse_audit(roots_relative_to(read_table(path, what="audit"), Path(path).resolve().parent), source=f"file {str(Path(path))!r}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from stitch.errors import ConfigError
 from stitch.experiment.config import ExperimentConfig
-from stitch.utils.configfiles import read_table, validate
+from stitch.utils.configfiles import read_table, roots_relative_to, validate
 
 __all__ = ["parse_experiment", "load_experiment", "check_protocol"]
 
@@ -71,4 +71,4 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
         >>> load_experiment(p).name
         't'
     """
-    return parse_experiment(read_table(path, what="experiment"), source=f"file {str(Path(path))!r}")
+    return parse_experiment(roots_relative_to(read_table(path, what="experiment"), Path(path).resolve().parent), source=f"file {str(Path(path))!r}")

@@ -23,7 +23,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stitch.errors import ConfigError
 
-__all__ = ["StrictModel", "read_table", "validate", "field_path"]
+__all__ = ["StrictModel", "read_table", "validate", "field_path", "ROOT_KEYS", "roots_relative_to"]
+
+#: the keys of experiment and audit files that name directories (relative ones are relative to the file)
+ROOT_KEYS = ("data_root", "models_root", "cache_root")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -106,6 +109,32 @@ def validate(model: type[M], data: Any, *, what: str, source: str = "config") ->
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_message(exc, model, what, source)) from None
+
+
+def roots_relative_to(data: Any, base: str | os.PathLike[str]) -> Any:
+    """``data`` (a file's table) with its relative :data:`ROOT_KEYS` (top level, and the old ``dataset.data_root``
+    / ``dataset.root``) made relative to ``base``, the file's folder: a file means the same folders from any
+    working directory.
+
+    Example:
+        >>> roots_relative_to({"models_root": "models", "cache_root": "/abs"}, "/exp")
+        {'models_root': '/exp/models', 'cache_root': '/abs'}
+    """
+    if not isinstance(data, dict):
+        return data
+
+    def anchored(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        out = dict(table)
+        for key in keys:
+            value = out.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                out[key] = str(Path(base) / value)
+        return out
+
+    data = anchored(data, ROOT_KEYS)
+    if isinstance(data.get("dataset"), dict):
+        data["dataset"] = anchored(data["dataset"], ("data_root", "root"))
+    return data
 
 
 def read_table(path: str | os.PathLike[str], *, what: str) -> Any:
