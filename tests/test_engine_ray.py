@@ -177,6 +177,17 @@ def test_resources_no_node_has_are_refused_before_work(engine) -> None:
         create_engine("ray", num_gpus=4)
 
 
+def test_inputs_of_the_wrong_kind_fail_in_one_line_as_locally(engine, tmp_path: Path) -> None:
+    import stitch
+    from stitch.engine import create_engine
+
+    enc, ds = stitch.create_encoder("text-bag"), stitch.load_dataset("digits")
+    with pytest.raises(TypeError, match=r"inputs: a text encoder takes a string or a list of strings, got ndarray"):
+        engine.encode_many({"t": enc}, ds, ["test"], cache=tmp_path, progress=False)
+    with pytest.raises(TypeError, match=r"inputs: a text encoder takes a string or a list of strings, got ndarray"):
+        create_engine("local").encode_many({"t": enc}, ds, ["test"], cache=tmp_path, progress=False)
+
+
 def test_an_unreachable_address_fails_in_seconds_with_one_line() -> None:
     from stitch.engine.ray_engine import _check_reachable
 

@@ -147,6 +147,10 @@ class RayEngine(Engine):
             else:
                 batched.append(i)
         if batched:
+            prepare = getattr(encoder, "_prepare", None)
+            if callable(prepare):  # inputs of the wrong kind fail here in one line, as locally, not in an actor
+                for i in batched:
+                    prepare(parts[i][:1])
             items = [{"part": i, "start": s} for i in batched for s in range(0, len(parts[i]), batch_size)]
             shared = [self.ray.put({i: parts[i] for i in batched})]  # once per pass, not once per actor
             data = self.ray.data.from_items(items).map_batches(
