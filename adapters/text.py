@@ -311,6 +311,10 @@ class HFTextEncoder(BaseEncoder):
     def _encode_batch(self, batch: list[str]) -> torch.Tensor:
         import torch
 
+        # Texts far beyond any token limit are cut first: tokenising a 100 MB document whole takes minutes and
+        # gigabytes for a result that keeps its first few hundred tokens (no token spans _CHARS_PER_TOKEN chars).
+        cap = max(_MIN_CHAR_CAP, self._max_len * _CHARS_PER_TOKEN)
+        batch = [t[:cap] for t in batch]
         # One tokenisation pass; only the (rare) texts longer than the limit are tokenised again, truncated.
         ids = self._tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         long = [i for i, row in enumerate(ids) if len(row) > self._max_len]
@@ -340,6 +344,11 @@ def _local_directory(ref: str) -> Path | None:
     path = Path(ref).expanduser()
     in_root = local_model(ref) if not path.is_absolute() else None
     return in_root if in_root is not None else path if path.is_dir() else None
+
+
+#: characters kept per token of the limit before tokenising (WordPiece reads at most 100 per word), and at least
+#: this many characters in all
+_CHARS_PER_TOKEN, _MIN_CHAR_CAP = 200, 1_000_000
 
 
 #: files a transformers tokenizer is built from (one of them must be there)

@@ -659,3 +659,27 @@ def test_relative_roots_in_a_file_are_relative_to_the_file(tmp_path, monkeypatch
     cfg = load_experiment("exp/e.toml")
     assert (cfg.models_root, cfg.cache_root) == (str(tmp_path / "exp" / "models"), "/abs/cache")
     assert load_audit("exp/a.toml").data_root == str(tmp_path / "exp" / "../data")
+
+
+def test_a_huge_document_is_cut_before_it_is_tokenised(shared_models) -> None:
+    enc = stitch.create_encoder(f"hf:{shared_models / 'paraphrase-MiniLM-L3-v2'}")
+    enc.encode(["load the model"])
+    seen = []
+
+    class Spy:  # records what the tokenizer is asked to read
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+
+        def __call__(self, texts, **kwargs):
+            seen.extend(len(t) for t in texts)
+            return self.tokenizer(texts, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.tokenizer, name)
+
+    enc._tokenizer = Spy(enc._tokenizer)
+    huge = "the quick brown fox jumps over the lazy dog " * 500_000  # 22 MB: whole, minutes and gigabytes
+    with pytest.warns(UserWarning, match=r"2 of 2 inputs were longer than 512 tokens"):
+        z = enc.encode([huge, huge[:20_000]])
+    assert max(seen) <= 1_000_000
+    torch.testing.assert_close(z[0], z[1])  # the same first 512 tokens, the same latent
