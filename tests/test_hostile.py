@@ -683,3 +683,13 @@ def test_a_huge_document_is_cut_before_it_is_tokenised(shared_models) -> None:
         z = enc.encode([huge, huge[:20_000]])
     assert max(seen) <= 1_000_000
     torch.testing.assert_close(z[0], z[1])  # the same first 512 tokens, the same latent
+
+
+def test_a_matching_that_cannot_fit_in_memory_is_refused_before_it_starts(monkeypatch) -> None:
+    import stitch.utils.numerics as numerics
+
+    monkeypatch.setattr(numerics, "available_memory", lambda: 2 * 10**9)
+    x = torch.zeros(30_000, 1)  # 30,000 rows: ten 7.2 GB matrices at the matching's peak
+    with pytest.raises(MemoryError, match=r"matching 30000 x 30000 rows needs about 72\.0 GB, more than the 2\.0 GB "
+                                          r"available; match a random subset of the rows"):
+        stitch.match_anchors(x, x)

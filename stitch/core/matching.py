@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from stitch.utils.checks import as_matrix, check_choice, check_positive_int, check_seed
+from stitch.utils.numerics import check_fits
 
 __all__ = ["Matching", "match_anchors", "MATCHING_METHODS"]
 
@@ -53,6 +54,8 @@ _GW_SCALES = (0.6, 1.0)
 # sorted start) are skipped; Gromov-Wasserstein is skipped above _GW_MAX_ROWS rows too: its O(n^3)
 # iterations take minutes there, and the stochastic route found the basin on every dataset we measured.
 _FEW_KNOWN = 10
+#: dense (m, m)-sized float64 matrices a matching holds at its peak (about 9 measured at 1,500 and 3,000 rows)
+_MATRICES_AT_ONCE = 10
 _GW_MAX_ROWS = 500
 # Rounds of stochastic dictionary induction at most (it ends earlier, when it stalls with p = 1).
 _STOCHASTIC_ROUNDS = 100
@@ -412,6 +415,9 @@ def match_anchors(
     check_positive_int(csls_k, "csls_k")
     check_seed(seed)
     known = _check_known(known, n, m)
+    # its starts and rounds hold several dense (n, m) / (m, m) float64 matrices at once
+    check_fits(_MATRICES_AT_ONCE * 8 * m * m, f"matching {n} x {m} rows",
+               "match a random subset of the rows (a few thousand), then translate the rest with the map it gives")
     if method == "sinkhorn" and not known:
         raise ValueError(
             "method='sinkhorn' compares relative spaces built from known pairs, but known is empty; "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TINY", "MEMORY_BUDGET_BYTES", "rows_per_chunk", "nonzero_scale"]
+__all__ = ["TINY", "MEMORY_BUDGET_BYTES", "rows_per_chunk", "nonzero_scale", "available_memory", "check_fits"]
 
 TINY = 1e-12
 MEMORY_BUDGET_BYTES = 256 * 2**20
@@ -53,3 +53,42 @@ def nonzero_scale(scale: torch.Tensor) -> torch.Tensor:
 
     floor = TINY * scale.max().clamp(min=torch.finfo(scale.dtype).tiny)
     return torch.where(scale > floor, scale, torch.ones_like(scale))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``; else free physical pages), or
+    ``None`` when the platform does not say.
+
+    Example:
+        >>> m = available_memory()
+        >>> m is None or m > 0
+        True
+    """
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(need: int, what: str, fix: str) -> None:
+    """Raise ``MemoryError`` before a computation that needs ``need`` bytes when less is available, saying how
+    much it needs, how much there is and ``fix`` (rather than failing inside torch half-way through).
+
+    Example:
+        >>> check_fits(1 << 70, "matching 1e10 x 1e10 rows", "match fewer rows")
+        Traceback (most recent call last):
+        ...
+        MemoryError: matching 1e10 x 1e10 rows needs about 1180591620717.4 GB, more than the ... GB available; match fewer rows
+    """
+    have = available_memory()
+    if have is not None and need > have:
+        raise MemoryError(f"{what} needs about {need / 1e9:.1f} GB, more than the {have / 1e9:.1f} GB available; {fix}")
