@@ -488,6 +488,17 @@ def _user_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None
     return base / resolved if not resolved.is_absolute() and base is not None else resolved
 
 
+def _printable(name: str) -> str:
+    """A file or folder name as text: bytes that are not UTF-8 (Python keeps them as surrogates, which no file
+    or JSON record can hold) written as ``\\xff`` escapes, so ids and class names can be saved.
+
+    Example:
+        >>> _printable("caf\udce9.txt")
+        'caf\\\\xe9.txt'
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _class_folders(folder: Path, kind: str) -> list[str]:
     """The sorted class sub-folder names of ``folder`` (hidden ones skipped), with clear errors."""
     if not folder.is_dir():
@@ -539,7 +550,7 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
                     img = img.resize((w, h))
                 images.append(np.asarray(img))
             labels.append(ci)
-            ids.append(f"{cname}/{f.name}")
+            ids.append(_printable(f"{cname}/{f.name}"))
     if not images:
         raise ValueError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)}) in its class sub-folders")
     shapes = {a.shape for a in images}
@@ -547,7 +558,8 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
         raise ValueError(f"images in {folder} have inconsistent sizes {sorted(shapes)[:3]}; pass size=(h, w) to resize")
     x = np.stack(images)
     y = np.array(labels, dtype=np.int64)
-    return Dataset(name=f"image-folder:{folder.name}", modality="image", inputs=x, labels=y, class_names=tuple(classes),
+    return Dataset(name=f"image-folder:{folder.name}", modality="image", inputs=x, labels=y,
+                   class_names=tuple(map(_printable, classes)),
                    ids=tuple(ids), splits=_mixed_splits(y, seed),
                    metadata={"source": str(folder), "split_seed": seed, "input_sha256": sha256_array(x)})
 
@@ -639,13 +651,13 @@ def load_text_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[st
             replaced += text.count("\ufffd")
             texts.append(text)
             labels.append(ci)
-            ids.append(rel.as_posix())
+            ids.append(_printable(rel.as_posix()))
     if not texts:
         raise ValueError(f"{folder} has no documents in its class sub-folders {classes[:5]}; expected "
                          f"{folder}/<class name>/<one file per document>")
     y = np.array(labels, dtype=np.int64)
     return Dataset(name=f"text-folder:{folder.name}", modality="text", inputs=texts, labels=y,
-                   class_names=tuple(classes), ids=tuple(ids), splits=_mixed_splits(y, seed),
+                   class_names=tuple(map(_printable, classes)), ids=tuple(ids), splits=_mixed_splits(y, seed),
                    metadata={"source": str(folder), "split_seed": seed, "encoding": encoding,
                              "replaced_characters": replaced, "input_sha256": _sha256_texts(texts)})
 

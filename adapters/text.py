@@ -173,7 +173,13 @@ def read_hf_weights(directory: Path, expected_sha256: str | None = None) -> tupl
         return state, sha256_bytes("".join(hashes).encode())
     if legacy.is_file():
         data, digest = read_verified(legacy, expected_sha256, what="weights")
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), digest
+        try:
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), digest
+        except Exception as exc:  # pickle's and torch's own errors; nothing in the file was run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{legacy} is not a plain tensor file: torch refused to unpickle it with "
+                             f"weights_only=True ({first}); only model.safetensors or tensor-only .bin files are read "
+                             "(convert it to safetensors where it came from)") from None
     raise FileNotFoundError(f"{directory} holds no model weights (model.safetensors, a sharded index or "
                             "pytorch_model.bin); pass the directory of a saved transformers model")
 
@@ -376,8 +382,15 @@ def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:
     prefix = f"{getattr(model, 'base_model_prefix', '')}."
     if prefix != "." and all(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items()}
+    own = model.state_dict()
+    clash = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if clash:
+        name, found, wanted = clash[0]
+        raise ValueError(f"the weights of {ref!r} do not fit its config.json: {len(clash)} tensors have other shapes "
+                         f"(e.g. {name}: {found} in the weights, {wanted} by the config); the config belongs to another "
+                         "model: put the model's own config.json beside its weights")
     result = model.load_state_dict(state, strict=False)
-    persistent = set(model.state_dict())
+    persistent = set(own)
     buffers = {name for name, _ in model.named_buffers()} - persistent  # e.g. position_ids, rebuilt by the model
     missing = sorted(k for k in set(result.missing_keys) - buffers if not k.startswith("pooler."))
     unexpected = sorted(set(result.unexpected_keys) - buffers)

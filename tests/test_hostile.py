@@ -693,3 +693,41 @@ def test_a_matching_that_cannot_fit_in_memory_is_refused_before_it_starts(monkey
     with pytest.raises(MemoryError, match=r"matching 30000 x 30000 rows needs about 72\.0 GB, more than the 2\.0 GB "
                                           r"available; match a random subset of the rows"):
         stitch.match_anchors(x, x)
+
+
+def test_a_pickle_only_model_folder_with_code_is_refused_without_running_it(shared_models, tmp_path) -> None:
+    from stitch.adapters.text import read_hf_weights
+
+    marker = tmp_path / "pwned"
+    (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"w": _Payload(f"touch {marker}")}, protocol=2))
+    with pytest.raises(ValueError, match=r"pytorch_model\.bin is not a plain tensor file: torch refused to unpickle it "
+                                         r"with weights_only=True \(.*\); only model\.safetensors or tensor-only \.bin"):
+        read_hf_weights(tmp_path)
+    assert not marker.exists()
+
+
+def test_weights_that_do_not_fit_the_config_are_named(shared_models, tmp_path) -> None:
+    import shutil
+
+    folder = tmp_path / "mismatch"
+    shutil.copytree(shared_models / "paraphrase-MiniLM-L3-v2", folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "hidden_size": 768, "intermediate_size": 3072}))
+    with pytest.raises(ValueError, match=r"the weights of '.*mismatch' do not fit its config\.json: \d+ tensors have "
+                                         r"other shapes \(e\.g\. .*: \((\d+, )?384,?\) in the weights, \((\d+, )?768,?\) "
+                                         r"by the config\); the config belongs to another model"):
+        stitch.create_encoder(f"hf:{folder}").encode(["hello"])
+
+
+def test_file_names_that_are_not_utf8_become_saveable_ids(tmp_path, capsys) -> None:
+    for c in ("neg", "pos"):
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            (tmp_path / c / f"{i}.txt").write_text(f"{c} {i}")
+    with open(os.fsencode(tmp_path / "neg") + b"/bad\xff.txt", "w") as f:
+        f.write("odd name")
+    ds = stitch.load_dataset("text-folder", path=tmp_path)
+    assert "neg/bad\\xff.txt" in ds.ids
+    argv = ["encode", "--encoders", "text-bag", "--dataset", f"text-folder?path={tmp_path}", "--split", "train",
+            "--cache", str(tmp_path.parent / f"{tmp_path.name}-cache")]
+    assert main(argv) == 0  # ids and provenance are written as JSON: no surrogate reaches a file
