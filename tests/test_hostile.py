@@ -731,3 +731,59 @@ def test_file_names_that_are_not_utf8_become_saveable_ids(tmp_path, capsys) -> N
     argv = ["encode", "--encoders", "text-bag", "--dataset", f"text-folder?path={tmp_path}", "--split", "train",
             "--cache", str(tmp_path.parent / f"{tmp_path.name}-cache")]
     assert main(argv) == 0  # ids and provenance are written as JSON: no surrogate reaches a file
+
+
+# -- round 3, our own campaign (stitcher, stitched models, selection, translate:auto): what it found -----------------
+def test_too_few_pairs_for_the_folds_are_refused_by_every_route_to_the_choice(tmp_path, capsys) -> None:
+    from stitch.core.selection import select_translator
+    from stitch.spaces import create_space
+
+    x = torch.randn(8, 3, dtype=torch.float64)
+    match = r"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got folds=5 for 8 pairs"
+    with pytest.raises(ValueError, match=match):
+        select_translator(x, x)
+    with pytest.raises(ValueError, match=match):
+        create_space("translate:auto").stitch(x, x, x)
+    enc = {"name": "timm:test_resnet", "options": {"image_size": 8, "in_chans": 1, "crop_pct": 1.0}}
+    exp = {"name": "few", "dataset": {"name": "digits"}, "spaces": ["translate:auto"], "anchors": {"n": 6},
+           "seeds": [0], "decoder": {"kind": "linear", "epochs": 2}, "out": str(tmp_path / "out"),
+           "encoders": [{**enc, "label": "a"}, {**enc, "label": "b", "options": {**enc["options"], "seed": 1}}]}
+    (tmp_path / "e.json").write_text(json.dumps(exp))
+    assert main(["run", str(tmp_path / "e.json"), "--cache", str(tmp_path / "c"), "--no-progress"]) == 2
+    assert "got folds=5 for 6 pairs (use more anchor pairs, or fewer folds)" in capsys.readouterr().err
+
+
+def test_a_map_from_one_pair_is_refused() -> None:
+    x = torch.randn(1, 3)
+    for name in ("procrustes", "affine", "inverse-relative"):
+        with pytest.raises(ValueError, match=r"needs at least 2 anchor pairs to fit a map, got 1"):
+            stitch.create_translator(name).fit(x, x)
+
+
+def test_a_decoder_that_is_not_one_is_named() -> None:
+    from stitch.experiment.decoders import LinearClassifier
+    from stitch.errors import NotFittedError
+    from stitch.stitcher import Stitcher
+
+    x = torch.randn(40, 3, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"decoder must be a fitted decoder with predict\(z\) \(e\.g\. "
+                                        r"stitch\.LinearClassifier\), got str \('linear'\)"):
+        Stitcher().fit(x, x, decoder="linear")
+    with pytest.raises(NotFittedError, match=r"this LinearClassifier is not fitted yet"):
+        Stitcher("affine").fit(x, x).forecast(LinearClassifier())
+
+
+@pytest.mark.parametrize("edit", [{"forecast": {"agreement": 1}}, {"class_names": 5}, {"class_names": [1, 2]}])
+def test_a_stitched_model_with_a_damaged_forecast_or_class_names_is_refused(tmp_path, edit) -> None:
+    from stitch.experiment.decoders import LinearClassifier
+    from stitch.stitcher import Stitcher, StitchedModel, load_stitched
+
+    enc = stitch.create_encoder("text-bag")
+    z = enc.encode([f"text {i}" for i in range(30)])
+    StitchedModel(enc, Stitcher("affine").fit(z, z), LinearClassifier(epochs=2).fit(z, torch.arange(30) % 2)
+                  ).save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps({**manifest, **edit}))
+    with pytest.raises(ValueError, match=r"manifest\.json has its forecast or class_names in the wrong form \(.*\); "
+                                         r"it is damaged: save the model again"):
+        load_stitched(tmp_path / "m")

@@ -116,6 +116,9 @@ def cross_validate(fit: Callable[[torch.Tensor, torch.Tensor], Fitted], x: torch
         >>> [round(s, 6) for s in cross_validate(fit, x, 2 * x + 1, folds=4, seed=0)]
         [1.0, 1.0, 1.0, 1.0]
     """
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2 or len(x) < 2 * folds:
+        raise ValueError(f"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got folds={folds!r} "
+                         f"for {len(x)} pairs (use more anchor pairs, or fewer folds)")
     fold = fold_ids(len(x), folds, seed)
     scores = []
     for k in range(folds):
@@ -140,6 +143,8 @@ def compare(candidates: Sequence[tuple[str, Mapping[str, Any]]],
         >>> rows[best]["label"], rows[0]["tied"]
         ('affine', False)
     """
+    if not candidates:
+        raise ValueError("no candidates to compare; pass at least one (name, options) pair, e.g. AUTO_CANDIDATES")
     rows = []
     for name, options in candidates:
         scores = cross_validate(lambda a, b: fit(name, options, a, b), x, y, folds=folds, seed=seed, decoder=decoder)

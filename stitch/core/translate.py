@@ -66,6 +66,8 @@ class Translator(Estimator):
         x = as_matrix(x, "x (source anchors)")
         y = as_matrix(y, "y (target anchors)")
         check_paired(x, y, ("x (source anchors)", "y (target anchors)"))
+        if len(x) < 2:  # every map from one pair sends everything to that pair's target
+            raise ValueError(f"a {type(self).__name__} needs at least 2 anchor pairs to fit a map, got {len(x)}")
         self.n_features_in_, self.n_features_out_ = x.shape[1], y.shape[1]
         self._fit(x.detach().double().cpu(), y.detach().double().cpu())
         # one memory layout, so a saved and loaded map multiplies exactly as this one (BLAS paths differ by layout)

@@ -176,7 +176,15 @@ def load_stitched(directory: str | os.PathLike[str], *, models_root: str | os.Pa
         raise ValueError(f"encoder {name!r} built now differs from the one the model was stitched for "
                          f"(fingerprint {found} != saved {fingerprint}); pass the models root holding the "
                          "same weights (models_root=...)")
-    forecast = manifest.get("forecast")
-    return StitchedModel(encoder, stitcher, decoder, forecast=Forecast(
-        agreement=forecast["agreement"], interval=tuple(forecast["interval"]), verdict=forecast["verdict"],
-        folds=tuple(forecast["folds"])) if forecast else None, class_names=manifest.get("class_names"))
+    try:
+        saved = manifest.get("forecast")
+        forecast = Forecast(agreement=float(saved["agreement"]), interval=tuple(map(float, saved["interval"])),
+                            verdict=str(saved["verdict"]), folds=tuple(map(float, saved["folds"]))) if saved else None
+        class_names = manifest.get("class_names")
+        if class_names is not None and not (isinstance(class_names, list) and all(isinstance(c, str)
+                                                                                  for c in class_names)):
+            raise TypeError("class_names")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{directory / 'manifest.json'} has its forecast or class_names in the wrong form ({exc}); it "
+                         "is damaged: save the model again") from None
+    return StitchedModel(encoder, stitcher, decoder, forecast=forecast, class_names=class_names)

@@ -166,6 +166,8 @@ class Stitcher(Estimator):
             encoder_anchors ``(n, d_enc)``, decoder_anchors ``(n, d_dec)``
         """
         check_seed(self.seed)
+        if decoder is not None:
+            _check_decoder(decoder)
         x = as_matrix(encoder_anchors, "encoder_anchors").detach().double().cpu()
         y = as_matrix(decoder_anchors, "decoder_anchors").detach().double().cpu()
         if paired:
@@ -187,9 +189,6 @@ class Stitcher(Estimator):
             best = 0
         else:
             check_positive_int(self.folds, "folds")
-            if self.folds < 2 or len(x) < 2 * self.folds:
-                raise ValueError(f"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got "
-                                 f"folds={self.folds} for {len(x)} pairs (use fewer folds or more anchors)")
             rows, best = compare(candidates, self._fit_maps, x, y, folds=self.folds, seed=self.seed, decoder=decoder)
         self.method_, self.options_ = rows[best]["method"], rows[best]["options"]
         self.transform_ = self._fit_one(self.method_, self.options_, x, y)
@@ -261,6 +260,7 @@ class Stitcher(Estimator):
             ('pass', True)
         """
         self._check_cross_validated("a forecast")
+        _check_decoder(decoder)
         if not 0.0 <= fail_below <= pass_at <= 1.0:
             raise ValueError(f"thresholds must satisfy 0 <= fail_below <= pass_at <= 1, got fail_below={fail_below}, "
                              f"pass_at={pass_at}")
@@ -333,3 +333,11 @@ class Stitcher(Estimator):
                 for c in r["candidates"]]
         return markdown_table(["method", f"{r['score']} ({r['folds']} folds)", "vs best", "tied"], rows)
 
+
+def _check_decoder(decoder: Any) -> None:
+    """A decoder is anything fitted with ``predict(z)`` (the library's decoders, or the user's own head)."""
+    if not callable(getattr(decoder, "predict", None)):
+        raise TypeError(f"decoder must be a fitted decoder with predict(z) (e.g. stitch.LinearClassifier), got "
+                        f"{type(decoder).__name__} ({decoder!r:.60})")
+    if getattr(decoder, "_fitted_attributes", None) is not None:
+        check_fitted(decoder, decoder._fitted_attributes)
