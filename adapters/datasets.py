@@ -499,6 +499,15 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _inside(path: Path, folder: Path) -> None:
+    """Refuse a file of a dataset folder that is a link to somewhere outside it (or not a regular file): a folder
+    dataset reads its own files, nothing a link in it points at elsewhere."""
+    real, root = path.resolve(), folder.resolve()
+    if not real.is_relative_to(root) or not real.is_file():
+        raise ValueError(f"{path} is a link to {real}, outside the dataset folder {root} (or not a regular file); "
+                         "copy the file into the folder, or pass the folder it lives in")
+
+
 def _class_folders(folder: Path, kind: str) -> list[str]:
     """The sorted class sub-folder names of ``folder`` (hidden ones skipped), with clear errors."""
     if not folder.is_dir():
@@ -543,6 +552,7 @@ def load_image_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[s
         for f in sorted((folder / cname).iterdir()):
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            _inside(f, folder)
             with Image.open(f) as img:
                 img = img.convert("RGB")
                 if size is not None:
@@ -647,6 +657,7 @@ def load_text_folder(*, path: str | os.PathLike[str], root: str | os.PathLike[st
             rel = f.relative_to(folder)
             if not f.is_file() or any(part.startswith(".") for part in rel.parts):
                 continue
+            _inside(f, folder)
             text = f.read_bytes().decode(encoding, errors="replace")
             replaced += text.count("\ufffd")
             texts.append(text)

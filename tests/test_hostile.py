@@ -787,3 +787,14 @@ def test_a_stitched_model_with_a_damaged_forecast_or_class_names_is_refused(tmp_
     with pytest.raises(ValueError, match=r"manifest\.json has its forecast or class_names in the wrong form \(.*\); "
                                          r"it is damaged: save the model again"):
         load_stitched(tmp_path / "m")
+
+
+def test_a_folder_dataset_never_reads_through_a_link_out_of_its_folder(tmp_path) -> None:
+    folder = tmp_path / "docs"
+    for c in ("neg", "pos"):
+        (folder / c).mkdir(parents=True)
+        (folder / c / "a.txt").write_text(f"{c} text")
+    (tmp_path / "secret.txt").write_text("not part of the dataset")
+    (folder / "pos" / "b.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(ValueError, match=r"b\.txt is a link to .*secret\.txt, outside the dataset folder .*docs"):
+        stitch.load_dataset("text-folder", path=folder)
