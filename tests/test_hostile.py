@@ -596,6 +596,7 @@ def test_a_folder_datasets_splits_do_not_start_with_one_class(tmp_path) -> None:
                                 "equal to 100000"),
     (["--layers", "1,2"], "stitch: error: encoder 'text-bag' has no layers to choose (its adapter does not take "
                           "layer=); audit the layers of one that does, e.g. 'minilm' or 'hf:<model>'"),
+    (["--n", "-3"], "stitch: error: invalid audit flags:\n  n: Input should be greater than or equal to 1"),
 ])
 def test_audit_flags_that_cannot_finish_or_apply_are_refused_at_once(tmp_path, capsys, flags, message) -> None:
     argv = ["audit", "--encoders", "text-bag,text-bag?seed=1", "--dataset", "digits", "--metrics", "linear_cka",
