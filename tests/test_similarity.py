@@ -341,3 +341,21 @@ def test_errors_are_clear() -> None:
         register_similarity("half", lambda u, v: u @ v.T, invariances={None: ()}, source="t")
     with pytest.raises(ValueError, match=r"out has shape \(2, 2\)"):
         RelativeProjection().fit(anchors).transform(x, out=torch.empty(2, 2, dtype=torch.float64))
+
+
+def test_standardising_leaves_coordinates_of_float_noise_alone() -> None:
+    # all-MiniLM-L6's final LayerNorm leaves dimensions of std ~1e-9 beside ~0.05: float32 rounding noise,
+    # which standardising would blow up to the size of every real coordinate
+    g = torch.Generator().manual_seed(0)
+    anchors = 0.05 * torch.randn(50, 4, generator=g)
+    anchors[:, 3] = 1e-9 * torch.randn(50, generator=g)
+    x = 0.05 * torch.randn(6, 4, generator=g)
+    x[:, 3] = 1e-9 * torch.randn(6, generator=g)
+    noisy = x.clone()
+    noisy[:, 3] = 1e-9 * torch.randn(6, generator=g)  # other noise in the dead coordinate only
+    proj = RelativeProjection("cosine", center="standardize").fit(anchors)
+    torch.testing.assert_close(proj.transform(noisy), proj.transform(x), atol=1e-5, rtol=0)
+    assert standardize_stats(anchors)[1][3] == 1.0  # its scale is 1: kept as it is, not divided
+    live = anchors.clone()
+    live[:, 3] = 1e-5 * torch.randn(50, generator=g)  # small but well above float32 resolution: standardised
+    torch.testing.assert_close(standardize_stats(live)[1][3], live[:, 3].double().std(correction=0).float())

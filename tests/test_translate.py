@@ -298,3 +298,15 @@ def test_matching_errors() -> None:
         match_anchors(x, x, known=[(9, 0)])
     with pytest.raises(ValueError, match="unknown matching method 'exact'"):
         OTTranslator(method="exact").fit(x, x)
+
+
+def test_procrustes_with_fewer_anchors_than_dimensions_keeps_their_span_and_drops_the_rest() -> None:
+    g = _gen(7)
+    x = torch.randn(300, 64, generator=g, dtype=torch.float64)
+    t = Procrustes(center=False, scale=False).fit(x[:32], x[:32])  # a space onto itself from 32 of 64 dimensions
+    basis = torch.linalg.qr(x[:32].T)[0]  # (64, 32): the span the anchors determine
+    held_out = x[32:]
+    torch.testing.assert_close(t.transform(held_out), held_out @ basis @ basis.T)  # the span kept exactly, the rest 0
+    err = float((Procrustes().fit(x[:32], x[:32]).transform(held_out) - held_out).norm() / held_out.norm())
+    assert 0.6 < err < 0.8  # the undetermined share of the norm (sqrt(32/64)); a full SVD rotated it: 1.07
+    assert torch.allclose(Procrustes().fit(x[:65], x[:65]).transform(held_out), held_out)  # determined: exact

@@ -49,7 +49,7 @@ def standardize_stats(r: Any) -> tuple[torch.Tensor, torch.Tensor]:
     r = as_matrix(r, "r")
     r64 = r.double()
     mean, std = r64.mean(0), r64.std(0, correction=0)
-    return mean.to(r.dtype), nonzero_scale(std).to(r.dtype)
+    return mean.to(r.dtype), nonzero_scale(std, r.dtype).to(r.dtype)
 
 
 def normalize_relative(

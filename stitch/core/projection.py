@@ -44,7 +44,7 @@ def center_stats(anchors: torch.Tensor, center: str | None) -> tuple[torch.Tenso
     mean = a64.mean(0)
     if center == "mean":
         return mean.to(anchors.dtype), None
-    return mean.to(anchors.dtype), nonzero_scale(a64.std(0, correction=0)).to(anchors.dtype)
+    return mean.to(anchors.dtype), nonzero_scale(a64.std(0, correction=0), anchors.dtype).to(anchors.dtype)
 
 
 def _apply_center(x: torch.Tensor, mean: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:

@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TINY", "MEMORY_BUDGET_BYTES", "rows_per_chunk", "nonzero_scale", "available_memory", "check_fits"]
+__all__ = ["TINY", "RESOLUTION_ULPS", "MEMORY_BUDGET_BYTES", "rows_per_chunk", "nonzero_scale", "available_memory",
+           "check_fits"]
 
 TINY = 1e-12
+#: how many ulps of its dtype a coordinate's spread must span, relative to the largest one, to be standardised
+RESOLUTION_ULPS = 16
 MEMORY_BUDGET_BYTES = 256 * 2**20
 
 
@@ -36,10 +39,14 @@ def rows_per_chunk(n: int, bytes_per_row: int, *, budget: int = MEMORY_BUDGET_BY
     return max(1, min(int(n), int(budget) // max(1, int(bytes_per_row))))
 
 
-def nonzero_scale(scale: torch.Tensor) -> torch.Tensor:
-    """``scale`` with entries below ``TINY`` times its largest entry replaced by 1 (nothing to divide by).
+def nonzero_scale(scale: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``scale`` with entries too small to divide by replaced by 1: below ``TINY`` times its largest entry, or,
+    for data that came in ``dtype``, below :data:`RESOLUTION_ULPS` of that dtype's epsilon times it.
 
-    A coordinate constant over the reference samples carries no scale; dividing it by 1 keeps it finite.
+    A coordinate constant over the reference samples carries no scale; one whose spread is a few float32 ulps
+    of the largest coordinate's (all-MiniLM-L6-v2's final LayerNorm leaves three such dimensions, std about
+    1e-9 against 0.05) is rounding noise, and standardising it would amplify that noise ~1e7 times into the
+    rest. Dividing such a coordinate by 1 keeps it as it is.
 
     Shapes:
         scale: ``(d,)`` -> ``(d,)``
@@ -48,10 +55,14 @@ def nonzero_scale(scale: torch.Tensor) -> torch.Tensor:
         >>> import torch
         >>> nonzero_scale(torch.tensor([0.0, 0.0])).tolist()
         [1.0, 1.0]
+        >>> nonzero_scale(torch.tensor([0.05, 1e-9], dtype=torch.float64), torch.float32).tolist()
+        [0.05, 1.0]
     """
     import torch
 
-    floor = TINY * scale.max().clamp(min=torch.finfo(scale.dtype).tiny)
+    relative = TINY if dtype is None or not dtype.is_floating_point else max(TINY, RESOLUTION_ULPS *
+                                                                               torch.finfo(dtype).eps)
+    floor = relative * scale.max().clamp(min=torch.finfo(scale.dtype).tiny)
     return torch.where(scale > floor, scale, torch.ones_like(scale))
 
 
