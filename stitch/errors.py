@@ -13,6 +13,7 @@ __all__ = [
     "AmbiguousNameError",
     "PluginError",
     "ConfigError",
+    "InterpolationWarning",
 ]
 
 
@@ -40,6 +41,11 @@ class PluginError(StitchError, RuntimeError):
 
 class ConfigError(StitchError, ValueError):
     """An experiment or audit configuration is invalid; the message names the field path."""
+
+
+class InterpolationWarning(UserWarning):
+    """A least-squares map fitted from about as many anchor pairs as dimensions (the interpolation peak), where
+    it fits the anchors' noise and generalises worst; ridge, or ``Stitcher(method="auto")``, avoids it."""
 
 
 def _not_fitted_error() -> type:

@@ -310,3 +310,31 @@ def test_procrustes_with_fewer_anchors_than_dimensions_keeps_their_span_and_drop
     err = float((Procrustes().fit(x[:32], x[:32]).transform(held_out) - held_out).norm() / held_out.norm())
     assert 0.6 < err < 0.8  # the undetermined share of the norm (sqrt(32/64)); a full SVD rotated it: 1.07
     assert torch.allclose(Procrustes().fit(x[:65], x[:65]).transform(held_out), held_out)  # determined: exact
+
+
+def test_least_squares_near_the_interpolation_peak_warns_and_the_choice_does_not() -> None:
+    import warnings
+
+    from stitch.errors import InterpolationWarning
+    from stitch.stitcher import Stitcher
+
+    g = _gen(8)
+    x = torch.randn(240, 40, generator=g, dtype=torch.float64)
+    w = torch.randn(40, 10, generator=g, dtype=torch.float64)
+    y = x @ w + torch.randn(240, 10, generator=g, dtype=torch.float64)
+    for cls in (Affine, Linear):
+        with pytest.warns(InterpolationWarning, match=rf"{cls.__name__}: 40 anchor pairs for 40 dimensions is near "
+                                                      r"the interpolation peak .*; use ridge, or "
+                                                      r"Stitcher\(method='auto'\)"):
+            cls().fit(x[:40], y[:40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InterpolationWarning)
+        Affine().fit(x, y)  # 240 pairs for 40 dimensions: well past the peak
+        Ridge(alpha=1.0).fit(x[:40], y[:40])  # regularised: immune
+        Stitcher().fit(x[:50], y[:50])  # the choice scores the candidates instead of guessing
+    held_out = (x[120:], y[120:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InterpolationWarning)
+        err = {m: float((create_translator(m, **o).fit(x[:40], y[:40]).transform(held_out[0]) - held_out[1]).norm())
+               for m, o in (("affine", {}), ("ridge", {"alpha": 10.0}))}
+    assert err["affine"] > err["ridge"]  # what the warning is about: the unregularised map generalises worse here

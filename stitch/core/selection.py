@@ -11,12 +11,14 @@ ties are visible: a candidate within twice that standard error is tied with the 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from stitch.core.translate import Translator, create_translator
+from stitch.errors import InterpolationWarning
 
 __all__ = ["AUTO_CANDIDATES", "candidate_label", "fit_translator", "fold_ids", "cross_validate", "compare",
            "select_translator"]
@@ -62,7 +64,9 @@ def fit_translator(name: str, options: Mapping[str, Any], x: torch.Tensor, y: to
     if "relative_alpha" in options:  # a penalty on the scale of the rows it is fitted on
         xc = x - x.mean(0)
         options["alpha"] = float(options.pop("relative_alpha")) * float((xc * xc).sum()) / x.shape[1]
-    return create_translator(name, **options).fit(x, y)
+    with warnings.catch_warnings():  # the choice measures what the warning guesses: the scores say it
+        warnings.simplefilter("ignore", InterpolationWarning)
+        return create_translator(name, **options).fit(x, y)
 
 
 def fold_ids(n: int, folds: int, seed: int) -> torch.Tensor:

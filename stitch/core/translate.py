@@ -18,12 +18,14 @@ Methods are looked up by name in :data:`TRANSLATORS` (``translate:<method>`` in 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from stitch.core.linalg import min_norm_lstsq, ridge_solve, similarity_procrustes
+from stitch.errors import InterpolationWarning
 from stitch.utils.checks import as_matrix, check_fitted, check_paired, compute_dtype
 from stitch.utils.deprecation import deprecated_alias
 from stitch.utils.estimator import Estimator, load_fitted, save_fitted
@@ -152,6 +154,17 @@ class Translator(Estimator):
         raise NotImplementedError
 
 
+def _warn_near_interpolation(name: str, n: int, d: int, *, depth: int) -> None:
+    """Warn when unregularised least squares fits ``d`` dimensions from about as many pairs (``n / d`` in
+    ``[1/2, 2]``): there it interpolates the anchors' noise (measured on EfficientNet-Lite, 1,280-d: 0.90 of
+    native accuracy from 300 pairs, 0.65 from 1,000; ridge stays above 0.95)."""
+    if d >= 8 and 0.5 * d <= n <= 2 * d:
+        warnings.warn(f"{name}: {n} anchor pairs for {d} dimensions is near the interpolation peak (pairs about "
+                      "equal to dimensions), where least squares fits the anchors' noise and generalises worst; use "
+                      "ridge, or Stitcher(method='auto') to choose by cross-validation", InterpolationWarning,
+                      stacklevel=depth + 1)  # the user's call of fit
+
+
 class Procrustes(Translator):
     """Orthogonal Procrustes with centering and a global scale: ``y ≈ s (x - μx) Q + μy``.
 
@@ -202,6 +215,7 @@ class Linear(Translator):
     """
 
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        _warn_near_interpolation(type(self).__name__, *x.shape, depth=3)
         self.coef_ = min_norm_lstsq(x, y)
         self.intercept_ = torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
 
@@ -221,6 +235,7 @@ class Affine(Translator):
     """
 
     def _solve(self, xc: torch.Tensor, yc: torch.Tensor) -> torch.Tensor:
+        _warn_near_interpolation(type(self).__name__, *xc.shape, depth=4)
         return min_norm_lstsq(xc, yc)
 
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
