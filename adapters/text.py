@@ -387,8 +387,8 @@ def _load_hf_state(model: Any, state: dict[str, Any], ref: str) -> None:
     if clash:
         name, found, wanted = clash[0]
         raise ValueError(f"the weights of {ref!r} do not fit its config.json: {len(clash)} tensors have other shapes "
-                         f"(e.g. {name}: {found} in the weights, {wanted} by the config); the config belongs to another "
-                         "model: put the model's own config.json beside its weights")
+                         f"(e.g. {name}: {found} in the weights, {wanted} by the config); the config belongs to "
+                         "another model: put the model's own config.json beside its weights")
     result = model.load_state_dict(state, strict=False)
     persistent = set(own)
     buffers = {name for name, _ in model.named_buffers()} - persistent  # e.g. position_ids, rebuilt by the model

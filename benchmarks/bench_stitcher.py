@@ -11,8 +11,8 @@ cache).
 * **quality**: per pair (pretrained text and vision encoders; GNNs and CNNs trained from scratch here, seeded), a
   linear head (the library's ``LinearClassifier``) trained on the decoder side's absolute latents of training
   samples; the other encoder stitched in through anchor pairs from other samples (see ``PAIRS``: 1,000
-  training samples the head did not see; Cora's 500 and digits' 360 validation samples). Columns: native test accuracy, stitched / native for ``auto``
-  (chosen by the head's agreement) and each fixed translator, the forecast (agreement and 95 % interval from
+  training samples the head did not see; Cora's 500 and digits' 360 validation samples). Columns: native test
+  accuracy, stitched / native for ``auto`` (chosen by the head's agreement) and each fixed translator, the forecast (agreement and 95 % interval from
   the anchors, no labels) and the agreement realised on the test split (how often the head says the same on
   stitched and native latents), whether the auto choice is within the noise floor of the best fixed method on
   test data (2 x the standard error of the paired per-sample differences), and how well per-sample signals

@@ -163,4 +163,5 @@ def load_audit(path: str | os.PathLike[str]) -> AuditConfig:
         >>> load_audit(p).references
         {'a': 'a', 'b': 'b'}
     """
-    return parse_audit(roots_relative_to(read_table(path, what="audit"), Path(path).resolve().parent), source=f"file {str(Path(path))!r}")
+    table = roots_relative_to(read_table(path, what="audit"), Path(path).resolve().parent)
+    return parse_audit(table, source=f"file {str(Path(path))!r}")

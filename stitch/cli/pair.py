@@ -49,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     q = subparsers.add_parser("predict", help="run a stitched model on inputs",
                               description="Load a model `stitch pair` (or StitchedModel.save) wrote, verified, and "
-                              "print its prediction for each input (text inputs as arguments): the label, its reliability "
-                              "(the head's probability of it; low flags a likely stitching error) and the input.")
+                              "print its prediction for each input (text inputs as arguments): the label, its "
+                              "reliability (the head's probability of it; low flags a likely stitching error) and "
+                              "the input.")
     q.add_argument("model", metavar="DIR", help="the stitched model's directory")
     q.add_argument("inputs", metavar="INPUT", nargs="+", help="inputs (texts)")
     add_models_flag(q)

@@ -71,4 +71,5 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentConfig:
         >>> load_experiment(p).name
         't'
     """
-    return parse_experiment(roots_relative_to(read_table(path, what="experiment"), Path(path).resolve().parent), source=f"file {str(Path(path))!r}")
+    table = roots_relative_to(read_table(path, what="experiment"), Path(path).resolve().parent)
+    return parse_experiment(table, source=f"file {str(Path(path))!r}")

@@ -74,7 +74,7 @@ class Stitcher(Estimator):
             trained on that space.
         options: options of the translator or space ``method`` names.
         folds: cross-validation folds over the anchor pairs (report, auto choice and forecast); ``None`` fits a
-            fixed method without them (the experiment runner's translated cells), with no report or forecast.
+            fixed method without them (cheaper), with no candidates table or forecast.
         seed: seeds the folds.
 
     Learned attributes: ``method_`` (the chosen method), ``options_``, ``report_`` (every candidate's fold
