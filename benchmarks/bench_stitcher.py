@@ -12,9 +12,9 @@ cache).
   linear head (the library's ``LinearClassifier``) trained on the decoder side's absolute latents of training
   samples; the other encoder stitched in through anchor pairs from other samples (see ``PAIRS``: 1,000
   training samples the head did not see; Cora's 500 and digits' 360 validation samples). Columns: native test
-  accuracy, stitched / native for ``auto`` (chosen by the head's agreement) and each fixed translator, the forecast (agreement and 95 % interval from
-  the anchors, no labels) and the agreement realised on the test split (how often the head says the same on
-  stitched and native latents), whether the auto choice is within the noise floor of the best fixed method on
+  accuracy, stitched / native for ``auto`` (chosen by the head's agreement) and each fixed translator, the
+  forecast (agreement and 95 % interval from the anchors, no labels) and the agreement realised on the test
+  split (how often the head says the same on stitched and native latents), whether the auto choice is within the noise floor of the best fixed method on
   test data (2 x the standard error of the paired per-sample differences), and how well per-sample signals
   rank the stitched model's errors (AUROC; 0.5 is chance): ``confidence`` is what ``Stitcher.reliability``
   ships (the head's probability of its prediction), ``disagreement`` the share of the three runner-up
