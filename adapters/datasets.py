@@ -172,7 +172,8 @@ def _download(url: str, dest: Path, sha256: str | None) -> None:
             data = resp.read()
     except OSError as exc:
         raise FileNotFoundError(
-            f"could not download {url} ({exc}); offline, pass root=<directory with the files> or set STITCH_DATA"
+            f"could not download {url} ({exc}); offline, pass root=<directory with the files> (--data DIR "
+            "on the command line) or set STITCH_DATA"
         ) from None
     digest = hashlib.sha256(data).hexdigest()
     if sha256 is not None and digest != sha256:

@@ -288,7 +288,7 @@ class HFTextEncoder(BaseEncoder):
         n_hidden = int(getattr(self._model.config, "num_hidden_layers", 0)) + 1
         if not -n_hidden <= self.layer < n_hidden:
             raise ValueError(
-                f"layer {self.layer} is out of range for {self.model_ref!r}, which has {n_hidden} hidden states "
+                f"layer {self.layer} is out of range for {self.name!r}, which has {n_hidden} hidden states "
                 f"(embeddings + {n_hidden - 1} layers); use -{n_hidden}..{n_hidden - 1} (-1 = last)"
             )
         limits = [v for v in (getattr(self._tokenizer, "model_max_length", None),

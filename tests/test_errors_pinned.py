@@ -374,7 +374,8 @@ def test_download_failures_name_the_url_and_the_fix(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(FileNotFoundError, match=r"could not download https://example.org/f \(.*no network.*\); "
-                                                r"offline, pass root=<directory with the files> or set STITCH_DATA"):
+                                                r"offline, pass root=<directory with the files> \(--data DIR on the "
+                                                r"command line\) or set STITCH_DATA"):
         _download("https://example.org/f", tmp_path / "f", "0" * 64)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"tampered"))
     with pytest.raises(ValueError, match=r"https://example.org/f has sha256 [0-9a-f]{12}\.\.\., expected "

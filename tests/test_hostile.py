@@ -799,3 +799,18 @@ def test_a_folder_dataset_never_reads_through_a_link_out_of_its_folder(tmp_path)
     (folder / "pos" / "b.txt").symlink_to(tmp_path / "secret.txt")
     with pytest.raises(ValueError, match=r"b\.txt is a link to .*secret\.txt, outside the dataset folder .*docs"):
         stitch.load_dataset("text-folder", path=folder)
+
+
+def test_more_audit_samples_than_there_are_is_said(shared_data, tmp_path, capsys) -> None:
+    argv = ["audit", "--encoders", "text-bag,text-bag?seed=1", "--dataset", "trec", "--data", str(shared_data),
+            "--split", "test", "--n", "5000", "--metrics", "linear_cka", "--out", str(tmp_path / "a"),
+            "--cache", str(tmp_path / "c"), "--no-progress"]
+    assert main(argv) == 0
+    assert "stitch: warning: n=5000 samples were asked for, but only 500 are available: all 500 are used" in \
+        capsys.readouterr().err
+
+
+def test_a_layer_out_of_range_names_the_encoder_not_its_install_path() -> None:
+    with pytest.raises(ValueError, match=r"^layer 9 is out of range for 'minilm', which has 7 hidden states "
+                                         r"\(embeddings \+ 6 layers\); use -7\.\.6 \(-1 = last\)$"):
+        stitch.create_encoder("minilm", layer=9).encode(["a sentence"])

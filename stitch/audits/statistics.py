@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,12 +110,16 @@ def bootstrap_ci(metric: Any, x: torch.Tensor, y: torch.Tensor, kw: dict[str, An
 
 
 def subsample_rows(n_total: int, n: int | None, seed: int) -> np.ndarray | None:
-    """Sorted indices of a seeded random subset of ``n`` of ``n_total`` rows (``None``: keep them all).
+    """Sorted indices of a seeded random subset of ``n`` of ``n_total`` rows (``None``: keep them all). Asking for
+    more rows than there are keeps them all, with a warning saying so (the result records both numbers).
 
     Example:
-        >>> subsample_rows(10, 3, seed=0).tolist(), subsample_rows(10, None, seed=0), subsample_rows(10, 20, seed=0)
+        >>> subsample_rows(10, 3, seed=0).tolist(), subsample_rows(10, None, seed=0), subsample_rows(10, 10, seed=0)
         ([5, 6, 9], None, None)
     """
+    if n is not None and n > n_total:
+        warnings.warn(f"n={n} samples were asked for, but only {n_total} are available: all {n_total} are used",
+                      stacklevel=3)
     if n is None or n >= n_total:
         return None
     rng = np.random.default_rng(seed)
