@@ -96,7 +96,8 @@ def test_encoders_show_prints_the_spec(capsys):
     assert json.loads(out) == {
         "name": "vit-tiny", "modality": "image", "description": "A tiny ViT", "dim": 192, "aliases": ["vt"],
         "extra": "vision", "weights": "random init", "license": "Apache-2.0", "plugin": "cliplug", "options": {},
-        "install": "pip install latent-stitch[vision]", "available": True,
+        "install": "registered in this process by plugin 'cliplug' (needs pip install latent-stitch[vision])",
+        "available": True,
     }
 
 

@@ -814,3 +814,15 @@ def test_a_layer_out_of_range_names_the_encoder_not_its_install_path() -> None:
     with pytest.raises(ValueError, match=r"^layer 9 is out of range for 'minilm', which has 7 hidden states "
                                          r"\(embeddings \+ 6 layers\); use -7\.\.6 \(-1 = last\)$"):
         stitch.create_encoder("minilm", layer=9).encode(["a sentence"])
+
+
+def test_an_interrupted_command_says_that_running_it_again_resumes(monkeypatch, capsys) -> None:
+    import stitch.cli.cache
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stitch.cli.cache, "run_clear", interrupted)
+    assert main(["cache", "clear"]) == 130
+    assert capsys.readouterr().err.strip() == ("stitch: interrupted; what was finished is kept (trained encoders, "
+                                               "cached latents, finished cells): run the same command again to resume")

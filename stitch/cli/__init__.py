@@ -123,7 +123,8 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"stitch: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("stitch: interrupted", file=sys.stderr)
+            print("stitch: interrupted; what was finished is kept (trained encoders, cached latents, finished "
+                  "cells): run the same command again to resume", file=sys.stderr)
             return 130
 
 

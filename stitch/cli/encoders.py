@@ -67,7 +67,17 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from stitch.plugins import get_encoder_spec
+    from stitch.plugins import get_encoder_spec, get_plugin
 
-    print(json.dumps(get_encoder_spec(args.name).to_dict(), indent=2, default=str))
+    spec = get_encoder_spec(args.name)
+    record = spec.to_dict()
+    try:
+        dist = get_plugin(spec.plugin).distribution if spec.plugin else "latent-stitch"
+    except LookupError:
+        dist = None
+    if dist != "latent-stitch":  # a third-party plugin: its own package, not ours, provides the encoder
+        needs = f" (needs {spec.install_hint})" if spec.extra else ""
+        record["install"] = (f"pip install {dist}" if dist else
+                             f"registered in this process by plugin {spec.plugin!r}") + needs
+    print(json.dumps(record, indent=2, default=str))
     return 0

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["progress_bar", "phase", "watching"]
+__all__ = ["progress_bar", "phase", "watching", "short_label"]
 
 
 class _Silent:
@@ -62,9 +62,26 @@ def progress_bar(total: int, desc: str, *, enabled: bool | None = None, unit: st
         return
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, desc=desc, unit=unit, unit_scale=True, delay=1.0, leave=False, file=sys.stderr,
+    # whole counts (unit_scale would print 32.0/500), and a description that leaves room for the bar
+    with tqdm(total=total, desc=short_label(desc), unit=unit, delay=1.0, leave=False, file=sys.stderr,
               **_terminal_size()) as bar:
         yield bar
+
+
+def short_label(text: str, width: int = 48) -> str:
+    """``text`` for a progress bar's description: each path in it cut to its file name (``trained:/a/b/x`` ->
+    ``trained:x``), then at most ``width`` characters (a full path pushed the bar off the line).
+
+    Example:
+        >>> short_label("encode trained:/home/me/runs/encoders/resnet-s0.safetensors")
+        'encode trained:resnet-s0.safetensors'
+    """
+    def short(word: str) -> str:
+        prefix, sep, rest = word.rpartition(":") if "/" in word.split(":", 1)[-1] else ("", "", word)
+        return prefix + sep + os.path.basename(rest) if "/" in rest else word
+
+    label = " ".join(short(w) for w in text.split(" "))
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def phase(message: str, *, enabled: bool | None = None) -> None:
