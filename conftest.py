@@ -11,3 +11,5 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("STITCH_CACHE", str(tmp_path_factory.getbasetemp() / "stitch-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # tests compare stderr exactly: progress only where a test asks for it (progress=True, or this variable)
+    monkeypatch.setenv("STITCH_PROGRESS", "off")

@@ -161,3 +161,20 @@ def test_devices_resolve_or_say_what_is_missing() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"device 'cuda' was asked for but torch sees no CUDA GPU here"):
             resolve_device("cuda")
+
+
+def test_outside_a_terminal_progress_is_plain_lines_in_the_log(monkeypatch, capsys) -> None:
+    import stitch.utils.progress as progress
+
+    monkeypatch.delenv("STITCH_PROGRESS")  # the default: stderr is not a terminal here, as in a log or CI
+    monkeypatch.setattr(progress, "LINE_INTERVAL_S", 0.0)  # a line at every update (30 s apart in real runs)
+    assert progress.progress_mode(None) == "lines"
+    with progress.progress_bar(500, "encode trained:/home/me/runs/encoders/resnet-s0.safetensors") as bar:
+        bar.update(32)
+    progress.phase("encoding 1/2: a on digits")
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"stitch: encode trained:resnet-s0\.safetensors: 32/500 samples \(6 %, \d+ s\)", lines[0])
+    assert lines[1] == "stitch: encoding 1/2: a on digits"
+    for value, mode in (("off", "off"), ("bars", "bars"), ("lines", "lines")):
+        monkeypatch.setenv("STITCH_PROGRESS", value)
+        assert progress.progress_mode(None) == mode and progress.progress_mode(False) == "off"

@@ -1,9 +1,11 @@
-"""Progress for long runs: one line per phase and tqdm bars, on stderr, only when someone is watching.
+"""Progress for long runs, on stderr: one line per phase, and the progress of each long step.
 
-``enabled=None`` everywhere means "when stderr is a terminal": a run piped to a file or in CI stays quiet
-unless asked, ``enabled=False`` (``--no-progress``) always silences it. Bars appear after one second
-(tqdm's ``delay``), so quick steps stay silent; a terminal that reports a size of 0 (some ptys and IDE
-consoles, where tqdm would draw nothing) gets an 80-column bar.
+In a terminal, steps show tqdm bars (after one second, so quick steps stay silent; a terminal that reports a
+size of 0, as some ptys and IDE consoles do, gets an 80-column bar). Elsewhere (a log file, ``nohup``, CI, a
+notebook) bars would be carriage-return noise, so a step prints a plain line every
+:data:`LINE_INTERVAL_S` seconds instead (``stitch: encode minilm: 3200/5000 samples (64 %, 60 s)``) beside
+the phase lines. ``enabled=False`` (``--no-progress``) silences both; ``enabled=None`` follows
+``$STITCH_PROGRESS`` (``bars``, ``lines`` or ``off``; default: bars in a terminal, lines elsewhere).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["progress_bar", "phase", "watching", "short_label"]
+__all__ = ["progress_bar", "phase", "watching", "progress_mode", "short_label", "LINE_INTERVAL_S"]
+
+#: seconds between two progress lines of one step outside a terminal
+LINE_INTERVAL_S = 30.0
 
 
 class _Silent:
@@ -26,16 +32,52 @@ class _Silent:
         pass
 
 
+def progress_mode(enabled: bool | None) -> str:
+    """``"off"``, ``"bars"`` (tqdm, in a terminal) or ``"lines"`` (plain periodic lines, elsewhere).
+
+    Example:
+        >>> progress_mode(False)
+        'off'
+    """
+    if enabled is False:
+        return "off"
+    where = "bars" if sys.stderr.isatty() else "lines"
+    if enabled is True:
+        return where
+    wanted = os.environ.get("STITCH_PROGRESS", "").strip().lower()
+    if wanted in ("0", "off", "false", "no", "none"):
+        return "off"
+    return wanted if wanted in ("bars", "lines") else where
+
+
 def watching(enabled: bool | None) -> bool:
-    """Whether progress output is on: ``enabled``, or (``None``) whether stderr is a terminal.
+    """Whether progress output is on (see :func:`progress_mode`).
 
     Example:
         >>> watching(False), watching(True)
         (False, True)
     """
-    if enabled is None:
-        return sys.stderr.isatty()
-    return bool(enabled)
+    return progress_mode(enabled) != "off"
+
+
+class _Lines:
+    """A step's progress as a plain line every :data:`LINE_INTERVAL_S` seconds (for logs, not terminals)."""
+
+    def __init__(self, total: int, desc: str, unit: str) -> None:
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= LINE_INTERVAL_S:
+            self.last = now
+            share = f"{100 * self.n / self.total:.0f} %, " if self.total else ""
+            print(f"stitch: {self.desc}: {self.n}/{self.total} {self.unit}s ({share}{now - self.start:.0f} s)",
+                  file=sys.stderr, flush=True)
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
 
 
 def _terminal_size() -> dict[str, int]:
@@ -57,8 +99,9 @@ def progress_bar(total: int, desc: str, *, enabled: bool | None = None, unit: st
         >>> with progress_bar(10, "demo", enabled=False) as bar:
         ...     bar.update(10)
     """
-    if not watching(enabled):
-        yield _Silent()
+    mode = progress_mode(enabled)
+    if mode != "bars":
+        yield _Silent() if mode == "off" else _Lines(total, short_label(desc), unit)
         return
     from tqdm.auto import tqdm
 
