@@ -111,7 +111,7 @@ def test_template_is_discovered_listed_and_passes_the_contract(installed, monkey
     listed = json.loads(capsys.readouterr().out)
     assert [(p["name"], p["status"]) for p in listed["plugins"] if p["status"] != "disabled"] == [("template", "ok")]
     assert main(["encoders", "show", "ngram"]) == 0
-    assert json.loads(capsys.readouterr().out)["install"] == "pip install latent-stitch"
+    assert json.loads(capsys.readouterr().out)["install"] == "pip install stitch-plugin-template"  # its own package
 
 
 def test_broken_plugin_is_reported_and_everything_else_works(installed, monkeypatch, capsys):
