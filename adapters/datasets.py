@@ -37,7 +37,7 @@ import numpy as np
 import pluggy
 
 from stitch.data import Dataset, stratified_splits
-from stitch.utils.files import not_found, sha256_array
+from stitch.utils.files import not_found, outside, sha256_array
 from stitch.utils.roots import data_root
 
 hookimpl = pluggy.HookimplMarker("stitch")
@@ -503,10 +503,11 @@ def _printable(name: str) -> str:
 def _inside(path: Path, folder: Path) -> None:
     """Refuse a file of a dataset folder that is a link to somewhere outside it (or not a regular file): a folder
     dataset reads its own files, nothing a link in it points at elsewhere."""
-    real, root = path.resolve(), folder.resolve()
-    if not real.is_relative_to(root) or not real.is_file():
-        raise ValueError(f"{path} is a link to {real}, outside the dataset folder {root} (or not a regular file); "
-                         "copy the file into the folder, or pass the folder it lives in")
+    problem = outside(path, folder)
+    if problem is not None:
+        where = f"outside the dataset folder {folder.resolve()}" if problem == "outside the folder" else problem
+        raise ValueError(f"{path} is a link to {path.resolve()}, {where}; copy the file into the folder, or pass "
+                         "the folder it lives in")
 
 
 def _class_folders(folder: Path, kind: str) -> list[str]:

@@ -110,22 +110,22 @@ def minilm_path() -> Path:
 def _shards(index: Path) -> list[Path]:
     """The shard files a sharded index names, each a regular file inside the model folder (a name escaping the
     folder, or a device such as ``/dev/zero``, is refused before anything is read)."""
-    from stitch.utils.files import read_json
+    from stitch.utils.files import outside, read_json
 
     record = read_json(index)
     weight_map = record.get("weight_map") if isinstance(record, dict) else None
     if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
         raise ValueError(f"{index} has no usable 'weight_map' (a mapping of tensor names to shard files); it is "
                          "damaged: replace it with the model's original index")
-    folder = index.parent.resolve()
     shards = []
     for name in sorted(set(weight_map.values())):
-        path = (index.parent / name).resolve()
-        if not path.is_relative_to(folder) or not path.is_file():
-            where = "outside the model folder" if not path.is_relative_to(folder) else "not a regular file"
-            raise ValueError(f"{index} names the shard {name!r}, which is {where} ({path}); refusing to read it: "
-                             "a model's shards are files in its own folder")
-        shards.append(path)
+        path = index.parent / name
+        problem = outside(path, index.parent)
+        if problem is not None:
+            where = "outside the model folder" if problem == "outside the folder" else problem
+            raise ValueError(f"{index} names the shard {name!r}, which is {where} ({path.resolve()}); refusing to "
+                             "read it: a model's shards are files in its own folder")
+        shards.append(path.resolve())
     return shards
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "tensors_sha256",
     "slug",
     "not_found",
+    "outside",
     "ChecksumError",
 ]
 
@@ -279,6 +280,22 @@ def not_found(path: str | os.PathLike[str], want: str = "file") -> str:
         return f"{str(p)!r} does not exist{where}"
     other = "directory" if p.is_dir() else "file" if p.is_file() else "special file"
     return f"{str(p)!r}{where} is a {other}, not a {want}"
+
+
+def outside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` may not be read as one of ``folder``'s files (links followed): ``"outside the folder"`` or
+    ``"not a regular file"`` (a directory, a device such as ``/dev/zero``); ``None`` when it may.
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> outside(f"{d}/../../etc/hostname", d), outside(d, d)
+        ('outside the folder', 'not a regular file')
+    """
+    real, root = Path(path).resolve(), Path(folder).resolve()
+    if not real.is_relative_to(root):
+        return "outside the folder"
+    return None if real.is_file() else "not a regular file"
 
 
 def slug(text: str) -> str:
