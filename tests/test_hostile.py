@@ -826,3 +826,17 @@ def test_an_interrupted_command_says_that_running_it_again_resumes(monkeypatch, 
     assert main(["cache", "clear"]) == 130
     assert capsys.readouterr().err.strip() == ("stitch: interrupted; what was finished is kept (trained encoders, "
                                                "cached latents, finished cells): run the same command again to resume")
+
+
+def test_a_toml_syntax_error_reported_at_a_line_start_quotes_the_line_before(tmp_path) -> None:
+    from stitch.errors import ConfigError
+    from stitch.experiment import load_experiment
+
+    (tmp_path / "e.toml").write_text('name = "t"\nspaces = ["absolute"\n[dataset]\nname = "digits"\n')
+    with pytest.raises(ConfigError, match=r"cannot parse experiment file '.*e\.toml': Unclosed array \(at line 3, "
+                                          r"column 1\); the problem may be at the end of line 2: "
+                                          r"'spaces = \[\"absolute\"'$"):
+        load_experiment(tmp_path / "e.toml")
+    (tmp_path / "f.toml").write_text('name = "t\n')  # reported where it is: no hint
+    with pytest.raises(ConfigError, match=r"Illegal character '\\n' \(at line 1, column 10\)$"):
+        load_experiment(tmp_path / "f.toml")

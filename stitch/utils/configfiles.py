@@ -137,6 +137,19 @@ def roots_relative_to(data: Any, base: str | os.PathLike[str]) -> Any:
     return data
 
 
+def _earlier_line(message: str, text: str) -> str:
+    """A hint when a parser reports an error at the start of a line: what it tripped on began on the line
+    before (an unclosed ``[`` or ``{``, a value cut short), so quote that line too."""
+    import re
+
+    found = re.search(r"line (\d+), column 1\b", message)
+    lines = text.splitlines()
+    if not found or not 1 < int(found.group(1)) <= len(lines) + 1:
+        return ""
+    before = int(found.group(1)) - 1
+    return f"; the problem may be at the end of line {before}: {lines[before - 1].strip()!r}"
+
+
 def read_table(path: str | os.PathLike[str], *, what: str) -> Any:
     """The contents of a ``.toml``, ``.yaml`` / ``.yml`` or ``.json`` file; errors name the file and the fix.
 
@@ -181,6 +194,6 @@ def read_table(path: str | os.PathLike[str], *, what: str) -> Any:
 
             return json.loads(text)
     except Exception as exc:  # TOML/YAML/JSON syntax errors: name the file and keep the parser's position
-        raise ConfigError(f"cannot parse {what} file {str(path)!r}: {exc}") from None
+        raise ConfigError(f"cannot parse {what} file {str(path)!r}: {exc}{_earlier_line(str(exc), text)}") from None
     raise ConfigError(f"cannot read {what} file {str(path)!r}: unknown extension {suffix!r}; expected '.toml', "
                       "'.yaml', '.yml' or '.json'")
