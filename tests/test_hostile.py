@@ -840,3 +840,12 @@ def test_a_toml_syntax_error_reported_at_a_line_start_quotes_the_line_before(tmp
     (tmp_path / "f.toml").write_text('name = "t\n')  # reported where it is: no hint
     with pytest.raises(ConfigError, match=r"Illegal character '\\n' \(at line 1, column 10\)$"):
         load_experiment(tmp_path / "f.toml")
+
+
+def test_a_comparison_without_candidates_is_named() -> None:
+    from stitch.core.selection import select_translator
+
+    x = torch.randn(20, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^no candidates to compare; pass at least one \(name, options\) pair, e\.g\. "
+                                         r"AUTO_CANDIDATES$"):
+        select_translator(x, x, candidates=[])
