@@ -14,6 +14,7 @@ __all__ = [
     "PluginError",
     "ConfigError",
     "InterpolationWarning",
+    "MatchingWarning",
 ]
 
 
@@ -46,6 +47,12 @@ class ConfigError(StitchError, ValueError):
 class InterpolationWarning(UserWarning):
     """A least-squares map fitted from about as many anchor pairs as dimensions (the interpolation peak), where
     it fits the anchors' noise and generalises worst; ridge, or ``Stitcher(method="auto")``, avoids it."""
+
+
+class MatchingWarning(UserWarning):
+    """A discovered anchor matching failed its stability check (``Matching.reliability`` below
+    ``stitch.core.matching.RELIABLE``): most of its matches are likely wrong; give more known pairs or pair the
+    anchors."""
 
 
 def _not_fitted_error() -> type:

@@ -83,8 +83,47 @@ def test_undefined_cells_are_blank_with_their_reason(latents: dict[str, torch.Te
     assert "- undefined for wide vs wide: mean_cca: x is rank-deficient" in report
     only_wide = audit({"wide": wide["wide"], "wide2": 2 * wide["wide"]}, metrics=["mean_cca"]).report()
     assert "- undefined for every pair: mean_cca: x is rank-deficient" in only_wide
-    assert "| mean_cca | n/a | n/a |" in only_wide  # the summary has no pair to name
+    assert "| mean_cca | n/a | n/a | invariant to every invertible linear map" in only_wide  # no pair to name
     assert json.loads((tmp_path / "mean_cca.json").read_text())["values"][3][0] is None
+    # undefined for every pair: a line that says why, no empty heatmap
+    out = tmp_path / "wide"
+    audit({"wide": wide["wide"], "wide2": 2 * wide["wide"]}, metrics=["mean_cca", "linear_cka"], out=out)
+    report = (out / "report.md").read_text()
+    assert not (out / "mean_cca.png").exists() and "![mean_cca]" not in report
+    assert (out / "linear_cka.png").exists() and "![linear_cka](linear_cka.png)" in report
+    assert "One pair of models: nothing to rank; read each measure's value against its range" in report
+
+
+def test_the_verdict_names_what_the_measures_agree_on(latents: dict[str, torch.Tensor]) -> None:
+    from stitch.audits.report import verdict_markdown
+
+    res = audit(latents, metrics=["linear_cka", "procrustes", "mutual_knn", "svcca"])
+    c = res.consensus()
+    # b is a nonlinear map of a, c is unrelated: every measure puts a-b first and a pair with c last
+    assert c["pairs"][0] == {"pair": "a vs b", "consensus": 1.0, "first": 4, "last": 0, "measures": 4}
+    assert {p["pair"] for p in c["pairs"][1:]} == {"a vs c", "b vs c"}
+    assert c["agreement"] is not None and c["agreement"] > 0.4 and c["skipped"] == {}
+    # a distance ranks in its own direction: read as a score, procrustes alone would put a-b last
+    flipped = audit(latents, metrics=["procrustes"])
+    flipped.declarations["procrustes"] = {**flipped.declarations["procrustes"], "kind": "score"}
+    assert flipped.consensus()["pairs"][-1]["pair"] == "a vs b"
+    text = verdict_markdown(res)
+    assert text.splitlines()[2].startswith("Most similar by consensus: **a vs b** (first for 4/4 measures)")
+    report = res.report()
+    assert report.index("## Verdict") < report.index("## Summary")
+    # the caveat column: SVCCA's known failure mode beside its value, none for CKA
+    svcca_row = next(line for line in report.splitlines() if line.startswith("| svcca |"))
+    assert "can rank an unrelated model above a related one" in svcca_row
+    assert next(line for line in report.splitlines() if line.startswith("| linear_cka |")).endswith("| - |")
+
+
+def test_ties_are_not_named_as_most_and_least_similar() -> None:
+    from stitch.audits import AuditResult
+
+    res = AuditResult(list("abc"), list("abc"), {"linear_cka": np.ones((3, 3))},
+                      {"linear_cka": get_metric("linear_cka").to_dict()}, {"linear_cka": {}}, {"linear_cka": None})
+    assert "| linear_cka | every pair ties (1.000) | - | - |" in res.report()
+    assert res.consensus()["agreement"] is None  # one measure: nothing to agree with
 
 
 def test_compare_errors(latents: dict[str, torch.Tensor]) -> None:

@@ -128,6 +128,9 @@ def test_core_registries_are_listed_with_their_source(capsys):
     assert code == 0 and out.startswith("| name | plugin | kind | range | symmetric | labels | invariances |")
     row = "| procrustes | builtin | distance | [0, 1.57] | yes | no | orthogonal, isotropic_scaling, translation |"
     assert row in out
+    # plain text: no reStructuredText literals, norms not escaped; known failure modes named
+    assert "``" not in out and "\\|" not in out and "‖Ux^T Uy‖_F^2" in out
+    assert "Caveat: depends on how many directions the SVD step keeps" in out
     code, out, _ = run(capsys, "metrics", "list", "stitching_*", "--json")
     (shown,) = json.loads(out)
     assert (shown["name"], shown["needs_labels"], shown["symmetric"], shown["plugin"]) == (

@@ -80,10 +80,11 @@ def test_discovered_anchors_stitch_like_the_true_ones_and_a_wrong_pairing_does_n
     stitched = [c for c in cells if c["stitched"]]
     assert len(stitched) == 6
     assert all(c["anchors_recovered"] == c["anchors_to_recover"] == 40 and c["match_confidence"] > 0.8
-               for c in stitched)
+               and c["match_reliability"] == 1.0 for c in stitched)
     assert not any("anchors_recovered" in c for c in cells if not c["stitched"])
     summary = summarize(cells, "accuracy")["relative:cosine"]
     assert summary["stitched_mean"] > 0.9 and summary["anchors_recovered_fraction"] == 1.0
+    assert summary["match_reliability"] == 1.0
     # the target spaces are built on the partners: a wrong pairing of the anchors breaks stitching
     g = torch.Generator().manual_seed(1)
     wrong = {a: {b: {**rec, "partners": torch.randperm(40, generator=g).tolist()} for b, rec in row.items()}
@@ -130,7 +131,7 @@ def test_report_files(matrix, tmp_path: Path) -> None:
     assert mean.shape == (3, 3) and (mean.diagonal() > 0.9).all()
     summary = format_summary(result)
     assert summary.splitlines()[0] == "synthetic: accuracy (mean ± std over 2 seeds; chance 0.200)"
-    assert "translate:ot (discovered anchors: 100% of pairs recovered)" in summary
+    assert "translate:ot (discovered anchors: 100% of pairs recovered, reliability 1.00)" in summary
     assert summary.splitlines()[-2:] == [
         "same group: stitched pairs of one group (architecture, other seed); cross group: pairs of two groups.",
         "chance level (guessing uniformly at random, 1 / number of classes): 0.200",

@@ -80,7 +80,7 @@ def test_ot_discovers_the_hidden_pairing_and_reports_it() -> None:
     anchors = torch.randn(40, 6, generator=g, dtype=torch.float64)
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))
     z, extra = create_space("translate:ot", n_known=5).stitch(anchors, anchors @ q, anchors[:3] @ q, seed=0)
-    assert extra == {"anchors_recovered": 35, "anchors_to_recover": 35}
+    assert extra == {"anchors_recovered": 35, "anchors_to_recover": 35, "match_reliability": 1.0}
     torch.testing.assert_close(z, anchors[:3])
     _, extra = create_space("translate:ot").stitch(anchors, anchors @ q, anchors[:3] @ q, seed=0, known=8)
     assert extra["anchors_to_recover"] == 32  # the experiment's discover.known when n_known is not set

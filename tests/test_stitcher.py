@@ -90,6 +90,7 @@ def test_unpaired_anchors_are_matched_first_and_the_matching_is_reported() -> No
     s = Stitcher("procrustes").fit(x, y[perm], paired=False, known=[(0, int(torch.argsort(perm)[0]))])
     assert s.matching_.n_correct(torch.argsort(perm)) == 119  # every pair but the known one, recovered
     assert torch.allclose(s.transform(x), y) and s.report_["pairing"]["known"] == 1
+    assert s.report_["pairing"]["reliability"] == 1.0
     with pytest.raises(ValueError, match=r"known pairs are for anchors whose pairing is discovered; pass "
                                          r"paired=False with them"):
         Stitcher().fit(x, y, known=[(0, 0)])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stitch.errors import NotFittedError, UnknownNameError
-from stitch.core.matching import Matching, match_anchors
+from stitch.errors import MatchingWarning, NotFittedError, UnknownNameError
+from stitch.core.matching import RELIABLE, Matching, match_anchors
 from stitch.core.translate import (
     Affine, InverseRelative, Linear, OTTranslator, Procrustes, Ridge, create_translator, list_translators,
 )
@@ -212,7 +212,8 @@ def test_auto_finds_matchings_that_one_start_alone_misses() -> None:
     x, y, truth = _hidden_permutation(200, 32, noise=0.2, seed=5)
     auto = match_anchors(x, y)
     assert (auto.recovery(truth), auto.start) == (1.0, "sorted/schedule")
-    assert match_anchors(x, y, method="gromov").recovery(truth) < 0.1
+    with pytest.warns(MatchingWarning):  # and says so
+        assert match_anchors(x, y, method="gromov").recovery(truth) < 0.1
     # five pairs under heavy noise: relative coordinates w.r.t. them are too noisy to start from, the
     # Wasserstein-Procrustes start is not, and the objective tells the two apart
     x, y, truth = _hidden_permutation(200, 32, noise=0.5, seed=5)
@@ -237,13 +238,52 @@ def test_stochastic_routes_are_seeded() -> None:
 def test_confident_matches_are_more_often_right_than_all_of_them() -> None:
     x, y, truth = _hidden_permutation(200, 32, noise=0.95, seed=5)  # so noisy that a quarter is recovered
     known = [(i, int(truth[i])) for i in range(10)]
-    m = match_anchors(x, y, known=known)
+    with pytest.warns(MatchingWarning):
+        m = match_anchors(x, y, known=known)
     top = m.confident(0.25)
     assert len(top) == 10 + 48
     assert top[:10].sort().values.tolist() == list(range(10))  # known pairs first: their confidence is inf
     hits = (m.target == truth).double()
     assert float(hits[top[10:]].mean()) > m.recovery(truth) + 0.1
     assert torch.isinf(m.confidence[:10]).all() and torch.isfinite(m.confidence[10:]).all()
+
+
+def test_a_recovered_matching_is_stable_and_silent() -> None:
+    import warnings
+
+    x, y, truth = _hidden_permutation(120, 16, noise=0.05, seed=7)
+    known = [(i, int(truth[i])) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MatchingWarning)
+        for method in ("auto", "sinkhorn"):  # every method's matching is checked the same way
+            m = match_anchors(x, y, known=known, method=method)
+            assert m.recovery(truth) == 1.0 and m.reliability == 1.0
+            assert torch.equal(m.stability, torch.ones(120, dtype=torch.float64))
+
+
+def test_a_matching_of_unrelated_sets_says_it_is_unreliable() -> None:
+    # no correspondence exists: the self-learning still ends in a self-consistent matching, but not a stable one
+    g = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(120, 16, generator=g, dtype=torch.float64) for _ in range(2))
+    with pytest.warns(MatchingWarning, match=r"^the discovered matching is unreliable: after half of it is "
+                                             r"scrambled, the self-learning comes back to only \d+% of its matches "
+                                             r"\(reliable matchings come back to over 85%\)"):
+        m = match_anchors(x, y, known=[(i, i) for i in range(5)])
+    assert m.reliability < 0.25 < RELIABLE and m.recovery(torch.arange(120)) < 0.05
+    assert torch.equal(m.stability[:5], torch.ones(5, dtype=torch.float64))  # known pairs are never scrambled
+
+
+def test_stable_matches_are_right_more_often_and_rank_first() -> None:
+    x, y, truth = _hidden_permutation(200, 32, noise=0.95, seed=5)  # so noisy that a quarter is recovered
+    with pytest.warns(MatchingWarning):
+        m = match_anchors(x, y, known=[(i, int(truth[i])) for i in range(10)])
+    hits, stable = (m.target == truth)[10:].double(), m.stability[10:] == 1
+    assert float(hits[stable].mean()) > float(hits[~stable].mean()) + 0.4
+    assert abs(m.reliability - m.recovery(truth)) < 0.15  # on this pair it tracks recovery
+    # the order: stability first, the margin only between equally stable matches
+    scores = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    ranked = Matching(torch.arange(3), scores, "self-learning", (), stability=torch.tensor([0.5, 1.0, 1.0]))
+    assert ranked.confident(1.0).tolist() == [1, 2, 0]
 
 
 def test_matching_a_smaller_set_into_a_larger_one() -> None:

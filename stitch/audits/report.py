@@ -25,7 +25,7 @@ from stitch.utils.plots import markdown_table, save_heatmap
 if TYPE_CHECKING:
     from stitch.audits.result import AuditResult
 
-__all__ = ["write_audit", "audit_markdown", "latex_table", "cluster_order", "sanity_markdown"]
+__all__ = ["write_audit", "audit_markdown", "verdict_markdown", "latex_table", "cluster_order", "sanity_markdown"]
 
 
 def cluster_order(m: np.ndarray, kind: str) -> tuple[np.ndarray, Any] | None:
@@ -117,6 +117,8 @@ def write_audit(result: AuditResult, out: str | os.PathLike[str], *, color_range
             idx, link = clustered
             rows = cols = [result.rows[i] for i in idx]
             shown = m[np.ix_(idx, idx)]
+        if not np.isfinite(m).any():  # undefined for every pair: report.md says why, an empty heatmap would not
+            continue
         lo, hi = decl["range"] if color_range == "declared" else (math.nan, math.nan)
         finite = np.abs(m[np.isfinite(m)])
         # Two decimals would print small-valued metrics (e.g. Gromov-Wasserstein) as all 0.00 / 0.01.
@@ -145,16 +147,57 @@ def _summary_rows(result: AuditResult) -> list[list[str]]:
     # Self-pairs say nothing about how models relate, so they are left out when there is anything else.
     rows = []
     for metric, m in result.values.items():
+        caveat = result.declarations[metric].get("caveat", "") or "-"
         cells = [(m[i, j], f"{r} vs {c}") for i, r in enumerate(result.rows) for j, c in enumerate(result.cols)
                  if math.isfinite(m[i, j]) and r != c]
         if not cells:
-            rows.append([metric, "n/a", "n/a"])
+            rows.append([metric, "n/a", "n/a", caveat])
             continue
         sign = 1.0 if result.declarations[metric]["kind"] == "score" else -1.0
         best = max(cells, key=lambda t: sign * t[0])
         worst = min(cells, key=lambda t: sign * t[0])
-        rows.append([metric, f"{best[1]} ({best[0]:.3f})", f"{worst[1]} ({worst[0]:.3f})"])
+        if best[0] == worst[0]:  # one value everywhere: no pair is more similar than another
+            rows.append([metric, f"every pair ties ({best[0]:.3f})", "-", caveat])
+        else:
+            rows.append([metric, f"{best[1]} ({best[0]:.3f})", f"{worst[1]} ({worst[0]:.3f})", caveat])
     return rows
+
+
+def verdict_markdown(result: AuditResult) -> str:
+    """The audit's first screen: which pairs of models the measures agree are most and least similar.
+
+    Example:
+        >>> from stitch.audits.result import AuditResult
+        >>> v = {"m": np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.5], [0.1, 0.5, 1.0]])}
+        >>> r = AuditResult(list("abc"), list("abc"), v, {"m": {"kind": "score"}}, {"m": {}}, {"m": None})
+        >>> print(verdict_markdown(r).splitlines()[2])
+        Most similar by consensus: **a vs b** (first for 1/1 measures); least similar: **a vs c** (last for 1/1).
+    """
+    c = result.consensus()
+    lines = ["## Verdict", ""]
+    if not c["pairs"]:
+        single = len(result.rows) == len(result.cols) == 2 or (len(result.rows) * len(result.cols) == 1)
+        return "\n".join(lines + [
+            ("One pair of models: nothing to rank; read each measure's value against its range and chance level "
+             "below." if single else "No measure is defined on two or more pairs of models: nothing to rank; read "
+             "each measure below.")])
+    top, bottom = c["pairs"][0], c["pairs"][-1]
+    lines.append(f"Most similar by consensus: **{top['pair']}** (first for {top['first']}/{top['measures']} "
+                 f"measures); least similar: **{bottom['pair']}** (last for {bottom['last']}/{bottom['measures']}).")
+    agreement = c["agreement"]
+    if agreement is None:
+        lines.append("Agreement between measures: n/a (it needs three or more pairs).")
+    else:
+        tells = ("they tell one story" if agreement >= 0.7 else "they partly agree: read the measures that disagree"
+                 if agreement >= 0.3 else "they disagree: no single ranking holds, read each measure")
+        lines.append(f"Agreement between measures: mean Spearman {agreement:.2f} between their rankings of the "
+                     f"pairs ({tells}).")
+    lines += ["", markdown_table(["pair", "consensus (1 = most similar)", "ranked first by", "ranked last by"],
+                                 [[p["pair"], f"{p['consensus']:.2f}", f"{p['first']}/{p['measures']}",
+                                   f"{p['last']}/{p['measures']}"] for p in c["pairs"]])]
+    if c["skipped"]:
+        lines += ["", "Not ranked: " + "; ".join(f"{m} ({why})" for m, why in c["skipped"].items()) + "."]
+    return "\n".join(lines)
 
 
 def audit_markdown(result: AuditResult) -> str:
@@ -167,8 +210,9 @@ def audit_markdown(result: AuditResult) -> str:
             lines.append(f"- **{key}**: {cfg[key]}")
     for label, spec in cfg.get("encoders", {}).items():
         lines.append(f"- **encoder** `{label}`" + ("" if spec == label else f": `{spec}`"))
-    lines += ["", "## Summary", "", markdown_table(["metric", "most similar pair", "least similar pair"],
-                                                   _summary_rows(result)), ""]
+    lines += ["", verdict_markdown(result), "", "## Summary", "",
+              markdown_table(["metric", "most similar pair", "least similar pair", "caveat"], _summary_rows(result)),
+              ""]
     if result.sanity:
         lines += [sanity_markdown(result.sanity), ""]
     for metric in result.values:
@@ -179,7 +223,8 @@ def audit_markdown(result: AuditResult) -> str:
         if result.chance[metric] is not None:
             lines += [f"Chance level (unrelated spaces): {result.chance[metric]:.4f}", ""]
         rows = [[r, *(_cell(result, metric, i, j) for j in range(len(result.cols)))] for i, r in enumerate(result.rows)]
-        lines += [markdown_table(["", *result.cols], rows), "", f"![{metric}]({metric}.png)", ""]
+        drawn = bool(np.isfinite(result.values[metric]).any())  # an all-n/a heatmap is not drawn
+        lines += [markdown_table(["", *result.cols], rows), ""] + ([f"![{metric}]({metric}.png)", ""] if drawn else [])
         # One line per distinct reason: a rank-deficient model makes a whole row and column undefined.
         by_reason: dict[str, list[str]] = {}
         for cell, why in result.errors.get(metric, {}).items():

@@ -65,6 +65,82 @@ class AuditResult:
             raise KeyError(f"metric {metric!r} is not in this audit; it has {', '.join(self.values)}")
         return self.values[metric]
 
+    def pair_values(self, metric: str) -> dict[str, float]:
+        """``{"A vs B": value}`` of ``metric`` over the pairs of two different models, finite values only.
+
+        In a square audit each unordered pair appears once (an asymmetric measure's two directions averaged,
+        or the one defined); in a rectangular one (layers of A vs layers of B) every cell is a pair.
+
+        Example:
+            >>> r = AuditResult(["a", "b"], ["a", "b"], {"m": np.array([[1.0, 0.2], [0.4, 1.0]])}, {"m": {}},
+            ...                 {"m": {}}, {"m": None})
+            >>> r.pair_values("m")
+            {'a vs b': 0.30000000000000004}
+        """
+        m = self.matrix(metric)
+        out: dict[str, float] = {}
+        if self.rows == self.cols:
+            for i, r in enumerate(self.rows):
+                for j in range(i + 1, len(self.cols)):
+                    both = [v for v in (m[i, j], m[j, i]) if math.isfinite(v)]
+                    if both:
+                        out[f"{r} vs {self.cols[j]}"] = float(np.mean(both))
+        else:
+            for i, r in enumerate(self.rows):
+                for j, c in enumerate(self.cols):
+                    if r != c and math.isfinite(m[i, j]):
+                        out[f"{r} vs {c}"] = float(m[i, j])
+        return out
+
+    def consensus(self) -> dict[str, Any]:
+        """Which pairs of models the measures agree are most and least similar, and how much they agree.
+
+        Every measure defined on at least two pairs ranks them in its own direction (higher scores, lower
+        distances = more similar); a pair's ``consensus`` is its mean rank over those measures, scaled to
+        ``[0, 1]`` (1: the most similar pair under every measure). ``first`` / ``last`` count the measures that
+        put it at the top / the bottom. ``agreement`` is the mean Spearman correlation between the measures'
+        rankings (pairs both define; at least three): near 1 the measures tell one story, near 0 or below they
+        do not, and each measure's own table must be read. ``skipped`` names the measures left out and why;
+        with a single pair of models there is nothing to rank (``pairs`` is empty, ``skipped`` holds every measure).
+
+        Example:
+            >>> v = {"m1": np.array([[1, .9, .1], [.9, 1, .5], [.1, .5, 1]]), "m2": np.array([[0, .2, .8],
+            ...      [.2, 0, .3], [.8, .3, 0]])}
+            >>> decl = {"m1": {"kind": "score"}, "m2": {"kind": "distance"}}
+            >>> c = AuditResult(list("abc"), list("abc"), v, decl, {"m1": {}, "m2": {}}, {}).consensus()
+            >>> c["pairs"][0]["pair"], c["pairs"][-1]["pair"], c["agreement"]
+            ('a vs b', 'a vs c', 1.0)
+        """
+        from scipy.stats import rankdata, spearmanr
+
+        ranks: dict[str, dict[str, float]] = {}
+        skipped: dict[str, str] = {}
+        for metric in self.values:
+            values = self.pair_values(metric)
+            if len(values) < 2:
+                skipped[metric] = "undefined for every pair" if not values else "defined on one pair only"
+                continue
+            sign = 1.0 if self.declarations[metric].get("kind", "score") == "score" else -1.0
+            r = rankdata([sign * v for v in values.values()])  # ties share their mean rank
+            ranks[metric] = dict(zip(values, (r - 1) / (len(r) - 1)))
+        pairs: dict[str, list[float]] = {}
+        for per_pair in ranks.values():
+            for pair, rank in per_pair.items():
+                pairs.setdefault(pair, []).append(rank)
+        rows = [{"pair": p, "consensus": float(np.mean(v)), "first": sum(x == 1.0 for x in v),
+                 "last": sum(x == 0.0 for x in v), "measures": len(v)} for p, v in pairs.items()]
+        rows.sort(key=lambda row: -row["consensus"])
+        rhos = []
+        names = list(ranks)
+        for a, name in enumerate(names):
+            for other in names[a + 1:]:
+                shared = [p for p in ranks[name] if p in ranks[other]]
+                x, y = [ranks[name][p] for p in shared], [ranks[other][p] for p in shared]
+                if len(shared) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+                    rhos.append(float(spearmanr(x, y)[0]))
+        return {"pairs": rows, "agreement": float(np.mean(rhos)) if rhos else None, "measures": names,
+                "skipped": skipped}
+
     def metric_dict(self, metric: str) -> dict[str, Any]:
         """JSON-ready record of one metric (NaN written as ``null``)."""
         out = {

@@ -139,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
             res.sanity = run_sanity(res, encoders=encoders, dataset=dataset, layers=cfg.layers,
                                     train=cfg.sanity_train, **common)
     res.save(cfg.out, color_range=cfg.color_range, order=cfg.order)
+    from stitch.audits.report import verdict_markdown
+
+    print(verdict_markdown(res))  # the first screen of report.md: what the measures agree on
     print(f"audited {len(res.rows)} x {len(res.cols)} models on {res.config['n_samples']} samples, "
           f"{len(res.metrics)} metrics -> {cfg.out}/report.md", file=sys.stderr)
     return 0

@@ -56,6 +56,15 @@ def _records(command: str, pattern: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _plain(text: str) -> str:
+    """A docstring line as plain text for the terminal: no reStructuredText roles or literals, norms as ‖·‖
+    (a markdown table would print ``|`` escaped)."""
+    import re
+
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "").replace("||", "‖")
+
+
 def run_list(args: argparse.Namespace) -> int:
     from stitch.utils.plots import markdown_table
 
@@ -68,7 +77,8 @@ def run_list(args: argparse.Namespace) -> int:
     elif args.table == "metrics":
         cells = [[d["name"], d["plugin"], d["kind"], f"[{d['range'][0]:.3g}, {d['range'][1]:.3g}]",
                   "yes" if d["symmetric"] else "no", "yes" if d["needs_labels"] else "no",
-                  ", ".join(d["invariances"]) or "-", d["description"]] for d in rows]
+                  ", ".join(d["invariances"]) or "-",
+                  _plain(d["description"]) + (f" Caveat: {d['caveat']}." if d.get("caveat") else "")] for d in rows]
         print(markdown_table(["name", "plugin", "kind", "range", "symmetric", "labels", "invariances",
                               "description"], cells))
         from stitch.metrics import UNAVAILABLE_MEASURES
@@ -77,7 +87,7 @@ def run_list(args: argparse.Namespace) -> int:
         for name, why in UNAVAILABLE_MEASURES.items():
             print(f"  {name}: {why}")
     else:
-        cells = [[r["name"], r["plugin"], ", ".join(r["aliases"]) or "-", r["description"]] for r in rows]
+        cells = [[r["name"], r["plugin"], ", ".join(r["aliases"]) or "-", _plain(r["description"])] for r in rows]
         print(markdown_table(["name", "plugin", "aliases", "description"], cells))
     return 0
 

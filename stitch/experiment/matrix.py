@@ -83,7 +83,9 @@ def discover_partners(anchor_lat: Mapping[str, torch.Tensor], discover: Discover
 
     Returns ``{a: {b: record}}`` with ``record``: ``partners`` (``partners[i]`` is the row of ``b``'s anchors
     matched to ``a``'s anchor ``i``), ``recovered`` / ``to_recover`` (right discovered pairs / discovered
-    pairs), ``confidence`` (fraction of discovered matches that are mutual best, margin > 0), ``start``.
+    pairs), ``confidence`` (fraction of discovered matches that are mutual best, margin > 0), ``reliability``
+    (:attr:`~stitch.core.matching.Matching.reliability`: below ``RELIABLE`` most matches are likely wrong),
+    ``start``.
 
     Shapes:
         anchor_lat[e]: ``(a, d_e)``  ->  ``partners``: ``a`` ints
@@ -112,7 +114,7 @@ def discover_partners(anchor_lat: Mapping[str, torch.Tensor], discover: Discover
             out.setdefault(a, {})[b] = {
                 "partners": perm[m.target].tolist(), "recovered": m.n_correct(truth), "to_recover": n - len(known),
                 "confidence": float((m.confidence[discovered] > 0).double().mean()) if bool(discovered.any()) else 1.0,
-                "start": m.start,
+                "reliability": m.reliability, "start": m.start,
             }
     return out
 
@@ -120,13 +122,13 @@ def discover_partners(anchor_lat: Mapping[str, torch.Tensor], discover: Discover
 def partners(matchings: Mapping[str, Mapping[str, Mapping[str, Any]]], src: str,
              tgt: str) -> tuple[torch.Tensor, dict[str, Any]]:
     """Rows of ``tgt``'s anchors matched to ``src``'s anchors ``0, 1, ...`` (from :func:`discover_partners`),
-    and what to record in the cell (recovery and confidence of the pair's matching).
+    and what to record in the cell (recovery, confidence and reliability of the pair's matching).
 
     Example:
         >>> rows, cell = partners({"A": {"B": {"partners": [1, 2, 0], "recovered": 3, "to_recover": 3,
-        ...                                    "confidence": 1.0, "start": "known"}}}, "B", "A")
-        >>> rows.tolist(), cell["anchors_recovered"]
-        ([2, 0, 1], 3)
+        ...                                    "confidence": 1.0, "reliability": 1.0, "start": "known"}}}, "B", "A")
+        >>> rows.tolist(), cell["anchors_recovered"], cell["match_reliability"]
+        ([2, 0, 1], 3, 1.0)
     """
     if tgt in matchings.get(src, {}):
         rec = matchings[src][tgt]
@@ -135,7 +137,7 @@ def partners(matchings: Mapping[str, Mapping[str, Mapping[str, Any]]], src: str,
         rec = matchings[tgt][src]
         rows = torch.argsort(torch.as_tensor(rec["partners"], dtype=torch.long))
     return rows, {"anchors_recovered": rec["recovered"], "anchors_to_recover": rec["to_recover"],
-                  "match_confidence": rec["confidence"]}
+                  "match_confidence": rec["confidence"], "match_reliability": rec["reliability"]}
 
 
 def plan_rows(labels: Sequence[str], spaces: Sequence[SpaceConfig], seeds: Sequence[int], *, decoder: DecoderConfig,

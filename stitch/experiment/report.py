@@ -59,6 +59,8 @@ def summary_rows(result: ExperimentResult) -> list[list[str]]:
             row[0] += f" (discovered anchors: {s['anchors_recovered_fraction']:.0%} of pairs recovered"
             if "match_confidence" in s:
                 row[0] += f", {s['match_confidence']:.0%} mutual best"
+            if "match_reliability" in s:
+                row[0] += f", reliability {s['match_reliability']:.2f}"
             row[0] += ")"
         rows.append(row)
     return rows

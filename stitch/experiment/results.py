@@ -154,6 +154,9 @@ def summarize(cells: Sequence[Mapping[str, Any]], metric: str) -> dict[str, dict
         confidence = [c["match_confidence"] for c in mine if "match_confidence" in c]
         if confidence:
             summary["match_confidence"] = float(np.mean(confidence))
+        reliability = [c["match_reliability"] for c in mine if "match_reliability" in c]
+        if reliability:  # the weakest pair's: one unreliable matching is enough to distrust the row
+            summary["match_reliability"] = float(np.min(reliability))
         out[space] = summary
     return out
 

@@ -140,6 +140,7 @@ def register_metric(
     defaults: Mapping[str, Any] | None = None,
     description: str = "",
     reference: str = "",
+    caveat: str = "",
     aliases: Iterable[str] = (),
 ) -> Metric:
     """Register a metric: a :class:`Metric`, or a plain ``fn(x, y, **options) -> float`` plus its metadata.
@@ -177,6 +178,7 @@ def register_metric(
             defaults=dict(defaults or {}),
             description=description or describe(metric),
             reference=reference,
+            caveat=caveat,
         )
     METRICS.register(name, metric, source=source, aliases=aliases, description=metric.description)
     return metric
@@ -216,6 +218,11 @@ def describe_metrics(pattern: str = "*") -> list[dict[str, Any]]:
 
 _SHAPE = ("orthogonal", "isotropic_scaling", "translation")
 _ANGLE = ("orthogonal", "isotropic_scaling")
+# Known failure modes of the CCA family (Kornblith et al., ICML 2019, section 3; Ding et al., NeurIPS 2021)
+_CCA_CAVEAT = ("invariant to every invertible linear map, so it reports near 1 whenever samples barely outnumber "
+               "dimensions, and it ignores how much variance each direction carries; prefer CKA to rank models")
+_SVCCA_CAVEAT = ("depends on how many directions the SVD step keeps (keep=0.99 of the variance) and can rank an "
+                 "unrelated model above a related one (Ding et al., NeurIPS 2021); read it beside CKA")
 
 
 def _register_builtins() -> None:
@@ -231,12 +238,12 @@ def _register_builtins() -> None:
         (minibatch_cka, dict(range=corr, symmetric=True, invariances=_SHAPE, min_samples=4, order_dependent=True,
                              defaults={"batch_size": 512}, reference="Nguyen et al., ICLR 2021")),
         (mean_cca, dict(range=unit, symmetric=True, invariances=("affine",), min_samples=3,
-                        reference="Hotelling 1936")),
+                        reference="Hotelling 1936", caveat=_CCA_CAVEAT)),
         (svcca, dict(range=unit, symmetric=True, invariances=_SHAPE, min_samples=3, defaults={"keep": 0.99},
-                     reference="Raghu et al., NeurIPS 2017")),
+                     reference="Raghu et al., NeurIPS 2017", caveat=_SVCCA_CAVEAT)),
         (pwcca, dict(range=unit, symmetric=False, min_samples=3,
                      invariances=("signed_permutation", "isotropic_scaling", "translation"),
-                     reference="Morcos et al., NeurIPS 2018")),
+                     reference="Morcos et al., NeurIPS 2018", caveat=_CCA_CAVEAT)),
         (procrustes, dict(kind="distance", range=(0.0, math.pi / 2), symmetric=True, invariances=_SHAPE,
                           reference="Williams et al., NeurIPS 2021 (angular shape metric)")),
         (procrustes_euclidean, dict(kind="distance", range=(0.0, math.sqrt(2.0)), symmetric=True, invariances=_SHAPE,

@@ -48,6 +48,7 @@ class Metric:
         defaults: default options, recorded in audit results.
         description: one line for listings.
         reference: the paper or estimator that defines it.
+        caveat: a known failure mode a reader should weigh the value against (shown beside it in audits).
 
     Example:
         >>> import torch
@@ -70,6 +71,7 @@ class Metric:
     defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
     description: str = ""
     reference: str = ""
+    caveat: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -143,6 +145,7 @@ class Metric:
             "defaults": dict(self.defaults),
             "description": self.description,
             "reference": self.reference,
+            "caveat": self.caveat,
         }
 
 

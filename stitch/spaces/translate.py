@@ -73,4 +73,5 @@ class TranslatedSpace(AbsoluteSpace):
         pairs = [(i, int(truth[i])) for i in range(min(n_known, n))]
         translator.fit(encoder_anchors, decoder_anchors[perm], known=pairs)
         recovered = translator.matching_.n_correct(truth)
-        return translator.transform(latents), {"anchors_recovered": recovered, "anchors_to_recover": n - len(pairs)}
+        return translator.transform(latents), {"anchors_recovered": recovered, "anchors_to_recover": n - len(pairs),
+                                               "match_reliability": translator.matching_.reliability}

@@ -199,7 +199,8 @@ class Stitcher(Estimator):
         if not paired:
             self.report_["pairing"] = {"discovered": True, "method": self.matching_.method,
                                        "known": len(self.matching_.known),
-                                       "mean_confidence": float(self.matching_.confidence.mean())}
+                                       "mean_confidence": float(self.matching_.confidence.mean()),
+                                       "reliability": self.matching_.reliability}
         self.anchors_ = (x, y)  # kept: forecasts with a decoder given later cross-validate on them
         return self
 
