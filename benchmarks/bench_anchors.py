@@ -1,8 +1,8 @@
 """Anchor discovery on real encoders: recovery, confidence and stitched accuracy vs how many pairs are known.
 
 Run: ``python benchmarks/bench_anchors.py [--data ../shared/data --models ../shared/models]`` (about 10 minutes on
-2 cores the first time, most of it encoding Fashion-MNIST and digits once into the latent cache, then about 5;
-``--full`` matches 1,000 samples as well as 300, about 15 minutes more).
+2 cores the first time, most of it encoding Fashion-MNIST and digits once into the latent cache, then about 8;
+``--full`` matches 1,000 samples as well as 300, about 25 minutes more).
 
 Four pairs of encoders that were never trained together:
 
