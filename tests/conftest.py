@@ -58,14 +58,10 @@ def one_thread() -> Iterator[None]:
     threads spin-wait on each other: a tiny ResNet step or SVD then takes seconds instead of milliseconds.
     Values are unaffected.
     """
-    import torch
-    from threadpoolctl import threadpool_limits
+    from stitch.utils.threads import cpu_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # numpy's BLAS too (scipy, sklearn, POT)
+    with cpu_threads(1):  # numpy's BLAS too (scipy, sklearn, POT)
         yield
-    torch.set_num_threads(before)
 
 
 def _make_dist(site: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:

@@ -96,6 +96,21 @@ def test_discovered_anchors_stitch_like_the_true_ones_and_a_wrong_pairing_does_n
     assert all(c["accuracy"] < 0.6 for c in row if c["stitched"])
 
 
+def test_a_run_limits_torch_and_the_blas_pools_alike() -> None:
+    import numpy as np  # noqa: F401  (loads its BLAS, so threadpoolctl sees it)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from stitch.utils.threads import cpu_threads
+
+    blas = lambda: {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}  # noqa
+    with threadpool_limits(2):  # two threads to start from, whatever the environment set
+        before, torch_before = blas(), torch.get_num_threads()
+        assert before and set(before.values()) == {2}, "numpy's BLAS should be visible to threadpoolctl"
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1 and set(blas().values()) == {1}
+        assert blas() == before and torch.get_num_threads() == torch_before  # restored
+
+
 def test_summary_reduces_over_seeds() -> None:
     cells = [
         {"space": "s", "seed": seed, "decoder_encoder": a, "test_encoder": b, "stitched": a != b,

@@ -10,7 +10,8 @@ layer and stitches the models), reusing every trained file whose recipe matches 
 an interrupted run resumes; and writes ``results.json`` (with the configuration, the encoders' provenance,
 seeds, anchor ids and library versions), ``results.csv``, figures and ``report.md``.
 
-Torch's CPU threads are set for the run: training and decoders use ``threads`` (the file's, default 1 —
+CPU threads are set for the run, in torch and in the BLAS / OpenMP pools alike
+(:func:`~stitch.utils.threads.cpu_threads`): training and decoders use ``threads`` (the file's, default 1 —
 small models gain nothing from more, on a shared machine extra threads wait on each other and run many
 times slower, and a fixed count keeps results identical run to run); encoding keeps torch's default (the
 machine's cores: large pretrained models do gain from threads, and the result is cached).
@@ -34,7 +35,7 @@ from stitch.experiment.results import ExperimentResult, summarize
 from stitch.utils.deprecation import renamed_kwargs
 from stitch.utils.progress import phase
 from stitch.utils.roots import using_models_root
-from stitch.utils.threads import torch_threads
+from stitch.utils.threads import cpu_threads
 
 __all__ = ["ExperimentPlan", "check_experiment", "run_experiment"]
 
@@ -258,7 +259,7 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     n_threads = threads or cfg.threads or 1
     context = RunContext(cfg=cfg, dataset=dataset, out_dir=out_dir, cache_root=cache_root or cfg.cache_root,
                          engine=engine, progress=progress, encode_threads=torch.get_num_threads())
-    with torch_threads(n_threads):
+    with cpu_threads(n_threads):
         cells, anchors, encoder_info = protocol.run(context)
     train_seeds = {e.display: e.train.seed if e.train is not None else None for e in cfg.encoders}
     cells = [{**c, "decoder_train_seed": train_seeds[c["decoder_encoder"]],

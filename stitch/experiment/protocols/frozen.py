@@ -74,7 +74,7 @@ class FrozenProtocol(Protocol):
         from stitch.experiment.matrix import stitching_matrix
         from stitch.experiment.results import CELLS_FILE, CellStore
         from stitch.utils.progress import phase
-        from stitch.utils.threads import torch_threads
+        from stitch.utils.threads import cpu_threads
 
         cfg, dataset, progress = ctx.cfg, ctx.dataset, ctx.progress
         train_split, test_split = cfg.dataset.train_split, cfg.dataset.test_split
@@ -85,7 +85,7 @@ class FrozenProtocol(Protocol):
             phase(f"{verb} encoder {i}/{len(cfg.encoders)}: {enc_cfg.display} ({enc_cfg.name})", enabled=progress)
             encoders[enc_cfg.display], encoder_info[enc_cfg.display] = _build_encoder(enc_cfg, cfg, dataset,
                                                                                       ctx.out_dir, progress)
-        with torch_threads(ctx.encode_threads):  # every split of an encoder in one pass (one Ray actor pool)
+        with cpu_threads(ctx.encode_threads):  # every split of an encoder in one pass (one Ray actor pool)
             encoded = ctx.engine.encode_many(encoders, dataset, [train_split, test_split], cache=cache,
                                              progress=progress, batch_size=cfg.encode_batch_size,
                                              resources={e.display: e.resources for e in cfg.encoders})
