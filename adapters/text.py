@@ -337,11 +337,22 @@ class HFTextEncoder(BaseEncoder):
         return torch.nn.functional.normalize(z, dim=-1) if self.normalize else z
 
     def fingerprint(self) -> dict[str, Any]:
-        """Name, options and the sha256 of the weights as read (reading them if needed; the model is built later)."""
+        """Options and the sha256 of the weights as read (reading them if needed; the model is built later) and
+        of the tokenizer and config files.
+
+        Not the name or path the model was reached by: ``minilm``, ``hf:<its folder>`` and ``hf:<name>`` under
+        ``--models`` are one model with one cache entry (the hashes tell models apart, names cannot).
+        """
+        from stitch.utils.files import sha256_file
+
         self._read_weights()
+        directory = self._directory()
+        files = {f: sha256_file(directory / f) for f in ("config.json", "tokenizer_config.json",
+                                                         "special_tokens_map.json", *_TOKENIZER_FILES)
+                 if (directory / f).is_file()}
         options = {k: v for k, v in self.spec.options.items() if k != "model"}
-        return {"name": self.name, "class": type(self).__name__, "options": options,
-                "weights": {"sha256": self._weights_sha256}}
+        return {"class": type(self).__name__, "options": options, "weights": {"sha256": self._weights_sha256},
+                "files": files}
 
 
 def _local_directory(ref: str) -> Path | None:

@@ -61,6 +61,21 @@ def test_hf_prefix_loads_a_local_directory_with_other_pooling_and_layer(minilm):
     check_encoder(enc, SENTENCES)
 
 
+def test_one_model_has_one_cache_key_whichever_way_it_is_named(shared_models):
+    from stitch.encoder.cache import LatentCache
+    from stitch.plugins import load_dataset
+    from stitch.utils.roots import using_models_root
+
+    ds = load_dataset("arrays", inputs=["a", "b"], labels=[0, 1], modality="text")
+    key = lambda enc: LatentCache().key(enc, ds, None)  # noqa: E731
+    by_path = stitch.create_encoder(f"hf:{shared_models / 'paraphrase-MiniLM-L3-v2'}")
+    with using_models_root(shared_models):
+        by_name = stitch.create_encoder("hf:paraphrase-MiniLM-L3-v2")
+        assert key(by_name) == key(by_path)
+        assert key(stitch.create_encoder("hf:paraphrase-MiniLM-L3-v2", pooling="cls")) != key(by_path)
+    assert key(stitch.create_encoder(f"hf:{minilm_path()}")) != key(by_path)  # other weights, other entry
+
+
 def test_pooling_agrees_with_naive_loops():
     g = torch.Generator().manual_seed(0)
     h = torch.randn(3, 5, 4, generator=g)
