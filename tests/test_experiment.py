@@ -111,6 +111,25 @@ def test_a_run_limits_torch_and_the_blas_pools_alike() -> None:
         assert blas() == before and torch.get_num_threads() == torch_before  # restored
 
 
+def test_heatmaps_share_one_colour_range_unless_asked(matrix, tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+
+    import stitch.experiment.report as report
+
+    cells, anchors, _ = matrix
+    result = ExperimentResult(name="synthetic", task="classification", metric="accuracy", greater_is_better=True,
+                              encoders=["E0", "E1", "E2"], spaces=SPACES, seeds=[0, 1], cells=cells,
+                              summary=summarize(cells, "accuracy"), anchors=anchors)
+    ranges = []
+    monkeypatch.setattr(report, "save_heatmap", lambda *a, vmin=None, vmax=None, **k: ranges.append((vmin, vmax)))
+    write_report(result, tmp_path / "shared")
+    values = np.concatenate([result.matrix(s)[0].ravel() for s in SPACES])
+    assert ranges == [(values.min(), values.max())] * len(SPACES)  # 0.3 reads the same colour in every space
+    ranges.clear()
+    write_report(result, tmp_path / "own", shared_colors=False)
+    assert ranges == [(None, None)] * len(SPACES)
+
+
 def test_summary_reduces_over_seeds() -> None:
     cells = [
         {"space": "s", "seed": seed, "decoder_encoder": a, "test_encoder": b, "stitched": a != b,

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stitch.experiment.results import ExperimentResult
 from stitch.utils.files import atomic_open, slug, write_json
 from stitch.utils.plots import markdown_table, save_bars, save_heatmap
@@ -131,13 +133,16 @@ def _bars(result: ExperimentResult, path: Path) -> bool:
     return True
 
 
-def write_report(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def write_report(result: ExperimentResult, out_dir: str | os.PathLike[str], *,
+                 shared_colors: bool = True) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns ``{what: path}``.
 
     Files: ``results.json`` (cells with their config, seeds, anchor ids, encoders' provenance, versions),
     ``results.csv`` (one row per cell), ``heatmap_<space>.png`` (mean matrix over seeds, rows = decoder's
-    encoder, colours fitted to the values), ``stitched_bars.png`` (non-stitched and stitched means per space
-    with their seed spread and the chance level), ``report.md``.
+    encoder; one colour range for every space, so a colour means the same value in each — ``shared_colors=
+    False`` fits each to its own values), ``stitched_bars.png`` (non-stitched and stitched means per space
+    with their seed spread and the chance level; a space without a value shows a hatched ``n/a`` slot),
+    ``report.md``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,11 +152,16 @@ def write_report(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> d
         f.write(_csv(result))
 
     sections = []
+    matrices = {space: result.matrix(space) for space in result.spaces}
+    finite = np.concatenate([m[np.isfinite(m)] for m, _ in matrices.values()] or [np.empty(0)])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if shared_colors and finite.size else (None, None)
+    if vmin is not None and vmin == vmax:
+        vmin = vmax = None  # one value everywhere: save_heatmap picks a flat mid-range colour
     for space in result.spaces:
-        mean, std = result.matrix(space)
+        mean, std = matrices[space]
         path = out / f"heatmap_{slug(space)}.png"
         save_heatmap(mean, result.encoders, result.encoders, path, title=f"{space}: {result.metric}",
-                     xlabel="encoder whose latents are decoded", ylabel="decoder trained on")
+                     xlabel="encoder whose latents are decoded", ylabel="decoder trained on", vmin=vmin, vmax=vmax)
         files[f"heatmap:{space}"] = path
         table = markdown_table(
             ["decoder \\ encoder", *result.encoders],

@@ -108,8 +108,10 @@ def save_bars(
 ) -> None:
     """Write a grouped bar chart PNG: one group per label, one bar per series, optional error bars.
 
-    ``series`` maps a series name to ``(values, errors)``; a ``None`` value draws no bar (not applicable) and a
-    ``None`` error no error bar (a single seed has no spread). ``reference`` draws a dashed line (chance).
+    ``series`` maps a series name to ``(values, errors)``; a ``None`` value (not applicable) draws an empty
+    hatched slot marked ``n/a``, so a missing bar is not mistaken for a zero, and a ``None`` error no error bar
+    (a single seed has no spread). ``reference`` draws a dashed line (chance). The legend sits outside the
+    axes, where it cannot cover a bar.
 
     Example:
         >>> import tempfile, os
@@ -128,11 +130,17 @@ def save_bars(
             vals = np.array([np.nan if v is None else v for v in values], dtype=float)
             errs = None if errors is None else np.array([0.0 if e is None else e for e in errors], dtype=float)
             ax.bar(x, vals, width=width, yerr=errs, capsize=3, label=name)
+            for xi, v in zip(x, vals):
+                if not np.isfinite(v):
+                    ax.bar(xi, 1.0, width=width, bottom=0.0, fill=False, hatch="//", edgecolor="lightgrey",
+                           linewidth=0.5, transform=ax.get_xaxis_transform())  # full height, whatever the scale
+                    ax.text(xi, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color="grey",
+                            transform=ax.get_xaxis_transform())
         ax.set_xticks(range(len(labels)), labels=list(labels), rotation=30, ha="right")
         if reference is not None:
             ax.axhline(reference, linestyle="--", color="grey", label=reference_label or None)
         if len(series) > 1 or reference_label:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         _save(fig, path)
