@@ -103,3 +103,23 @@ def test_quick_demo_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tm
     monkeypatch.setattr(stitch.experiment.decoders.Decoder, "fit", boom)
     again = run_experiment(demo_config(quick=True), out=out, progress=False)
     assert again.summary == s
+
+
+@pytest.mark.slow
+def test_readme_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # README promises this output; numbers may move in the last digit from one CPU to another (float
+    # reductions in training), so they are compared to within 0.01, the text exactly
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```\ndigits-demo: accuracy") + 4
+    shown = readme[start:readme.index("```", start)].strip().splitlines()
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    printed = printed[next(i for i, line in enumerate(printed) if line.startswith("digits-demo: accuracy")):]
+    printed = printed[: len(shown)]
+    number = re.compile(r"\d+\.\d+")
+    for ours, theirs in zip(printed, shown, strict=True):
+        assert number.sub("#", ours) == number.sub("#", theirs), (ours, theirs)
+        for a, b in zip(number.findall(ours), number.findall(theirs), strict=True):
+            assert abs(float(a) - float(b)) <= 0.01, (ours, theirs)
