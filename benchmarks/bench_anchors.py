@@ -105,19 +105,15 @@ def _stitched(z: dict[str, Any], rows: Any, tgt_rows: Any, seed: int) -> float:
 
 def _ceiling(x: Any, y: Any) -> float:
     """Fraction of rows of ``x`` whose nearest row of ``y`` (paired row by row) is their own partner, both
-    described as the matching sees them: centred, relative (cosine) to all the true pairs, rows centred and
-    scaled to unit length. What exact recovery can hope for."""
+    described as the matching describes them (its own helpers: centred, relative (cosine) to all the true pairs,
+    rows centred and scaled to unit length). What exact recovery can hope for."""
     import torch
 
-    from stitch.core.projection import relative_projection
+    from stitch.core.matching import _relative, _unit_rows
 
-    def describe(z: Any) -> Any:
-        z = z - z.mean(0)
-        r = relative_projection(z, z, "cosine")
-        r = r - r.mean(1, keepdim=True)
-        return r / r.norm(dim=1, keepdim=True)
-
-    return float(((describe(x) @ describe(y).T).argmax(1) == torch.arange(len(x))).double().mean())
+    rows = range(len(x))
+    s = _relative(_unit_rows(x), rows) @ _relative(_unit_rows(y), rows).T
+    return float((s.argmax(1) == torch.arange(len(x))).double().mean())
 
 
 def _sizes(args: argparse.Namespace) -> tuple[int, ...]:

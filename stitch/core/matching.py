@@ -39,8 +39,9 @@ anchor set:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -407,9 +408,6 @@ def _stability(objective: _Objective, target: torch.Tensor, rounds: int, seed: i
 
 def _checked(m: Matching, objective: _Objective, rounds: int, seed: int) -> Matching:
     """``m`` with its stability and reliability, warning when it is unreliable."""
-    import dataclasses
-    import warnings
-
     stability = _stability(objective, m.target, rounds, seed)
     reliability = float(stability[objective.discovered].mean())
     if reliability < RELIABLE:
@@ -420,7 +418,7 @@ def _checked(m: Matching, objective: _Objective, rounds: int, seed: int) -> Matc
             "more known pairs, or pair the anchors (the same inputs through both encoders)",
             MatchingWarning, stacklevel=3,
         )
-    return dataclasses.replace(m, stability=stability, reliability=reliability)
+    return replace(m, stability=stability, reliability=reliability)
 
 
 def match_anchors(
