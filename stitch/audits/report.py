@@ -111,14 +111,14 @@ def write_audit(result: AuditResult, out: str | os.PathLike[str], *, color_range
         _write_csv(out / f"{metric}.csv", result.rows, result.cols, m)
         with atomic_open(out / f"{metric}.tex", "w") as f:
             f.write(latex_table(result.rows, result.cols, m, caption=f"{metric} ({decl['kind']})") + "\n")
+        if not _drawn(m):  # undefined for every pair: report.md says why, an empty heatmap would not
+            continue
         rows, cols, shown, link = result.rows, result.cols, m, None
         clustered = cluster_order(m, decl["kind"]) if square and order == "cluster" else None
         if clustered is not None:
             idx, link = clustered
             rows = cols = [result.rows[i] for i in idx]
             shown = m[np.ix_(idx, idx)]
-        if not np.isfinite(m).any():  # undefined for every pair: report.md says why, an empty heatmap would not
-            continue
         lo, hi = decl["range"] if color_range == "declared" else (math.nan, math.nan)
         finite = np.abs(m[np.isfinite(m)])
         # Two decimals would print small-valued metrics (e.g. Gromov-Wasserstein) as all 0.00 / 0.01.
@@ -131,6 +131,11 @@ def write_audit(result: AuditResult, out: str | os.PathLike[str], *, color_range
     with atomic_open(out / "report.md", "w") as f:
         f.write(audit_markdown(result))
     return out
+
+
+def _drawn(m: np.ndarray) -> bool:
+    """Whether a metric's heatmap is drawn: not when it is undefined (n/a) for every pair."""
+    return bool(np.isfinite(m).any())
 
 
 def _cell(res: AuditResult, metric: str, i: int, j: int) -> str:
@@ -223,8 +228,8 @@ def audit_markdown(result: AuditResult) -> str:
         if result.chance[metric] is not None:
             lines += [f"Chance level (unrelated spaces): {result.chance[metric]:.4f}", ""]
         rows = [[r, *(_cell(result, metric, i, j) for j in range(len(result.cols)))] for i, r in enumerate(result.rows)]
-        drawn = bool(np.isfinite(result.values[metric]).any())  # an all-n/a heatmap is not drawn
-        lines += [markdown_table(["", *result.cols], rows), ""] + ([f"![{metric}]({metric}.png)", ""] if drawn else [])
+        lines += [markdown_table(["", *result.cols], rows), ""]
+        lines += [f"![{metric}]({metric}.png)", ""] if _drawn(result.values[metric]) else []
         # One line per distinct reason: a rank-deficient model makes a whole row and column undefined.
         by_reason: dict[str, list[str]] = {}
         for cell, why in result.errors.get(metric, {}).items():
