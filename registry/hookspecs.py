@@ -51,6 +51,7 @@ __all__ = [
 #: pluggy project name, also the entry-point group plugins are discovered in.
 PROJECT = "stitch"
 
+#: marks the hook specifications below (pluggy); plugins implement them with :data:`stitch.hookimpl`
 hookspec = pluggy.HookspecMarker(PROJECT)
 
 

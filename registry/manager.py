@@ -49,6 +49,7 @@ __all__ = [
     "encoder_entry",
 ]
 
+#: the entry-point group plugins register in (``[project.entry-points.stitch]``)
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 #: An import slower than this is named, with its time, in the plugin's record and a warning.
 SLOW_IMPORT_SECONDS = 2.0

@@ -36,12 +36,16 @@ import torch
 from stitch.audits.result import AuditResult
 
 __all__ = ["SANITY_TESTS", "PASS_RHO", "layer_monotonicity", "pca_deletion", "output_correspondence",
-           "label_randomisation", "run_sanity", "rank_measures"]
+           "label_randomisation", "run_sanity", "rank_measures", "RANDOMISATION_LEVELS",
+           "RANDOMISATION_SEEDS"]
 
+#: the grounding tests ``--sanity`` runs, in report order
 SANITY_TESTS = ("layer_monotonicity", "pca_deletion", "output_correspondence", "label_randomisation")
-#: fractions of training labels shuffled, and the seeds trained at each
+#: fractions of training labels shuffled in the label-randomisation test
 RANDOMISATION_LEVELS = (0.0, 0.5, 1.0)
+#: the seeds trained at each randomisation level
 RANDOMISATION_SEEDS = (0, 1)
+#: Spearman rho at or above which a measure passes a grounding test
 PASS_RHO = 0.5
 #: principal components removed by the deletion test (those below the representation's width)
 DELETIONS = (0, 1, 2, 4, 8, 16, 32, 64)

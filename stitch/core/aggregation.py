@@ -143,6 +143,7 @@ class SubspaceAttention(nn.Module):
         return self.norm(tokens + mixed).mean(dim=1)
 
 
+#: every trainable aggregation of product spaces by name (``stitch aggregations list``)
 AGGREGATIONS: NameTable[Callable[..., nn.Module]] = NameTable(
     "trainable aggregation", list_command="stitch aggregations list"
 )

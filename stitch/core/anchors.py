@@ -39,6 +39,7 @@ __all__ = [
 
 AnchorStrategy = Callable[..., torch.Tensor]
 
+#: every anchor strategy by name (``stitch anchors list``)
 ANCHOR_STRATEGIES: NameTable[AnchorStrategy] = NameTable("anchor strategy", list_command="stitch anchors list")
 
 

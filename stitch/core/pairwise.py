@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["pairwise_distances", "screen_squared_distances", "count_above", "available"]
+__all__ = ["pairwise_distances", "screen_squared_distances", "count_above", "available", "NEAR_PER_ROW"]
 
 _R, _J = 4, 4  # rows x anchors per register block (measured fastest on AVX-512 and AVX2: benchmarks/)
 

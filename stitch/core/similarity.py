@@ -11,24 +11,20 @@ returned as they are; distances (``euclidean``, ``l1``, ``linf``, ``mahalanobis`
 
 Built-ins (kernels in :mod:`stitch.core.kernels`):
 
-=========== ============================================== ===========================================
-name        value                                          invariant to (``center=None``)
-=========== ============================================== ===========================================
-cosine      ``<x, a> / (|x| |a|)``; a zero vector scores 0 orthogonal, isotropic scaling
-dot         ``<x, a>``                                     orthogonal
-euclidean   ``-|x - a|_2`` (norms + one GEMM)              orthogonal, translation
-l1          ``-|x - a|_1``                                 signed permutation, translation
-linf        ``-max_k |x_k - a_k|`` (Chebyshev)             signed permutation, translation
-rbf         ``exp(-|x - a|^2 / (2 sigma^2))``, ``sigma`` = orthogonal, isotropic scaling, translation
-            median non-zero pairwise anchor distance
-            (lower median; 1 if < 2 distinct anchors)
-mahalanobis ``-|(x - a) W|_2`` with ``W W^T = S^{-1}``,  orthogonal, isotropic scaling, translation
-            ``S`` the anchors' covariance shrunk towards
-            ``tr(S)/d * I`` by the Ledoit-Wolf rule
-=========== ============================================== ===========================================
+* ``cosine``: ``<x, a> / (|x| |a|)`` (a zero vector scores 0); invariant to orthogonal maps and isotropic
+  scaling.
+* ``dot``: ``<x, a>``; orthogonal.
+* ``euclidean``: ``-|x - a|_2`` (norms and one GEMM); orthogonal, translation.
+* ``l1``: ``-|x - a|_1``; signed permutation, translation.
+* ``linf``: ``-max_k |x_k - a_k|`` (Chebyshev); signed permutation, translation.
+* ``rbf``: ``exp(-|x - a|^2 / (2 sigma^2))``, ``sigma`` the median non-zero pairwise anchor distance (the
+  lower median; 1 with fewer than 2 distinct anchors); orthogonal, isotropic scaling, translation.
+* ``mahalanobis``: ``-|(x - a) W|_2`` with ``W W^T = S^{-1}``, ``S`` the anchors' covariance shrunk towards
+  ``tr(S)/d * I`` by the Ledoit-Wolf rule; orthogonal, isotropic scaling, translation.
 
-``mahalanobis`` would be invariant to every invertible affine map without shrinkage, but shrinkage
-(needed when ``d`` exceeds the number of anchors) breaks that, so it is *not* declared.
+Invariances are listed for ``center=None``. ``mahalanobis`` would be invariant to every invertible affine map
+without shrinkage, but shrinkage (needed when ``d`` exceeds the number of anchors) breaks that, so it is *not*
+declared.
 """
 
 from __future__ import annotations
@@ -113,6 +109,7 @@ class Similarity:
         return declared
 
 
+#: every similarity function by name, built-ins and plugins' (``stitch similarities list``)
 SIMILARITIES: NameTable[Similarity] = NameTable("similarity function", list_command="stitch similarities list")
 
 

@@ -1,6 +1,6 @@
 """The dataset type every experiment and audit reads: inputs, labels, class names, stable ids, fixed splits.
 
-Datasets are built by loaders registered through the ``datasets`` hook (see :func:`stitch.get_dataset`);
+Datasets are built by loaders registered through the ``datasets`` hook (see :func:`stitch.load_dataset`);
 this module only defines the container, so it imports no heavy library.
 """
 

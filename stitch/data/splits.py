@@ -6,6 +6,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_FRACTIONS", "stratified_splits"]
 
+#: train / val / test fractions of a stratified split when a dataset ships no splits
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 

@@ -22,6 +22,7 @@ from stitch.engine.options import EngineOptions
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "as_engine", "create_engine", "EngineOptions"]
 
+#: the engine kinds :func:`create_engine` builds
 ENGINES = ("local", "ray")
 
 

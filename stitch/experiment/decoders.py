@@ -6,7 +6,7 @@
 Every decoder normalises each input row (LayerNorm, no batch statistics, so a decoder carries nothing of
 its training encoder's scale to another encoder), accepts either ``(n, d)`` latents or stacked product
 spaces ``(n, k, a)`` with a trainable aggregation inside (``aggregation="attention"``, ...; see
-:func:`stitch.core.product.make_aggregation`), and trains with Adam, seeded, early-stopped on a validation split
+:func:`stitch.core.aggregation.create_aggregation`), and trains with Adam, seeded, early-stopped on a validation split
 carved from the training rows, restoring the best epoch. Built-in data trains in seconds on a CPU.
 """
 

@@ -22,6 +22,7 @@ from stitch.utils.plots import markdown_table, save_bars, save_heatmap
 
 __all__ = ["write_report", "format_summary", "summary_rows", "SUMMARY_HEADERS"]
 
+#: the columns of the summary table ``stitch run`` prints
 SUMMARY_HEADERS = ("space", "non-stitched", "stitched", "same group", "cross group")
 _GROUPS = ("diagonal", "stitched", "same_group", "cross_group")
 #: the columns ``report_same_seed = true`` adds: cross-group pairs trained with the same / other run seeds

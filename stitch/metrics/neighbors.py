@@ -59,6 +59,7 @@ __all__ = [
     "joint_rank_jaccard",
 ]
 
+#: k-NN backends of the neighbourhood measures (``auto``: faiss when installed, else blocked torch)
 KNN_BACKENDS = ("auto", "faiss", "torch")
 
 

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: the source recorded for names latent-stitch itself registers (plugins record their own name)
 BUILTIN = "builtin"
 
 _loader: Callable[[], None] | None = None

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["TINY", "RESOLUTION_ULPS", "MEMORY_BUDGET_BYTES", "rows_per_chunk", "nonzero_scale", "available_memory",
            "check_fits"]
 
+#: relative floor below which a scale or norm counts as zero (of its largest entry)
 TINY = 1e-12
 #: how many ulps of its dtype a coordinate's spread must span, relative to the largest one, to be standardised
 RESOLUTION_ULPS = 16
+#: bytes of temporaries a chunked computation may hold at once (relative projections, k-NN blocks, RDMs)
 MEMORY_BUDGET_BYTES = 256 * 2**20
 
 
