@@ -816,16 +816,86 @@ def test_a_layer_out_of_range_names_the_encoder_not_its_install_path() -> None:
         stitch.create_encoder("minilm", layer=9).encode(["a sentence"])
 
 
-def test_an_interrupted_command_says_that_running_it_again_resumes(monkeypatch, capsys) -> None:
+def test_an_interrupted_command_says_where_it_stopped_and_that_running_it_again_resumes(monkeypatch, capsys) -> None:
     import stitch.cli.cache
+    from stitch.utils.progress import phase
 
     def interrupted(args):
+        phase("space 4/5 (product:cosine,euclidean), decoder on b (row 1/4; 12/20 done)", enabled=False)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(stitch.cli.cache, "run_clear", interrupted)
     assert main(["cache", "clear"]) == 130
-    assert capsys.readouterr().err.strip() == ("stitch: interrupted; what was finished is kept (trained encoders, "
-                                               "cached latents, finished cells): run the same command again to resume")
+    assert capsys.readouterr().err.strip() == (
+        "stitch: interrupted at: space 4/5 (product:cosine,euclidean), decoder on b (row 1/4; 12/20 done). What was "
+        "finished is kept (trained encoders, cached latents, finished cells): run the same command again to resume")
+
+    def before_any_step(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stitch.cli.cache, "run_clear", before_any_step)
+    assert main(["cache", "clear"]) == 130
+    assert capsys.readouterr().err.strip().startswith("stitch: interrupted. What was finished is kept")
+
+
+def test_a_ctrl_c_a_library_swallows_stops_the_command_at_its_next_step(monkeypatch, capsys) -> None:
+    # numba compiles through llvmlite's ctypes callbacks, which print and drop exceptions: a Ctrl-C pressed
+    # during a compile used to vanish, and the run went on to exit 0
+    import ctypes
+    import os
+    import signal
+
+    import stitch.cli.cache
+    from stitch.utils.progress import phase
+
+    steps, dropped = [], []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
+
+    def swallowed_in_a_callback(args):
+        callback = ctypes.CFUNCTYPE(None)(lambda: os.kill(os.getpid(), signal.SIGINT))
+        phase("step 1/2", enabled=False)
+        callback()  # ctypes hands the exception to sys.unraisablehook and returns normally
+        steps.append(1)
+        phase("step 2/2", enabled=False)
+        steps.append(2)
+
+    monkeypatch.setattr(stitch.cli.cache, "run_clear", swallowed_in_a_callback)
+    assert main(["cache", "clear"]) == 130
+    assert steps == [1]
+    assert dropped == [KeyboardInterrupt]
+    assert capsys.readouterr().err.strip().startswith("stitch: interrupted at: step 1/2.")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the command's handler is removed
+
+
+def test_a_second_ctrl_c_while_a_library_holds_the_first_stops_at_once(tmp_path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "busy.py"
+    script.write_text(
+        "import ctypes, sys, time\n"
+        "from stitch.utils.interrupts import interruptible\n"
+        "busy = ctypes.CFUNCTYPE(None)(lambda: time.sleep(0.05))  # every interrupt raised in it is dropped\n"
+        "with interruptible(on_force=lambda: print('last words', file=sys.stderr)):\n"
+        "    print('ready', flush=True)\n"
+        "    while True:\n"
+        "        busy()\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(3.0)  # past NOTICE_S: the first request is still pending (the loop never reaches a checkpoint)
+        assert proc.poll() is None
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert time.monotonic() - start < 2.0
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert "stitch: stopping at the end of the current step (a library is busy); press Ctrl-C again to stop now" in err
+    assert err.rstrip().endswith("last words")
 
 
 def test_a_toml_syntax_error_reported_at_a_line_start_quotes_the_line_before(tmp_path) -> None:

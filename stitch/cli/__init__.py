@@ -108,10 +108,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     with warnings.catch_warnings():  # restores showwarning, so in-process callers keep theirs
         warnings.showwarning = _one_line_warning
+        from stitch.utils.interrupts import interruptible
+
         try:
             from stitch.utils.roots import using_models_root
 
-            with using_models_root(getattr(args, "models", None)):
+            with interruptible(on_force=_report_interrupt), using_models_root(getattr(args, "models", None)):
                 return int(args.func(args) or 0)
         except BrokenPipeError:
             raise
@@ -123,9 +125,16 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"stitch: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("stitch: interrupted; what was finished is kept (trained encoders, cached latents, finished "
-                  "cells): run the same command again to resume", file=sys.stderr)
+            _report_interrupt()
             return 130
+
+
+def _report_interrupt() -> None:
+    from stitch.utils.interrupts import interrupted_at
+
+    at = interrupted_at()
+    print(f"stitch: interrupted{f' at: {at}' if at else ''}. What was finished is kept (trained encoders, cached "
+          "latents, finished cells): run the same command again to resume", file=sys.stderr)
 
 
 def _one_line(exc: BaseException) -> str:

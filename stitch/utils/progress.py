@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from stitch.utils.interrupts import checkpoint
+
 __all__ = ["progress_bar", "phase", "watching", "progress_mode", "short_label", "LINE_INTERVAL_S"]
 
 #: seconds between two progress lines of one step outside a terminal
@@ -99,16 +101,18 @@ def progress_bar(total: int, desc: str, *, enabled: bool | None = None, unit: st
         >>> with progress_bar(10, "demo", enabled=False) as bar:
         ...     bar.update(10)
     """
+    checkpoint()
     mode = progress_mode(enabled)
     if mode != "bars":
         yield _Silent() if mode == "off" else _Lines(total, short_label(desc), unit)
-        return
-    from tqdm.auto import tqdm
+    else:
+        from tqdm.auto import tqdm
 
-    # whole counts (unit_scale would print 32.0/500), and a description that leaves room for the bar
-    with tqdm(total=total, desc=short_label(desc), unit=unit, delay=1.0, leave=False, file=sys.stderr,
-              **_terminal_size()) as bar:
-        yield bar
+        # whole counts (unit_scale would print 32.0/500), and a description that leaves room for the bar
+        with tqdm(total=total, desc=short_label(desc), unit=unit, delay=1.0, leave=False, file=sys.stderr,
+                  **_terminal_size()) as bar:
+            yield bar
+    checkpoint()
 
 
 def short_label(text: str, width: int = 48) -> str:
@@ -130,8 +134,13 @@ def short_label(text: str, width: int = 48) -> str:
 def phase(message: str, *, enabled: bool | None = None) -> None:
     """Print one phase line (``stitch: training encoder 2/4: resnet-s1``) on stderr when progress is on.
 
+    Every phase is also a :func:`~stitch.utils.interrupts.checkpoint`, printed or not: a Ctrl-C a library
+    swallowed stops the run here, and an interrupted command names the phase it stopped in.
+
     Example:
         >>> phase("encoding 1/2: minilm", enabled=False)
     """
+    checkpoint(message)
     if watching(enabled):
         print(f"stitch: {message}", file=sys.stderr, flush=True)
+
