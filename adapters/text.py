@@ -33,7 +33,7 @@ import pluggy
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import BaseEncoder, EncoderSpec
 from stitch.encoder.base import resolve_device
-from stitch.encoder.refs import local_model, refuse_hub_fallback
+from stitch.encoder.refs import hub_cached, local_model, refuse_hub_fallback
 from stitch.utils.roots import models_root
 from stitch.errors import UnknownNameError
 
@@ -245,6 +245,23 @@ class HFTextEncoder(BaseEncoder):
         self._weights_sha256: str | None = None
         self._state: dict[str, Any] | None = None
         self._snapshot: Path | None = None
+
+    def remote_weights(self) -> str | None:
+        """Where this encoder will download its model from when it first loads: ``None`` when a local folder
+        (or a models root) or the hub cache holds it. Raises ``FileNotFoundError`` where it may not download
+        (a models root is set, or ``HF_HUB_OFFLINE``), as loading would. ``stitch run --check`` asks this.
+
+        Example:
+            >>> import stitch
+            >>> stitch.create_encoder("minilm").remote_weights() is None  # shipped with a Python package
+            True
+        """
+        if self._local_dir is not None or self._snapshot is not None:
+            return None
+        refuse_hub_fallback(self.model_ref, [self.model_ref], self._models_root)
+        if hub_cached(self.model_ref, revision=self.revision):
+            return None
+        return f"the Hugging Face hub ({self.model_ref})"
 
     def _directory(self) -> Path:
         """The local model directory: the given one, or the hub snapshot (downloaded once, then offline)."""

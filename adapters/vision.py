@@ -30,7 +30,7 @@ import pluggy
 
 from stitch.adapters._torch import TorchEncoder
 from stitch.encoder import EncoderSpec
-from stitch.encoder.refs import local_model, refuse_hub_fallback
+from stitch.encoder.refs import hub_cached, local_model, refuse_hub_fallback
 from stitch.utils.roots import models_root
 from stitch.errors import UnknownNameError
 
@@ -270,6 +270,23 @@ class TimmEncoder(TorchEncoder):
         path = self._local_weights if self._local_weights is not None else _hub_weights_file(self.model_name)
         return load_state_into(module, path, ignore=self._checkpoint_ignore(module))
 
+    def remote_weights(self) -> str | None:
+        """Where this encoder will download its pretrained weights from when it first loads: ``None`` without
+        pretrained weights, with a checkpoint, or when a models root or the hub cache holds them. Raises
+        ``FileNotFoundError`` where it may not download (a models root is set, or ``HF_HUB_OFFLINE``) and
+        ``OSError`` when timm has no hub weights for the model, as loading would. ``stitch run --check`` asks this.
+
+        Example:
+            >>> TimmEncoder("resnet10t").remote_weights() is None  # random init: nothing to fetch
+            True
+        """
+        if not self.pretrained or self.checkpoint is not None or self._local_weights is not None:
+            return None
+        name = self.model_name
+        refuse_hub_fallback(name, [f"{name}.safetensors", f"{name}/model.safetensors"], self._models_root)
+        hub_id, filename = _hub_file(name)
+        return None if hub_cached(hub_id, filename) else f"the Hugging Face hub ({hub_id})"
+
     def _checkpoint_ignore(self, module: torch.nn.Module) -> tuple[str, ...]:
         # hub checkpoints carry the ImageNet classifier that a num_classes=0 feature extractor does not have
         classifier = module.pretrained_cfg.get("classifier")
@@ -373,19 +390,26 @@ class TimmEncoder(TorchEncoder):
         return super()._weights_identity()
 
 
-def _hub_weights_file(model_name: str) -> str:
-    """The local path of ``model_name``'s pretrained safetensors from the Hugging Face hub (downloaded once)."""
-    import timm
+def _hub_file(model_name: str) -> tuple[str, str]:
+    """The hub repository and file of ``model_name``'s pretrained safetensors, as timm names them."""
+    from stitch.utils.extras import require
 
+    timm = require("timm", what=f"encoder 'timm:{model_name}'")
     cfg = timm.models.get_pretrained_cfg(model_name)
     hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
     if not hub_id:
         raise OSError(f"timm has no Hugging Face hub weights for {model_name!r}; pass checkpoint=<local .safetensors> "
                       "instead of pretrained=True")
+    return hub_id, getattr(cfg, "hf_hub_filename", None) or "model.safetensors"
+
+
+def _hub_weights_file(model_name: str) -> str:
+    """The local path of ``model_name``'s pretrained safetensors from the Hugging Face hub (downloaded once)."""
+    hub_id, filename = _hub_file(model_name)
     try:
         from huggingface_hub import hf_hub_download
 
-        return hf_hub_download(hub_id, getattr(cfg, "hf_hub_filename", None) or "model.safetensors")
+        return hf_hub_download(hub_id, filename)
     except Exception as exc:  # offline, unknown repository, no safetensors file: one clear message
         raise OSError(
             f"could not get the pretrained weights of {model_name!r} ({hub_id}) from the Hugging Face hub "

@@ -111,6 +111,38 @@ def test_a_run_limits_torch_and_the_blas_pools_alike() -> None:
         assert blas() == before and torch.get_num_threads() == torch_before  # restored
 
 
+def test_free_cores_are_the_usable_cores_minus_the_load(monkeypatch) -> None:
+    import os
+
+    import stitch.utils.threads as threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(threads, "Path", lambda path: type("NoQuota", (), {"read_text": lambda self: "max 100000"})())
+    for load, free in [(0.2, 4), (1.4, 3), (2.6, 1), (9.0, 1)]:
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert threads.free_cores() == free, load
+    # a container given 1.5 CPUs of the host: 2 usable cores, whatever the affinity mask says
+    monkeypatch.setattr(threads, "Path", lambda path: type("Quota", (), {"read_text": lambda self: "150000 100000"})())
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert threads.usable_cores() == 2 and threads.free_cores() == 2
+
+
+def test_long_commands_run_with_the_threads_flag_else_the_free_cores(monkeypatch, capsys) -> None:
+    import stitch.cli.encode
+    import stitch.utils.threads
+    from stitch.cli import main
+
+    seen = []
+    monkeypatch.setattr(stitch.cli.encode, "run", lambda args: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr(stitch.utils.threads, "free_cores", lambda: 3)
+    before = torch.get_num_threads()
+    assert main(["encode", "--encoders", "minilm", "--dataset", "trec", "--threads", "2"]) == 0
+    assert main(["encode", "--encoders", "minilm", "--dataset", "trec"]) == 0
+    assert seen == [2, 3] and torch.get_num_threads() == before
+    assert main(["encode", "--encoders", "minilm", "--dataset", "trec", "--threads", "-1"]) == 2
+    assert "argument --threads: expected a positive whole number of threads, got '-1'" in capsys.readouterr().err
+
+
 def test_heatmaps_share_one_colour_range_unless_asked(matrix, tmp_path: Path, monkeypatch) -> None:
     import numpy as np
 

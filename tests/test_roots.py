@@ -60,3 +60,47 @@ def test_an_experiment_file_sets_the_cache_root(tmp_path: Path, monkeypatch) -> 
     run_experiment({**BASE, "cache_root": str(tmp_path / "file-cache")}, out=tmp_path / "out2", progress=False,
                    report=False, cache_root=tmp_path / "flag-cache")  # the flag wins over the file
     assert list((tmp_path / "flag-cache").rglob("*.safetensors"))
+
+
+def _pretrained_trec(shared_data: Path) -> dict:
+    return {"name": "t", "data_root": str(shared_data), "dataset": {"name": "trec"}, "spaces": ["absolute"],
+            "anchors": {"n": 10}, "encoders": ["minilm", "hf:paraphrase-MiniLM-L3-v2"]}
+
+
+def test_check_fails_when_a_model_is_neither_local_nor_downloadable(shared_data: Path, shared_models: Path,
+                                                                    tmp_path: Path, monkeypatch, capsys) -> None:
+    import json
+
+    import stitch.encoder.refs
+    from stitch.cli import main
+    from stitch.errors import ConfigError
+    from stitch.experiment import check_experiment
+
+    monkeypatch.delenv("STITCH_MODELS", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    monkeypatch.setattr(stitch.encoder.refs, "hub_unreachable",
+                        lambda: "https://huggingface.co does not answer (no network)")
+    cfg = _pretrained_trec(shared_data)
+    with pytest.raises(ConfigError, match=r"encoders\[1\]\.name: 'hf:paraphrase-MiniLM-L3-v2' is not a local model "
+                       r"and not in the hub cache, and the Hugging Face hub \(paraphrase-MiniLM-L3-v2\) cannot be "
+                       r"reached: https://huggingface.co does not answer \(no network\); pass --models DIR"):
+        check_experiment(cfg)
+    plan, _ = check_experiment(cfg, models_root=shared_models)  # found locally: nothing to download
+    assert plan.downloads == ()
+
+    # online, the plan says what the run will download
+    monkeypatch.setattr(stitch.encoder.refs, "hub_unreachable", lambda: None)
+    plan, _ = check_experiment(cfg)
+    assert plan.downloads == ("hf:paraphrase-MiniLM-L3-v2 from the Hugging Face hub (paraphrase-MiniLM-L3-v2)",)
+    assert str(plan).endswith("; downloads on first use: hf:paraphrase-MiniLM-L3-v2 from the Hugging Face hub "
+                              "(paraphrase-MiniLM-L3-v2)")
+
+    # with the hub switched off, the check says so without trying the network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    exp = tmp_path / "e.json"
+    exp.write_text(json.dumps(cfg))
+    assert main(["run", str(exp), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "encoders[1].name: model 'paraphrase-MiniLM-L3-v2' is not a local folder or file and the hub is off " \
+           "(HF_HUB_OFFLINE); pass a models root holding paraphrase-MiniLM-L3-v2 (--models DIR or $STITCH_MODELS)" in err

@@ -10,6 +10,7 @@ field path; ``stitch ... | head`` exits quietly; a bare ``stitch`` prints the he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -113,7 +114,8 @@ def _main(argv: Sequence[str] | None) -> int:
         try:
             from stitch.utils.roots import using_models_root
 
-            with interruptible(on_force=_report_interrupt), using_models_root(getattr(args, "models", None)):
+            with interruptible(on_force=_report_interrupt), using_models_root(getattr(args, "models", None)), \
+                    _threads(args):
                 return int(args.func(args) or 0)
         except BrokenPipeError:
             raise
@@ -127,6 +129,15 @@ def _main(argv: Sequence[str] | None) -> int:
         except KeyboardInterrupt:
             _report_interrupt()
             return 130
+
+
+def _threads(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    # long commands (those with --threads) run everything with one thread count: the flag, else the free cores
+    if not hasattr(args, "threads"):
+        return contextlib.nullcontext()
+    from stitch.utils.threads import cpu_threads, free_cores
+
+    return cpu_threads(args.threads or free_cores())
 
 
 def _report_interrupt() -> None:

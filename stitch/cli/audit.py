@@ -33,7 +33,7 @@ import sys
 from typing import Any
 
 from stitch.cli.cache import add_cache_flag
-from stitch.cli.engine import add_engine_flags, engine_from_args
+from stitch.cli.engine import add_engine_flags, add_threads_flag, engine_from_args
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stitch audit`` to the top-level parser."""
@@ -79,6 +79,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--order", choices=("cluster", "given"), default=None,
                    help="heatmap order: hierarchical clustering with a dendrogram (default) or as listed")
     add_engine_flags(p)
+    add_threads_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     p.set_defaults(func=run)
 

@@ -19,6 +19,8 @@ import copy
 import time
 from typing import Any
 
+from stitch.cli.engine import add_threads_flag
+
 #: The demo's experiment (``examples/digits.toml`` holds the same).
 DEMO: dict[str, Any] = {
     "name": "digits-demo",
@@ -78,6 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default="runs/demo", help="output directory (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds (smoke test)")
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
+    add_threads_flag(p)
     p.set_defaults(func=_run)
 
 
@@ -89,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     print(f"stitch demo: {len(cfg.encoders)} encoders trained on digits, {len(cfg.spaces)} spaces, "
           f"{len(cfg.seeds)} seed{'s' if len(cfg.seeds) != 1 else ''} -> {args.out}", flush=True)
-    result = run_experiment(cfg, out=args.out, progress=False if args.no_progress else None)
+    result = run_experiment(cfg, out=args.out, threads=args.threads, progress=False if args.no_progress else None)
     print()
     print(format_summary(result))
     print(f"\nwall time {time.perf_counter() - start:.0f} s; report: {result.output_dir / 'report.md'}")

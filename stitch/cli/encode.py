@@ -14,7 +14,7 @@ import json
 import sys
 
 from stitch.cli.cache import add_cache_flag
-from stitch.cli.engine import add_engine_flags, engine_from_args
+from stitch.cli.engine import add_engine_flags, add_threads_flag, engine_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_models_flag(p)
     add_cache_flag(p)
     add_engine_flags(p)
+    add_threads_flag(p)
     p.add_argument("--json", action="store_true", help="print the cached entries as JSON")
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     p.set_defaults(func=run)

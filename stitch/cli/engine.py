@@ -1,4 +1,4 @@
-"""The engine flags every long-running command shares: ``--engine local|ray`` and ``--ray-address``."""
+"""The flags long-running commands share: ``--engine local|ray``, ``--ray-address`` and ``--threads``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,24 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
                         "may say otherwise) or a Ray cluster (pip install latent-stitch[ray])")
     parser.add_argument("--ray-address", metavar="ADDR", default=None,
                         help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs)")
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads N``: CPU threads for everything the command runs (``stitch.cli`` applies it)."""
+    parser.add_argument("--threads", type=_positive_int, metavar="N", default=None,
+                        help="CPU threads for torch and the BLAS / OpenMP / numba pools: training, decoders, encoding, "
+                        "kernels (default: the free cores, i.e. the usable cores minus the load average; an "
+                        "experiment file's 'threads' wins over the default)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of threads, got {text!r}")
+    return value
 
 
 def engine_from_args(args: argparse.Namespace) -> Any:

@@ -19,6 +19,7 @@ import json
 import sys
 
 from stitch.cli.cache import add_cache_flag
+from stitch.cli.engine import add_threads_flag
 
 #: ``--gate`` exit codes by verdict
 GATE = {"pass": 0, "warn": 1, "fail": 2}
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="where the stitched model is written")
     p.add_argument("--gate", action="store_true", help="exit 0 / 1 / 2 for a pass / warn / fail forecast")
     p.add_argument("--json", action="store_true", help="print the report and forecast as JSON")
+    add_threads_flag(p)
     p.set_defaults(func=run_pair)
 
     q = subparsers.add_parser("predict", help="run a stitched model on inputs",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from stitch.cli.cache import add_cache_flag
-from stitch.cli.engine import add_engine_flags, engine_from_args
+from stitch.cli.engine import add_engine_flags, add_threads_flag, engine_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset's files (default: $STITCH_DATA)")
     add_models_flag(p)
     add_cache_flag(p)
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch CPU threads for training and decoders (default: the file's 'threads', else 1)")
     add_engine_flags(p)
+    add_threads_flag(p)
     p.add_argument("--full", action="store_true", help="run on the whole splits, ignoring the file's dataset.subset")
     p.add_argument("--check", action="store_true", help="run every check and print the plan; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")

@@ -21,7 +21,7 @@ from stitch.utils.configfiles import StrictModel
 from stitch.utils.roots import models_root
 
 __all__ = ["parse_encoder", "parse_value", "format_encoder", "local_model", "refuse_hub_fallback", "EncoderRef",
-           "DatasetRef"]
+           "DatasetRef", "hub_cached", "hub_unreachable"]
 
 
 def parse_value(value: str) -> Any:
@@ -120,6 +120,45 @@ def refuse_hub_fallback(name: str, expected: Sequence[str], root: Path | None) -
     raise FileNotFoundError(f"model {name!r} is not in the models root {root}{state}: looked for "
                             f"{', '.join(str(root / e) for e in expected)}; put it there, or unset the models root "
                             "(--models / $STITCH_MODELS) to download it from the hub")
+
+
+def hub_cached(repo_id: str, filename: str = "config.json", revision: str | None = None) -> bool:
+    """Whether the Hugging Face hub cache on this machine already holds ``filename`` of ``repo_id`` (a download
+    made once, online): then loading works offline.
+
+    Example:
+        >>> hub_cached("no-such-user/no-such-model-3f2a")
+        False
+    """
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, filename, revision=revision), str)
+
+
+def hub_unreachable(timeout: float = 5.0) -> str | None:
+    """Why the Hugging Face hub (``$HF_ENDPOINT``, else huggingface.co) cannot be reached now, or ``None`` when it
+    answers. Any HTTP answer counts as reachable; a DNS failure, a refused connection or a timeout does not.
+
+    Example:
+        >>> os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # the discard port: nothing listens there
+        >>> hub_unreachable(timeout=1.0).startswith("http://127.0.0.1:9 ")
+        True
+        >>> del os.environ["HF_ENDPOINT"]
+    """
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    try:
+        with urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{endpoint} does not answer ({reason})"
 
 
 class EncoderRef(StrictModel):

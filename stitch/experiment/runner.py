@@ -11,10 +11,10 @@ an interrupted run resumes; and writes ``results.json`` (with the configuration,
 seeds, anchor ids and library versions), ``results.csv``, figures and ``report.md``.
 
 CPU threads are set for the run, in torch and in the BLAS / OpenMP pools alike
-(:func:`~stitch.utils.threads.cpu_threads`): training and decoders use ``threads`` (the file's, default 1 —
-small models gain nothing from more, on a shared machine extra threads wait on each other and run many
-times slower, and a fixed count keeps results identical run to run); encoding keeps torch's default (the
-machine's cores: large pretrained models do gain from threads, and the result is cached).
+(:func:`~stitch.utils.threads.cpu_threads`): training, encoding and decoders use ``threads`` (the argument,
+else the file's, else :func:`~stitch.utils.threads.free_cores`: on a shared machine threads beyond the free
+cores only wait on each other, on an idle one every core helps). The count is recorded in ``results.json``;
+re-running with the same count gives identical numbers, another count may move the last digits.
 """
 
 from __future__ import annotations
@@ -35,14 +35,15 @@ from stitch.experiment.results import ExperimentResult, summarize
 from stitch.utils.deprecation import renamed_kwargs
 from stitch.utils.progress import phase
 from stitch.utils.roots import using_models_root
-from stitch.utils.threads import cpu_threads
+from stitch.utils.threads import cpu_threads, free_cores
 
 __all__ = ["ExperimentPlan", "check_experiment", "run_experiment"]
 
 
 @dataclass(frozen=True)
 class ExperimentPlan:
-    """What a checked experiment will do (``stitch run --check`` prints it).
+    """What a checked experiment will do (``stitch run --check`` prints it): its size, and the pretrained models
+    it will download on first use (``downloads``).
 
     Example:
         >>> plan = ExperimentPlan("t", "digits", 2, 3, 1, 18, 1078, 359, 64)
@@ -59,11 +60,13 @@ class ExperimentPlan:
     n_train: int
     n_test: int
     n_anchors: int
+    downloads: tuple[str, ...] = ()
 
     def __str__(self) -> str:
+        downloads = f"; downloads on first use: {', '.join(self.downloads)}" if self.downloads else ""
         return (f"{self.name}: valid. {self.n_encoders} encoders x {self.n_spaces} spaces x {self.n_seeds} seed(s) = "
                 f"{self.n_cells} cells on {self.dataset!r} ({self.n_train} train / {self.n_test} test samples, "
-                f"{self.n_anchors} anchors)")
+                f"{self.n_anchors} anchors){downloads}")
 
 
 def _config(config: ExperimentConfig | str | os.PathLike[str] | Mapping[str, Any]) -> ExperimentConfig:
@@ -166,12 +169,43 @@ def _check(cfg: ExperimentConfig, data_root: str | os.PathLike[str] | None, full
     y_train = dataset.split_labels(cfg.dataset.train_split) if classification else None
     n_train = len(dataset.indices(cfg.dataset.train_split))
     problems += _check_anchors(cfg, dataset, y_train, n_train)
+    downloads, missing = _check_weights(cfg)
+    problems += missing
     if problems:
         raise _invalid(cfg, problems)
     plan = ExperimentPlan(cfg.name, dataset.name, len(cfg.encoders), len(cfg.spaces), len(cfg.seeds),
                           len(cfg.spaces) * len(cfg.seeds) * len(cfg.encoders) ** 2, n_train,
-                          len(dataset.indices(cfg.dataset.test_split)), cfg.anchors.n)
+                          len(dataset.indices(cfg.dataset.test_split)), cfg.anchors.n, tuple(downloads))
     return plan, dataset
+
+
+def _check_weights(cfg: ExperimentConfig) -> tuple[list[str], list[str]]:
+    """Where each pretrained encoder's weights come from, before any work: ``(downloads, problems)``. A model
+    that is neither local nor in the hub cache is a download; with the hub unreachable it is a problem (the
+    run would encode other models for minutes and then fail)."""
+    from stitch.encoder.refs import hub_unreachable
+    from stitch.plugins import create_encoder
+
+    downloads, problems, remote = [], [], []
+    for i, enc in enumerate(cfg.encoders):
+        if enc.train is not None:  # trained from scratch by the run
+            continue
+        try:
+            where = getattr(create_encoder(enc.name, **enc.options), "remote_weights", lambda: None)()
+        except (OSError, ValueError, TypeError, ImportError) as exc:
+            problems.append(f"encoders[{i}].name: {' '.join(str(exc).split())}")
+            continue
+        if where is not None:
+            remote.append((i, enc, where))
+    reason = hub_unreachable() if remote else None
+    for i, enc, where in remote:
+        if reason is None:
+            downloads.append(f"{enc.display} from {where}")
+        else:
+            problems.append(f"encoders[{i}].name: {enc.name!r} is not a local model and not in the hub cache, and "
+                            f"{where} cannot be reached: {reason}; pass --models DIR (or set models_root / "
+                            "$STITCH_MODELS) to a folder holding it, or connect once to download it")
+    return downloads, problems
 
 
 @renamed_kwargs(output="out")
@@ -199,8 +233,8 @@ def run_experiment(
             ``$STITCH_MODELS``): ``timm:<model>`` with ``pretrained = true`` reads ``<dir>/<model>.safetensors``,
             ``hf:<name>`` reads ``<dir>/<name>/``.
         cache_root: latent cache directory (overrides the file's ``cache_root``; default ``$STITCH_CACHE``).
-        threads: torch CPU threads for training and decoders (default: the config's ``threads``, else 1;
-            encoding keeps torch's default).
+        threads: CPU threads for training, encoding and decoders, in torch and the BLAS / OpenMP pools
+            (default: the config's ``threads``, else the free cores).
         progress: phase lines and progress bars on stderr (``None``: when stderr is a terminal).
         report: write ``results.json``, ``results.csv``, figures and ``report.md``.
         engine: where encoding and matrix rows run: ``None`` (the file's ``[engine]`` table, by default this
@@ -256,9 +290,9 @@ def _run(cfg: ExperimentConfig, out: Any, data_root: Any, cache_root: Any, threa
     protocol = get_protocol(cfg.protocol)
     out_dir = Path(out) if out is not None else cfg.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_threads = threads or cfg.threads or 1
+    n_threads = threads or cfg.threads or free_cores()
     context = RunContext(cfg=cfg, dataset=dataset, out_dir=out_dir, cache_root=cache_root or cfg.cache_root,
-                         engine=engine, progress=progress, encode_threads=torch.get_num_threads())
+                         engine=engine, progress=progress, encode_threads=n_threads)
     with cpu_threads(n_threads):
         cells, anchors, encoder_info = protocol.run(context)
     train_seeds = {e.display: e.train.seed if e.train is not None else None for e in cfg.encoders}
