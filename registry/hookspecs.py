@@ -287,6 +287,26 @@ def stitch_register_protocols(register: Callable[..., None]) -> None:
     """
 
 
+@hookspec
+def stitch_register_bench_suites(register: Callable[..., None]) -> None:
+    """Register reference suites (``stitch bench --suite <name>``): ``register(name, run, *, description,
+    protocol="", reference="")``.
+
+    ``run(context)`` takes a :class:`stitch.bench.BenchContext` and returns :class:`stitch.bench.BenchRow` objects;
+    ``protocol`` (what was measured) and ``reference`` (where the published numbers come from) are printed above
+    the table. The suite shows up in ``stitch bench --list``.
+
+    Example:
+        >>> from stitch import hookimpl
+        >>> @hookimpl(specname="stitch_register_bench_suites")
+        ... def my_suites(register):
+        ...     register("mine", lambda context: [], description="my models against the papers")
+        >>> seen = []
+        >>> my_suites(lambda name, run, **kw: seen.append(name)); seen
+        ['mine']
+    """
+
+
 #: hook name -> the registry table kind its ``register`` callback fills (the core's tables: CORE_TABLES).
 REGISTER_HOOKS: dict[str, str] = {
     "stitch_register_encoders": "encoders",

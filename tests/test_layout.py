@@ -20,24 +20,28 @@ SOURCE = {"stitch": ROOT / "stitch", "stitch.registry": ROOT / "registry", "stit
 
 # layer -> packages it must never import: the core math sees neither the plugin host nor the adapters, nor the
 # layers built on it; the engine runs tasks without knowing experiments or audits; experiments and audits sit on
-# top of everything but the CLI (audits may train encoders, so they may use experiment's training).
+# top of everything but the CLI (audits may train encoders, so they may use experiment's training); the reference
+# suites (bench) sit beside them, and nothing below imports them.
 _HOST = ("stitch.registry", "stitch.adapters", "stitch.plugins", "stitch.cli")
 _ABOVE_CORE = ("stitch.encoder", "stitch.data", "stitch.experiment", "stitch.audits", "stitch.engine",
-               "stitch.stitcher")
+               "stitch.stitcher", "stitch.bench")
 FORBIDDEN = {
     "stitch.utils": (*_HOST, *_ABOVE_CORE, "stitch.core", "stitch.spaces", "stitch.metrics"),
     "stitch.core": (*_HOST, *_ABOVE_CORE, "stitch.spaces", "stitch.metrics"),
     "stitch.spaces": (*_HOST, *_ABOVE_CORE, "stitch.metrics"),
     "stitch.metrics": (*_HOST, *_ABOVE_CORE, "stitch.spaces"),
     "stitch.data": (*_HOST, "stitch.core", "stitch.spaces", "stitch.metrics", "stitch.encoder", "stitch.experiment",
-                    "stitch.audits", "stitch.engine", "stitch.stitcher"),
+                    "stitch.audits", "stitch.engine", "stitch.stitcher", "stitch.bench"),
     "stitch.encoder": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.core", "stitch.spaces",
-                       "stitch.metrics", "stitch.experiment", "stitch.audits", "stitch.engine", "stitch.stitcher"),
+                       "stitch.metrics", "stitch.experiment", "stitch.audits", "stitch.engine", "stitch.stitcher",
+                       "stitch.bench"),
     "stitch.engine": (*_HOST, "stitch.core", "stitch.spaces", "stitch.metrics", "stitch.experiment", "stitch.audits",
-                      "stitch.stitcher"),
-    "stitch.experiment": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits"),
-    "stitch.audits": ("stitch.registry", "stitch.adapters", "stitch.cli"),
-    "stitch.stitcher": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits", "stitch.engine"),
+                      "stitch.stitcher", "stitch.bench"),
+    "stitch.experiment": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits", "stitch.bench"),
+    "stitch.audits": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.bench"),
+    "stitch.stitcher": ("stitch.registry", "stitch.adapters", "stitch.cli", "stitch.audits", "stitch.engine",
+                        "stitch.bench"),
+    "stitch.bench": ("stitch.registry", "stitch.adapters", "stitch.cli"),
 }
 
 

@@ -622,3 +622,11 @@ def test_builtin_names_resolve_without_loading_plugins():
     with pytest.raises(UnknownNameError):
         stitch.get_similarity("no-such-similarity")  # a miss loads the plugins, then says what is known
     assert HOST.loaded is True
+
+
+def test_a_pattern_matches_names_not_the_builtin_prefix() -> None:
+    # every built-in's qualified name is "builtin:<name>": "b*" once listed them all
+    from stitch.core.similarity import list_similarities
+
+    assert list_similarities("b*") == []
+    assert list_similarities("builtin:co*") == list_similarities("co*") == ["cosine"]

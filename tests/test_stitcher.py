@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 import stitch
@@ -139,9 +140,27 @@ def test_reliability_is_the_heads_confidence_and_ranks_stitching_errors_first() 
     assert 0 < int(wrong.sum()) < 150 and float(r[wrong].mean()) < float(r[~wrong].mean()) - 0.1
     from stitch.experiment.decoders import ReconstructionDecoder
 
-    with pytest.raises(ValueError, match=r"reliability needs a classifier decoder \(with predict_logits\), got "
-                                         r"ReconstructionDecoder; a regressor's outputs carry no confidence"):
+    with pytest.raises(ValueError, match=r"reliability needs a classifier decoder \(with predict_logits, or "
+                                         r"scikit-learn's predict_proba\), got ReconstructionDecoder; a regressor's "
+                                         r"outputs carry no confidence"):
         s.reliability(x[:2], ReconstructionDecoder())
+
+
+def test_a_scikit_learn_head_is_a_decoder_like_any_other() -> None:
+    # users' heads are often scikit-learn pipelines: predict returns arrays, confidence comes from predict_proba
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(600, 6, generator=g)
+    head = make_pipeline(StandardScaler(), LogisticRegression()).fit(y[:300].numpy(), (y[:300, 0] > 0).numpy())
+    x = y @ torch.linalg.qr(torch.randn(6, 6, generator=g))[0] + 0.3 * torch.randn(600, 6, generator=g)
+    s = Stitcher(folds=5).fit(x[300:], y[300:], decoder=head)
+    agreement = float((head.predict(s.transform(x[:300]).numpy()) == head.predict(y[:300].numpy())).mean())
+    assert agreement > 0.85 and s.forecast(head).agreement > 0.85
+    r = s.reliability(x[:300], head)
+    np.testing.assert_allclose(r.numpy(), head.predict_proba(s.transform(x[:300]).numpy()).max(1), rtol=1e-6)
 
 
 def test_save_and_load_transform_exactly(tmp_path: Path) -> None:

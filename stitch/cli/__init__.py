@@ -22,7 +22,8 @@ from typing import Any, NoReturn
 __all__ = ["main", "build_parser", "plain", "add_models_flag"]
 
 # Sub-command modules, in the order ``stitch --help`` lists them.
-_COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "encode", "run", "demo", "audit", "pair")
+_COMMANDS = ("plugins", "encoders", "datasets", "registries", "cache", "encode", "run", "demo", "audit", "pair",
+             "bench")
 
 _ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc):`~?([^`]+)`")
 

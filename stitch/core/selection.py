@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from stitch.core.translate import Translator, create_translator
@@ -86,8 +87,9 @@ def _r2(pred: torch.Tensor, true: torch.Tensor) -> float:
 
 
 def _agreement(decoder: Any, pred: torch.Tensor, true: torch.Tensor) -> float:
-    """How often ``decoder`` says the same on mapped and true latents (R² of its outputs for regressors)."""
-    a, b = decoder.predict(pred.float()), decoder.predict(true.float())
+    """How often ``decoder`` says the same on mapped and true latents (R² of its outputs for regressors).
+    ``decoder.predict`` may return a tensor or an array (a scikit-learn head)."""
+    a, b = (torch.as_tensor(np.asarray(decoder.predict(z.float()))) for z in (pred, true))
     if getattr(decoder, "task", "classification") == "classification":
         return float((a == b).double().mean())
     return _r2(a.double(), b.double())

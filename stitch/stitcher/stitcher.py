@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from stitch.core.selection import AUTO_CANDIDATES, Fitted, candidate_label, compare, cross_validate, fit_translator, std
@@ -221,7 +222,8 @@ class Stitcher(Estimator):
 
     def reliability(self, latents: Any, decoder: Any) -> torch.Tensor:
         """How far to trust each stitched prediction: the classifier ``decoder``'s probability of the class it
-        predicts on the stitched latents (softmax of its logits), in ``[1 / classes, 1]``.
+        predicts on the stitched latents (softmax of its logits, or a scikit-learn classifier's
+        ``predict_proba``), in ``[1 / classes, 1]``.
 
         Low values flag likely stitching errors. Of the signals measured on the real pairs (the decoder's
         confidence, disagreement between the best candidates, the cross-validated agreement of the nearest
@@ -240,11 +242,13 @@ class Stitcher(Estimator):
             >>> r.shape, bool(((r >= 0.5) & (r <= 1)).all())
             (torch.Size([3]), True)
         """
-        if not callable(getattr(decoder, "predict_logits", None)):
-            raise ValueError(f"reliability needs a classifier decoder (with predict_logits), got "
-                             f"{type(decoder).__name__}; a regressor's outputs carry no confidence")
-        logits = decoder.predict_logits(self.transform(latents).float())
-        return logits.double().softmax(1).amax(1).float()
+        z = self.transform(latents).float()
+        if callable(getattr(decoder, "predict_logits", None)):
+            return decoder.predict_logits(z).double().softmax(1).amax(1).float()
+        if callable(getattr(decoder, "predict_proba", None)):  # a scikit-learn classifier
+            return torch.as_tensor(np.asarray(decoder.predict_proba(z.numpy()), dtype=np.float64)).amax(1).float()
+        raise ValueError(f"reliability needs a classifier decoder (with predict_logits, or scikit-learn's "
+                         f"predict_proba), got {type(decoder).__name__}; a regressor's outputs carry no confidence")
 
     def forecast(self, decoder: Any, *, pass_at: float = 0.9, fail_below: float = 0.7) -> Forecast:
         """How well ``decoder`` will read the stitched latents, forecast without labels from the anchors.

@@ -268,12 +268,14 @@ class NameTable(Generic[T]):
         return True
 
     def entries(self, pattern: str = "*") -> list[Entry[T]]:
-        """Every entry whose name or an alias matches the shell-style ``pattern``, sorted by name."""
+        """Every entry whose name or an alias matches the shell-style ``pattern``, sorted by name; a pattern with
+        a ``:`` matches qualified names (``myplugin:*``)."""
         _ensure_plugins_loaded()
         out = []
         for name in sorted(self._entries):
             for e in self._entries[name]:
-                candidates = (e.name, e.qualified_name, *e.aliases)
+                # "b*" must not match every built-in through its qualified name "builtin:<name>"
+                candidates = (e.name, *e.aliases, *((e.qualified_name,) if ":" in pattern else ()))
                 if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
                     out.append(e)
         return out
@@ -357,6 +359,8 @@ CORE_TABLES: dict[str, TableRef] = {
                  "space kinds (absolute, relative:<sim>, product:<sims>, translate:<method>, ...)"),
         TableRef("protocols", "stitch.experiment.protocols", "PROTOCOLS", "register_protocol",
                  "stitching protocols (frozen, end-to-end, ...)"),
+        TableRef("bench suites", "stitch.bench", "SUITES", "register_suite",
+                 "reference benchmark suites (stitch bench)"),
     )
 }
 

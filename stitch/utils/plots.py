@@ -105,13 +105,16 @@ def save_bars(
     ylabel: str = "",
     reference: float | None = None,
     reference_label: str = "",
+    marks: dict[str, Sequence[float | None]] | None = None,
+    marks_label: str = "",
 ) -> None:
     """Write a grouped bar chart PNG: one group per label, one bar per series, optional error bars.
 
     ``series`` maps a series name to ``(values, errors)``; a ``None`` value (not applicable) draws an empty
     hatched slot marked ``n/a``, so a missing bar is not mistaken for a zero, and a ``None`` error no error bar
     (a single seed has no spread). ``reference`` draws a dashed line (chance). The legend sits outside the
-    axes, where it cannot cover a bar.
+    axes, where it cannot cover a bar. ``marks`` draws a black tick across a series' bars at the given heights
+    (``None``: none), e.g. a published value to compare with.
 
     Example:
         >>> import tempfile, os
@@ -124,12 +127,18 @@ def save_bars(
     k = max(1, len(series))
     width = 0.8 / k
     fig, ax = plt.subplots(figsize=(1.5 + 0.5 * k * len(labels), 3.5))
+    marked = False  # the marks' legend entry is drawn once
     try:
         for i, (name, (values, errors)) in enumerate(series.items()):
             x = np.arange(len(labels)) + (i - (k - 1) / 2) * width
             vals = np.array([np.nan if v is None else v for v in values], dtype=float)
             errs = None if errors is None else np.array([0.0 if e is None else e for e in errors], dtype=float)
             ax.bar(x, vals, width=width, yerr=errs, capsize=3, label=name)
+            for xi, m in zip(x, (marks or {}).get(name, ())):
+                if m is not None:
+                    ax.plot([xi - width / 2, xi + width / 2], [m, m], color="black", linewidth=2,
+                            label=marks_label if not marked else None)
+                    marked = True
             for xi, v in zip(x, vals):
                 if not np.isfinite(v):
                     ax.bar(xi, 1.0, width=width, bottom=0.0, fill=False, hatch="//", edgecolor="lightgrey",
@@ -139,7 +148,7 @@ def save_bars(
         ax.set_xticks(range(len(labels)), labels=list(labels), rotation=30, ha="right")
         if reference is not None:
             ax.axhline(reference, linestyle="--", color="grey", label=reference_label or None)
-        if len(series) > 1 or reference_label:
+        if len(series) > 1 or reference_label or marked:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         ax.set_title(title)
         ax.set_ylabel(ylabel)

@@ -1,0 +1,139 @@
+"""``stitch bench``: the suites' arithmetic on a pair whose answer is known, each built-in suite on a tiny real
+subset, a plugin's suite in the listing, and the command's errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import stitch.bench.pairs
+import stitch.bench.suites
+from stitch.bench import BenchContext, BenchRow, get_suite, list_suites, run_suite
+from stitch.bench.pairs import BenchPair, PairData
+from stitch.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _rotated_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One synthetic pair: encoder B is an exact rotation of encoder A, on well separated classes."""
+    g = torch.Generator().manual_seed(0)
+    centres = 4 * torch.randn(4, 16, generator=g, dtype=torch.float64)
+    y = torch.arange(700) % 4
+    a = centres[y] + torch.randn(700, 16, generator=g, dtype=torch.float64)
+    q = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))[0]
+    b = a @ q
+    labels = y.numpy()
+    data = PairData((a[:500], b[:500]), (a[500:], b[500:]), labels[:500], labels[500:], np.arange(300),
+                    np.arange(300, 500))
+    pair = BenchPair("trec", ("a", "b"), ("A", "B"), {"train": 500, "test": 200}, None, head=300)
+    monkeypatch.setattr(stitch.bench.suites, "PAIRS", {"rotation": pair})
+    monkeypatch.setattr(stitch.bench.suites, "load_pair", lambda pair, context: data)
+
+
+def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    _rotated_pair(monkeypatch)
+    rows = run_suite("lst", BenchContext(seeds=(0, 1), anchors=(40,))).rows
+    assert [r.method for r in rows[:7]] == ["absolute", "relative", "affine", "linear", "orthogonal", "ridge", "auto"]
+    assert {r.direction for r in rows} == {"B -> A head", "A -> B head"} and len(rows) == 14
+    by = {(r.direction, r.method): r for r in rows}
+    for direction in ("B -> A head", "A -> B head"):
+        # a rotation is undone exactly by the orthogonal map and read exactly through cosine relative latents
+        for method in ("orthogonal", "relative", "auto"):
+            assert by[direction, method].ratio == pytest.approx(1.0, abs=0.02), method
+        assert by[direction, "orthogonal"].ratio_std == pytest.approx(0.0, abs=0.02)
+        # ... and a head on raw latents does not read the rotated ones: absolute does not stitch
+        assert by[direction, "absolute"].ratio < 0.7
+        assert by[direction, "affine"].published == 0.94 and by[direction, "affine"].source == "LST Table 1"
+        assert by[direction, "affine"].gap == pytest.approx(round(by[direction, "affine"].ratio - 0.94, 3))
+        assert by[direction, "orthogonal"].published is None  # no TREC ortho figure is quoted
+        assert by[direction, "auto"].note.startswith("chose ")
+    # least squares near pairs = dimensions is flagged on its row, once, not on stderr at every draw
+    near = {r.method: r.note for r in run_suite("lst", BenchContext(seeds=(0, 1), anchors=(18,))).rows[:7]}
+    assert near["affine"] == near["linear"] == "near the interpolation peak (18 pairs, 16 dimensions)"
+    assert near["ridge"] == near["orthogonal"] == ""
+
+
+def test_bricks_product_is_at_least_its_weakest_similarity(monkeypatch: pytest.MonkeyPatch) -> None:
+    _rotated_pair(monkeypatch)
+    rows = run_suite("bricks", BenchContext(seeds=(0,), anchors=(40,))).rows
+    assert [r.method for r in rows[:5]] == ["cosine", "euclidean", "l1", "linf", "product"]
+    for direction in ("B -> A head", "A -> B head"):
+        ratio = {r.method: r.ratio for r in rows if r.direction == direction}
+        assert ratio["cosine"] == pytest.approx(1.0, abs=0.02) and ratio["euclidean"] == pytest.approx(1.0, abs=0.02)
+        assert ratio["product"] >= min(ratio.values()) and all(r.published is None for r in rows)
+
+
+def test_a_pair_that_cannot_load_is_a_skipped_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(pair: BenchPair, context: BenchContext) -> PairData:
+        raise FileNotFoundError("model 'x' is not in the models root /m: looked for /m/x.safetensors")
+
+    monkeypatch.setattr(stitch.bench.suites, "load_pair", missing)
+    rows = run_suite("lst", BenchContext(pairs=("trec*",))).rows
+    assert len(rows) == 1 and rows[0].ratio is None
+    assert rows[0].note == "skipped: model 'x' is not in the models root /m: looked for /m/x.safetensors"
+
+
+def test_a_plugin_suite_is_listed_and_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    from stitch import hookimpl
+    from stitch.registry import register_plugin
+
+    def mine(context: BenchContext) -> list[BenchRow]:
+        return [BenchRow("mine", "toy", "x -> y head", "copy", 10, 0.9, 0.9, 0.0, 1.0, 0.0)]
+
+    class Plugin:
+        @hookimpl
+        def stitch_register_bench_suites(self, register):  # noqa: ANN001, ANN201
+            register("mine", mine, description="a third-party suite", reference="none")
+
+    register_plugin(Plugin(), name="benchplug")
+    try:
+        assert "mine" in list_suites() and get_suite("mine").source == "benchplug"
+        assert main(["bench", "--list"]) == 0
+        assert "mine (plugin benchplug): a third-party suite" in capsys.readouterr().out
+        assert main(["bench", "--suite", "mine", "--out", str(tmp_path), "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        assert "toy      x -> y head  copy    10       0.900   0.900 ± 0.000  1.000 ± 0.000" in out
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.csv", "mine.json", "mine.png", "mine.txt"]
+        saved = json.loads((tmp_path / "mine.json").read_text())
+        assert saved["suite"] == "mine" and saved["rows"][0]["ratio"] == 1.0 and "torch" in saved["versions"]
+        assert (tmp_path / "mine.csv").read_text().splitlines()[0].startswith("suite,dataset,direction,method")
+    finally:
+        from stitch.registry import reset_plugins
+
+        reset_plugins()
+
+
+def test_bench_errors_name_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench"]) == 2
+    assert "no suite: pass --suite NAME (one of bricks, lst" in capsys.readouterr().err
+    assert main(["bench", "--suite", "lts"]) == 2
+    assert "unknown bench suite 'lts'; did you mean 'lst'?" in capsys.readouterr().err
+    assert main(["bench", "--suite", "lst", "--pairs", "imagenet*"]) == 2
+    assert "suite 'lst' ran no pair: --pairs 'imagenet*' matches none of its pairs" in capsys.readouterr().err
+    assert main(["bench", "--suite", "lst", "--seeds", "a"]) == 2
+    assert "--seeds takes comma-separated whole numbers of at least 0, got 'a'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny = BenchPair("trec", ("minilm", "hf:paraphrase-MiniLM-L3-v2"), ("MiniLM-L6", "MiniLM-L3"),
+                     {"train": 400, "test": 150}, None, head=250)
+    monkeypatch.setattr(stitch.bench.suites, "PAIRS", {"trec: tiny": tiny})
+    context = BenchContext(data_root=shared_data, models_root=shared_models, cache_root=tmp_path, seeds=(0, 1),
+                           anchors=(100,), progress=False)
+    lst = {(r.direction, r.method): r for r in run_suite("lst", context).rows}
+    bricks = {(r.direction, r.method): r for r in run_suite("bricks", context).rows}  # latents from the cache
+    assert len(lst) == 14 and len(bricks) == 10
+    for direction in ("MiniLM-L3 -> MiniLM-L6 head", "MiniLM-L6 -> MiniLM-L3 head"):
+        assert 0.5 < lst[direction, "affine"].native <= 1.0
+        # translating stitches; feeding one model's raw latents to the other's head does not
+        assert lst[direction, "ridge"].ratio > lst[direction, "absolute"].ratio + 0.2
+        assert all(0.0 < r.ratio < 1.3 for r in lst.values())
+        assert bricks[direction, "cosine"].ratio > 0.4
