@@ -111,20 +111,35 @@ def test_a_run_limits_torch_and_the_blas_pools_alike() -> None:
         assert blas() == before and torch.get_num_threads() == torch_before  # restored
 
 
-def test_free_cores_are_the_usable_cores_minus_the_load(monkeypatch) -> None:
+def test_free_cores_are_the_usable_cores_minus_the_tasks_running_elsewhere(monkeypatch) -> None:
     import os
 
     import stitch.utils.threads as threads
 
+    class Files:  # /proc/stat with `running` runnable tasks (this process included); no cgroup quota
+        running = 1
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def read_text(self) -> str:
+            if self.path == "/proc/stat":
+                return f"cpu  1 2 3 4\nprocs_running {Files.running}\nprocs_blocked 9\n"
+            return "max 100000"
+
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
-    monkeypatch.setattr(threads, "Path", lambda path: type("NoQuota", (), {"read_text": lambda self: "max 100000"})())
-    for load, free in [(0.2, 4), (1.4, 3), (2.6, 1), (9.0, 1)]:
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
-        assert threads.free_cores() == free, load
+    monkeypatch.setattr(threads, "Path", Files)
+    for running, free in [(1, 4), (2, 3), (4, 1), (9, 1)]:
+        Files.running = running
+        assert threads.free_cores() == free, running
+    # without /proc: the load average
+    gone = type("Gone", (), {"read_text": lambda self: open("/nonexistent")})
+    monkeypatch.setattr(threads, "Path", lambda path: gone())
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.4, 0.0, 0.0))
+    assert threads.busy_elsewhere() == 2
     # a container given 1.5 CPUs of the host: 2 usable cores, whatever the affinity mask says
     monkeypatch.setattr(threads, "Path", lambda path: type("Quota", (), {"read_text": lambda self: "150000 100000"})())
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert threads.usable_cores() == 2 and threads.free_cores() == 2
+    assert threads.usable_cores() == 2
 
 
 def test_long_commands_run_with_the_threads_flag_else_the_free_cores(monkeypatch, capsys) -> None:
