@@ -38,14 +38,15 @@ def _rotated_pair(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     _rotated_pair(monkeypatch)
     rows = run_suite("lst", BenchContext(seeds=(0, 1), anchors=(40,))).rows
-    assert [r.method for r in rows[:7]] == ["absolute", "relative", "affine", "linear", "orthogonal", "ridge", "auto"]
-    assert {r.direction for r in rows} == {"B -> A head", "A -> B head"} and len(rows) == 14
+    assert [r.method for r in rows[:8]] == ["absolute", "relative", "affine", "linear", "orthogonal", "procrustes",
+                                            "ridge", "auto"]
+    assert {r.direction for r in rows} == {"B -> A head", "A -> B head"} and len(rows) == 16
     by = {(r.direction, r.method): r for r in rows}
     for direction in ("B -> A head", "A -> B head"):
         # a rotation is undone exactly by the orthogonal map and read exactly through cosine relative latents
-        for method in ("orthogonal", "relative", "auto"):
+        for method in ("procrustes", "relative", "auto"):
             assert by[direction, method].ratio == pytest.approx(1.0, abs=0.02), method
-        assert by[direction, "orthogonal"].ratio_std == pytest.approx(0.0, abs=0.02)
+        assert by[direction, "procrustes"].ratio_std == pytest.approx(0.0, abs=0.02)
         # ... and a head on raw latents does not read the rotated ones: absolute does not stitch
         assert by[direction, "absolute"].ratio < 0.7
         assert by[direction, "affine"].published == 0.94 and by[direction, "affine"].source == "LST Table 1"
@@ -53,7 +54,7 @@ def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.Monkey
         assert by[direction, "orthogonal"].published is None  # no TREC ortho figure is quoted
         assert by[direction, "auto"].note.startswith("chose ")
     # least squares near pairs = dimensions is flagged on its row, once, not on stderr at every draw
-    near = {r.method: r.note for r in run_suite("lst", BenchContext(seeds=(0, 1), anchors=(18,))).rows[:7]}
+    near = {r.method: r.note for r in run_suite("lst", BenchContext(seeds=(0, 1), anchors=(18,))).rows[:8]}
     assert near["affine"] == near["linear"] == "near the interpolation peak (18 pairs, 16 dimensions)"
     assert near["ridge"] == near["orthogonal"] == ""
 
@@ -130,7 +131,7 @@ def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models:
                            anchors=(100,), progress=False)
     lst = {(r.direction, r.method): r for r in run_suite("lst", context).rows}
     bricks = {(r.direction, r.method): r for r in run_suite("bricks", context).rows}  # latents from the cache
-    assert len(lst) == 14 and len(bricks) == 10
+    assert len(lst) == 16 and len(bricks) == 10
     for direction in ("MiniLM-L3 -> MiniLM-L6 head", "MiniLM-L6 -> MiniLM-L3 head"):
         assert 0.5 < lst[direction, "affine"].native <= 1.0
         # translating stitches; feeding one model's raw latents to the other's head does not

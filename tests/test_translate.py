@@ -379,3 +379,36 @@ def test_least_squares_near_the_interpolation_peak_warns_and_the_choice_does_not
         err = {m: float((create_translator(m, **o).fit(x[:40], y[:40]).transform(held_out[0]) - held_out[1]).norm())
                for m, o in (("affine", {}), ("ridge", {"alpha": 10.0}))}
     assert err["affine"] > err["ridge"]  # what the warning is about: the unregularised map generalises worse here
+
+
+def test_procrustes_standardize_is_lsts_recipe_and_undoes_per_dimension_scaling() -> None:
+    from stitch.core.translate import Procrustes
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=g, dtype=torch.float64) * torch.arange(1, 7, dtype=torch.float64)
+    scales = torch.tensor([1.0, 10.0, 0.1, 5.0, 2.0, 0.5], dtype=torch.float64)
+    y = (x - x.mean(0)) / x.std(0, correction=0) * scales + 3  # each unit rescaled: not an orthogonal map
+    err = lambda t: float((t.transform(x) - y).norm() / y.norm())  # noqa: E731
+    assert err(Procrustes(standardize=True).fit(x, y)) < 1e3 * torch.finfo(torch.float64).eps
+    assert err(Procrustes().fit(x, y)) > 0.5
+    # ... and the other way round: a rotation of anisotropic data is what plain Procrustes is exact on
+    q = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))[0]
+    rotated = x @ q
+    assert float((Procrustes().fit(x, rotated).transform(x) - rotated).norm()) < 1e-10
+    assert float((Procrustes(standardize=True).fit(x, rotated).transform(x) - rotated).norm()) > 1.0
+
+
+def test_procrustes_standardize_leaves_a_near_dead_unit_unscaled(tmp_path) -> None:
+    # all-MiniLM-L6-v2 has units with std ~1e-9 (LayerNorm gamma ~1e-33): dividing by it amplified float noise
+    from stitch.core.translate import Procrustes
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 5, generator=g)
+    x[:, 2] = 1e-9 * torch.randn(300, generator=g)
+    y = x @ torch.linalg.qr(torch.randn(5, 5, generator=g))[0]
+    t = Procrustes(standardize=True).fit(x, y)
+    assert float(t.coef_.abs().max()) < 10  # the dead unit's column is not scaled by 1e9
+    assert float((t.transform(x) - y).norm() / y.norm()) < 0.7
+    t.save(tmp_path / "p.safetensors")
+    loaded = Procrustes.load(tmp_path / "p.safetensors")
+    assert loaded.standardize is True and torch.equal(loaded.transform(x), t.transform(x))

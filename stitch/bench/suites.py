@@ -29,12 +29,15 @@ PUBLISHED: dict[tuple[str, str, str], tuple[float, str]] = {
     ("lst", "trec", "relative"): (0.86, "RelReps, across architectures"),
 }
 
-#: the ``lst`` rows: no map, a relative head, the paper's maps, ridge, and ours (the Stitcher's choice)
-LST_METHODS = ("absolute", "relative", "affine", "linear", "orthogonal", "ridge", "auto")
+#: the ``lst`` rows: no map, a relative head, the paper's maps (orthogonal: after its per-dimension standard
+#: scaling), Procrustes without that scaling, ridge, and ours (the Stitcher's choice)
+LST_METHODS = ("absolute", "relative", "affine", "linear", "orthogonal", "procrustes", "ridge", "auto")
 #: the ``bricks`` rows: relative heads on each similarity, then on the product of the four
 BRICKS_SPACES = ("cosine", "euclidean", "l1", "linf", "product")
 
-_TRANSLATORS = {"affine": "affine", "linear": "linear", "orthogonal": "procrustes", "ridge": "ridge"}
+_TRANSLATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "affine": ("affine", {}), "linear": ("linear", {}), "orthogonal": ("procrustes", {"standardize": True}),
+    "procrustes": ("procrustes", {}), "ridge": ("ridge", {})}
 
 
 def _anchor_counts(context: BenchContext) -> tuple[int, ...]:
@@ -157,11 +160,11 @@ def _lst_methods(data: PairData, new: int, side: int, anchors: np.ndarray, head:
         out["absolute"] = (None, None, 0.0, f"widths differ ({test.shape[1]} vs {data.test[side].shape[1]})")
     (acc, own), spent = _timed(lambda: _relative_head(data, new, side, anchors, "cosine"))
     out["relative"] = (acc, own, spent, "")
-    for method, name in _TRANSLATORS.items():
+    for method, (name, options) in _TRANSLATORS.items():
         with warnings.catch_warnings(record=True) as caught:  # a row's caveat, not a line per draw on stderr
             warnings.simplefilter("always", InterpolationWarning)
-            acc, spent = _timed(lambda name=name: accuracy(head, create_translator(name).fit(x, y).transform(test),
-                                                           data.y_test))
+            acc, spent = _timed(lambda name=name, options=options: accuracy(
+                head, create_translator(name, **options).fit(x, y).transform(test), data.y_test))
         peak = any(issubclass(w.category, InterpolationWarning) for w in caught)
         out[method] = (acc, None, spent, f"near the interpolation peak ({len(x)} pairs, {x.shape[1]} dimensions)"
                        if peak else "")
@@ -211,7 +214,8 @@ _LST_PROTOCOL = (
     "Frozen pretrained encoders; a linear head (logistic regression after per-dimension standardisation) trained "
     "on the head side's absolute latents of {head} training samples; anchors drawn from the other training "
     "samples (one draw per seed); the other encoder's test latents translated by a map fitted on the anchor pairs "
-    "(absolute: no map, where the widths match; relative: a head trained on cosine relative latents instead; auto: "
+    "(absolute: no map, where the widths match; relative: a head trained on cosine relative latents instead; "
+    "orthogonal: Procrustes after the paper's per-dimension standard scaling, procrustes: without it; auto: "
     "stitch.Stitcher's cross-validated choice by the head's agreement). Ratio: stitched / the same head's accuracy "
     "on its own encoder's test latents (for relative, the relative head's own).")
 _BRICKS_PROTOCOL = (

@@ -30,6 +30,7 @@ from stitch.utils.checks import as_matrix, check_fitted, check_paired, compute_d
 from stitch.utils.deprecation import deprecated_alias
 from stitch.utils.estimator import Estimator, load_fitted, save_fitted
 from stitch.utils.names import BUILTIN, NameTable, describe
+from stitch.utils.numerics import nonzero_scale
 
 __all__ = [
     "Translator",
@@ -174,6 +175,10 @@ class Procrustes(Translator):
     Args:
         center: subtract the anchor means before solving (and add the target mean back).
         scale: fit the least-squares global scale ``s`` (else ``s = 1``).
+        standardize: Latent Space Translation's recipe (Maiorca et al., 2023): scale each dimension of either
+            side to unit variance over the anchors before solving, and back after; dimensions whose spread is
+            below float32's resolution are left unscaled (a near-dead unit must not amplify float noise). The
+            map stays affine: ``coef_`` folds the scalings in.
 
     Learned attributes: ``rotation_`` (``Q``), ``scale_``, ``mean_in_``, ``mean_out_``, ``coef_``, ``intercept_``.
 
@@ -190,15 +195,24 @@ class Procrustes(Translator):
         (True, 3.0)
     """
 
-    def __init__(self, *, center: bool = True, scale: bool = True) -> None:
+    def __init__(self, *, center: bool = True, scale: bool = True, standardize: bool = False) -> None:
         self.center = center
         self.scale = scale
+        self.standardize = standardize
 
     def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
         self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
-        self.coef_, self.intercept_, self.rotation_, self.scale_ = similarity_procrustes(
-            x, y, center=self.center, scale=self.scale)
+        if not self.standardize:
+            self.coef_, self.intercept_, self.rotation_, self.scale_ = similarity_procrustes(
+                x, y, center=self.center, scale=self.scale)
+            return
+        # y ≈ ((x - μx) / σx · s Q) σy + μy: per-dimension scalings folded into one affine map
+        sx, sy = (nonzero_scale(v.std(0, correction=0), torch.float32) for v in (x, y))
+        coef, _, self.rotation_, self.scale_ = similarity_procrustes(
+            (x - self.mean_in_) / sx, (y - self.mean_out_) / sy, center=False, scale=self.scale)
+        self.coef_ = coef / sx[:, None] * sy[None, :]
+        self.intercept_ = self.mean_out_ - self.mean_in_ @ self.coef_
 
 
 class Linear(Translator):
