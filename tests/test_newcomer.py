@@ -104,11 +104,11 @@ def test_runs_print_a_phase_line_per_step_unless_asked_not_to(capsys, tmp_path) 
            "anchors": {"n": 16}, "decoder": {"kind": "linear", "epochs": 1}}
     stitch.run_experiment(cfg, out=tmp_path / "on", progress=True)
     err = capsys.readouterr().err
-    for line in ("stitch: building encoder 1/2: a (timm:test_resnet)", "stitch: encoding 2/2: b on digits",
-                 "stitch: space 1/2 (absolute), seed 0, decoder on a (row 1/2; 0/4 done)",
-                 "stitch: space 2/2 (relative:cosine), seed 0, decoder on b (row 2/2; 3/4 done)",
-                 "stitch: writing the report"):
-        assert line in err, line
+    for line in ("building encoder 1/2: a (timm:test_resnet)", "encoding 2/2: b on digits",
+                 "space 1/2 (absolute), seed 0, decoder on a (row 1/2; 0/4 done)",
+                 "space 2/2 (relative:cosine), seed 0, decoder on b (row 2/2; 3/4 done)",
+                 "writing the report"):
+        assert re.search(r"^stitch: \[\d\d:\d\d:\d\d\] " + re.escape(line), err, re.M), line
     stitch.run_experiment(cfg, out=tmp_path / "off", progress=False)
     assert capsys.readouterr().err == ""
 
@@ -167,14 +167,23 @@ def test_outside_a_terminal_progress_is_plain_lines_in_the_log(monkeypatch, caps
     import stitch.utils.progress as progress
 
     monkeypatch.delenv("STITCH_PROGRESS")  # the default: stderr is not a terminal here, as in a log or CI
-    monkeypatch.setattr(progress, "LINE_INTERVAL_S", 0.0)  # a line at every update (30 s apart in real runs)
+    monkeypatch.setattr(progress, "LINE_INTERVAL_S", 0.0)  # a line at every update (10 s apart in real runs)
     assert progress.progress_mode(None) == "lines"
+    clock = iter([100.0, 130.0, 160.0, 190.0])  # the bar starts at 100 s; updates at 130, 160, 190 s
+    monkeypatch.setattr(progress, "_now", lambda: next(clock))
     with progress.progress_bar(500, "encode trained:/home/me/runs/encoders/resnet-s0.safetensors") as bar:
-        bar.update(32)
+        bar.update(100)
+        bar.update(100)
+        bar.update(300)
     progress.phase("encoding 1/2: a on digits")
     lines = capsys.readouterr().err.splitlines()
-    assert re.fullmatch(r"stitch: encode trained:resnet-s0\.safetensors: 32/500 samples \(6 %, \d+ s\)", lines[0])
-    assert lines[1] == "stitch: encoding 1/2: a on digits"
+    stamp = r"stitch: \[\d\d:\d\d:\d\d\] "
+    assert re.fullmatch(stamp + r"encode trained:resnet-s0\.safetensors: 100/500 samples \(20 %, 30 s, about 2 min "
+                        r"left\)", lines[0])
+    assert re.fullmatch(stamp + r"encode trained:resnet-s0\.safetensors: 200/500 samples \(40 %, 60 s, about 90 s "
+                        r"left\)", lines[1])
+    assert re.fullmatch(stamp + r"encode trained:resnet-s0\.safetensors: 500/500 samples \(100 %, 90 s\)", lines[2])
+    assert re.fullmatch(stamp + r"encoding 1/2: a on digits", lines[3])
     for value, mode in (("off", "off"), ("bars", "bars"), ("lines", "lines")):
         monkeypatch.setenv("STITCH_PROGRESS", value)
         assert progress.progress_mode(None) == mode and progress.progress_mode(False) == "off"

@@ -2,9 +2,9 @@
 
 In a terminal, steps show tqdm bars (after one second, so quick steps stay silent; a terminal that reports a
 size of 0, as some ptys and IDE consoles do, gets an 80-column bar). Elsewhere (a log file, ``nohup``, CI, a
-notebook) bars would be carriage-return noise, so a step prints a plain line every
-:data:`LINE_INTERVAL_S` seconds instead (``stitch: encode minilm: 3200/5000 samples (64 %, 60 s)``) beside
-the phase lines. ``enabled=False`` (``--no-progress``) silences both; ``enabled=None`` follows
+notebook) bars would be carriage-return noise, so a step prints a plain line at most every
+:data:`LINE_INTERVAL_S` seconds instead (``stitch: [14:02:31] encode minilm: 3200/5000 samples (64 %, 60 s,
+about 34 s left)``), and phase lines carry the time too, so a log says when each step started. ``enabled=False`` (``--no-progress``) silences both; ``enabled=None`` follows
 ``$STITCH_PROGRESS`` (``bars``, ``lines`` or ``off``; default: bars in a terminal, lines elsewhere).
 """
 
@@ -23,7 +23,7 @@ from stitch.utils.interrupts import checkpoint
 __all__ = ["progress_bar", "phase", "watching", "progress_mode", "short_label", "LINE_INTERVAL_S"]
 
 #: seconds between two progress lines of one step outside a terminal
-LINE_INTERVAL_S = 30.0
+LINE_INTERVAL_S = 10.0
 
 
 class _Silent:
@@ -67,19 +67,34 @@ class _Lines:
 
     def __init__(self, total: int, desc: str, unit: str) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0
-        self.start = self.last = time.monotonic()
+        self.start = self.last = _now()
 
     def update(self, n: int = 1) -> None:
         self.n += n
-        now = time.monotonic()
+        now = _now()
         if now - self.last >= LINE_INTERVAL_S:
             self.last = now
+            elapsed = now - self.start
             share = f"{100 * self.n / self.total:.0f} %, " if self.total else ""
-            print(f"stitch: {self.desc}: {self.n}/{self.total} {self.unit}s ({share}{now - self.start:.0f} s)",
+            left = f", about {_duration(elapsed * (self.total - self.n) / self.n)} left" \
+                if self.total and 0 < self.n < self.total else ""
+            print(f"stitch: [{_clock()}] {self.desc}: {self.n}/{self.total} {self.unit}s ({share}{elapsed:.0f} s{left})",
                   file=sys.stderr, flush=True)
 
     def set_postfix_str(self, s: str) -> None:
         pass
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _terminal_size() -> dict[str, int]:
@@ -132,7 +147,8 @@ def short_label(text: str, width: int = 48) -> str:
 
 
 def phase(message: str, *, enabled: bool | None = None) -> None:
-    """Print one phase line (``stitch: training encoder 2/4: resnet-s1``) on stderr when progress is on.
+    """Print one phase line (``stitch: training encoder 2/4: resnet-s1``; outside a terminal with the time,
+    ``stitch: [14:02:31] training encoder 2/4: resnet-s1``) on stderr when progress is on.
 
     Every phase is also a :func:`~stitch.utils.interrupts.checkpoint`, printed or not: a Ctrl-C a library
     swallowed stops the run here, and an interrupted command names the phase it stopped in.
@@ -141,6 +157,8 @@ def phase(message: str, *, enabled: bool | None = None) -> None:
         >>> phase("encoding 1/2: minilm", enabled=False)
     """
     checkpoint(message)
-    if watching(enabled):
-        print(f"stitch: {message}", file=sys.stderr, flush=True)
+    mode = progress_mode(enabled)
+    if mode != "off":  # a log line says when it was written; a terminal shows it as it happens
+        print(f"stitch: [{_clock()}] {message}" if mode == "lines" else f"stitch: {message}", file=sys.stderr,
+              flush=True)
 
