@@ -850,6 +850,7 @@ def test_a_ctrl_c_a_library_swallows_stops_the_command_at_its_next_step(monkeypa
 
     steps, dropped = [], []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever runs the suite
 
     def swallowed_in_a_callback(args):
         callback = ctypes.CFUNCTYPE(None)(lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -865,6 +866,7 @@ def test_a_ctrl_c_a_library_swallows_stops_the_command_at_its_next_step(monkeypa
     assert dropped == [KeyboardInterrupt]
     assert capsys.readouterr().err.strip().startswith("stitch: interrupted at: step 1/2.")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the command's handler is removed
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_a_second_ctrl_c_while_a_library_holds_the_first_stops_at_once(tmp_path) -> None:
@@ -874,8 +876,10 @@ def test_a_second_ctrl_c_while_a_library_holds_the_first_stops_at_once(tmp_path)
 
     script = tmp_path / "busy.py"
     script.write_text(
-        "import ctypes, sys, time\n"
+        "import ctypes, signal, sys, time\n"
         "from stitch.utils.interrupts import interruptible\n"
+        # as in a terminal, whatever this test runs under (a shell's background job starts with SIGINT ignored)
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "busy = ctypes.CFUNCTYPE(None)(lambda: time.sleep(0.05))  # every interrupt raised in it is dropped\n"
         "with interruptible(on_force=lambda: print('last words', file=sys.stderr)):\n"
         "    print('ready', flush=True)\n"
