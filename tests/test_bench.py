@@ -138,3 +138,18 @@ def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models:
         assert lst[direction, "ridge"].ratio > lst[direction, "absolute"].ratio + 0.2
         assert all(0.0 < r.ratio < 1.3 for r in lst.values())
         assert bricks[direction, "cosine"].ratio > 0.4
+
+
+def test_a_suite_runs_on_encoders_the_user_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = ("timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=0",
+            "timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=1")
+    argv = ["bench", "--suite", "bricks", "--encoders", f"{a},{b}", "--dataset", "digits", "--anchors", "40",
+            "--seeds", "0", "--cache", str(tmp_path), "--json", "--no-progress"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {r["direction"] for r in rows} == {f"{b} -> {a} head", f"{a} -> {b} head"} and len(rows) == 10
+    assert all(r["dataset"] == "digits" and r["anchors"] == 40 and r["ratio"] is not None for r in rows)
+    assert main(["bench", "--suite", "lst", "--encoders", a]) == 2
+    assert "--encoders and --dataset go together" in capsys.readouterr().err
+    assert main(["bench", "--suite", "lst", "--encoders", a, "--dataset", "digits"]) == 2
+    assert f"a pair is two encoders, got ['{a}']; name them as --encoders A,B" in capsys.readouterr().err

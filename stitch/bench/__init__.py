@@ -45,6 +45,8 @@ class BenchContext:
         seeds: anchor draws per row; their spread is the noise floor.
         anchors: anchor counts (``None``: the suite's, 300, and 1,000 as well with ``full``).
         pairs: shell patterns selecting the suite's pairs by name (``None``: all).
+        user_pairs: ``(name, BenchPair)`` pairs to run instead of the suite's own
+            (:func:`~stitch.bench.pairs.user_pair`: encoders and a dataset the user names).
         progress: phase lines on stderr (``None``: follow ``$STITCH_PROGRESS``).
 
     Example:
@@ -59,6 +61,7 @@ class BenchContext:
     seeds: tuple[int, ...] = (0, 1, 2)
     anchors: tuple[int, ...] | None = None
     pairs: tuple[str, ...] | None = None
+    user_pairs: tuple[tuple[str, Any], ...] = ()
     progress: bool | None = None
 
     def selects(self, pair: str) -> bool:

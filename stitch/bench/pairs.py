@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["PAIRS", "BenchPair", "PairData", "load_pair", "linear_head", "accuracy"]
+__all__ = ["PAIRS", "BenchPair", "PairData", "load_pair", "user_pair", "linear_head", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class BenchPair:
     """Two encoders of one dataset, with the subset sizes a suite uses.
 
     ``sizes`` / ``full_sizes``: samples per split (``None``: the whole split); ``head``: how many of the training
-    rows the head learns from, the rest being the anchor pool.
+    rows the head learns from (a fraction below 1: that share of them), the rest being the anchor pool.
 
     Example:
         >>> PAIRS["trec: MiniLM-L6 / MiniLM-L3"].labels
@@ -38,7 +38,7 @@ class BenchPair:
     labels: tuple[str, str]
     sizes: dict[str, int]
     full_sizes: dict[str, int] | None
-    head: int
+    head: int | float
 
 
 #: the pairs available offline with ``../shared``: ImageNet backbones on Fashion-MNIST, sentence encoders on TREC
@@ -82,7 +82,7 @@ def load_pair(pair: BenchPair, context: Any) -> PairData:
 
     with using_models_root(context.models_root):
         data = stitch.load_dataset(pair.dataset, data_root=context.data_root)
-        sizes = pair.full_sizes if context.full else pair.sizes
+        sizes = pair.full_sizes if context.full and pair.full_sizes else pair.sizes
         if sizes is not None:
             data = data.subsample(sizes, seed=0)
         cache = LatentCache(context.cache_root)
@@ -94,8 +94,24 @@ def load_pair(pair: BenchPair, context: Any) -> PairData:
                           for split in ("train", "test")})
     y_train, y_test = (np.asarray(data.split_labels(s)) for s in ("train", "test"))
     rows = np.arange(len(y_train))
+    n_head = pair.head if isinstance(pair.head, int) else round(pair.head * len(rows))
     return PairData((sides[0]["train"], sides[1]["train"]), (sides[0]["test"], sides[1]["test"]), y_train, y_test,
-                    rows[:pair.head], rows[pair.head:])
+                    rows[:n_head], rows[n_head:])
+
+
+def user_pair(dataset: str, encoders: tuple[str, str] | list[str]) -> tuple[str, BenchPair]:
+    """A pair the user names (``stitch bench --encoders A,B --dataset D``): whole splits, the head on 60 % of the
+    training rows, the anchors drawn from the rest.
+
+    Example:
+        >>> name, pair = user_pair("digits", ["timm:resnet10t", "timm:resnet10t?seed=1"])
+        >>> name, pair.head
+        ('digits: timm:resnet10t / timm:resnet10t?seed=1', 0.6)
+    """
+    if len(encoders) != 2 or not all(isinstance(e, str) and e for e in encoders):
+        raise ValueError(f"a pair is two encoders, got {list(encoders)!r}; name them as --encoders A,B")
+    a, b = encoders
+    return f"{dataset}: {a} / {b}", BenchPair(dataset, (a, b), (a, b), None, None, head=0.6)
 
 
 def linear_head(x: torch.Tensor, y: np.ndarray, *, seed: int = 0) -> Any:

@@ -47,7 +47,7 @@ def _anchor_counts(context: BenchContext) -> tuple[int, ...]:
 
 
 def _pairs(context: BenchContext) -> Iterator[tuple[str, BenchPair]]:
-    for name, pair in PAIRS.items():
+    for name, pair in context.user_pairs or PAIRS.items():
         if context.selects(name):
             yield name, pair
 

@@ -28,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", metavar="NAME", help="the suite to run (see --list)")
     p.add_argument("--list", action="store_true", help="list the registered suites (plugins' included) and exit")
     p.add_argument("--pairs", metavar="PATTERN,...", help="run only the pairs whose name matches (shell wildcards)")
+    p.add_argument("--encoders", metavar="A,B", help="run the suite on these two encoders instead of its own pairs "
+                   "(with --dataset; options after '?', as everywhere)")
+    p.add_argument("--dataset", metavar="NAME", help="the dataset of --encoders (a labelled, registered dataset)")
     p.add_argument("--seeds", metavar="S,...", default="0,1,2", help="anchor draws per row (default: 0,1,2)")
     p.add_argument("--anchors", metavar="N,...", help="anchor counts (default: 300; with --full, 300 and 1000)")
     p.add_argument("--full", action="store_true", help="larger subsets and 1,000 anchors as well as 300")
@@ -56,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
     seeds = _numbers(args.seeds, "--seeds", minimum=0)
     anchors = _numbers(args.anchors, "--anchors", minimum=2) if args.anchors else None
     pairs = tuple(p.strip() for p in args.pairs.split(",") if p.strip()) if args.pairs else None
+    user_pairs = ()
+    if args.encoders or args.dataset:
+        if not (args.encoders and args.dataset):
+            raise ValueError("--encoders and --dataset go together: name two encoders and the dataset they share, "
+                             "e.g. --encoders minilm,hf:paraphrase-MiniLM-L3-v2 --dataset trec")
+        from stitch.bench.pairs import user_pair
+
+        user_pairs = (user_pair(args.dataset, [e.strip() for e in args.encoders.split(",") if e.strip()]),)
     context = BenchContext(data_root=args.data, models_root=args.models, cache_root=args.cache, full=args.full,
-                           seeds=seeds, anchors=anchors, pairs=pairs, progress=False if args.no_progress else None)
+                           seeds=seeds, anchors=anchors, pairs=pairs, user_pairs=user_pairs, progress=False if args.no_progress else None)
     result = run_suite(args.suite, context)
     if not result.rows:
         raise LookupError(f"suite {args.suite!r} ran no pair: --pairs {args.pairs!r} matches none of its pairs")
