@@ -64,7 +64,8 @@ class BenchResult:
     def summary(self) -> str:
         """The table with the suite's protocol, reference and run settings above it (what the CLI prints)."""
         seeds = ", ".join(map(str, self.context.seeds))
-        notes = [f"  {r.dataset}, {r.direction}, {r.method}: {r.note}" for r in self.rows if r.note]
+        notes = [f"  {r.dataset}, {r.direction}, {r.anchors} anchors, {r.method}: {r.note}" for r in self.rows
+                 if r.note]
         parts = [f"{self.suite.name}: {self.suite.description}",
                  f"protocol: {self.suite.protocol}" if self.suite.protocol else "",
                  f"published numbers: {self.suite.reference}" if self.suite.reference else "",
