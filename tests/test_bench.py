@@ -153,3 +153,23 @@ def test_a_suite_runs_on_encoders_the_user_names(tmp_path: Path, capsys: pytest.
     assert "--encoders and --dataset go together" in capsys.readouterr().err
     assert main(["bench", "--suite", "lst", "--encoders", a, "--dataset", "digits"]) == 2
     assert f"a pair is two encoders, got ['{a}']; name them as --encoders A,B" in capsys.readouterr().err
+
+
+def test_registering_or_running_a_malformed_suite_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stitch.bench import SUITES, register_suite
+
+    with pytest.raises(TypeError, match=r"suite 'x': run must be a function of a BenchContext returning BenchRows, "
+                                        r"got int"):
+        register_suite("x", 3, description="d", source="test")
+    with pytest.raises(ValueError, match=r"suite 'x': describe what it measures \(description=\.\.\.\)"):
+        register_suite("x", lambda ctx: [], description="", source="test")
+    register_suite("bad", lambda ctx: [{"ratio": 1.0}], description="rows as dicts", source="test")
+    try:
+        with pytest.raises(TypeError, match=r"suite 'test:bad' must return BenchRow objects, got \['dict'\]"):
+            run_suite("test:bad", BenchContext())
+    finally:
+        SUITES.unregister_source("test")
+    _rotated_pair(monkeypatch)
+    with pytest.raises(ValueError, match=r"500 anchors cannot be drawn from a pool of 200 training samples; run "
+                                         r"with --full for a larger pool, or fewer anchors"):
+        run_suite("lst", BenchContext(seeds=(0,), anchors=(500,)))
