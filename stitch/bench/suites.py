@@ -58,7 +58,7 @@ def _skipped(suite: str, pair: BenchPair, exc: BaseException) -> BenchRow:
                     note=f"skipped: {reason}")
 
 
-def _directions(data: PairData, pair: BenchPair) -> Iterator[tuple[str, int, int]]:
+def _directions(pair: BenchPair) -> Iterator[tuple[str, int, int]]:
     """``(label, new side, head side)`` for both directions."""
     yield f"{pair.labels[1]} -> {pair.labels[0]} head", 1, 0
     yield f"{pair.labels[0]} -> {pair.labels[1]} head", 0, 1
@@ -86,8 +86,9 @@ def _draw(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def _run(suite: str, context: BenchContext,
          methods: Callable[[PairData, int, int, np.ndarray, Any], dict[str, Any]]) -> list[BenchRow]:
-    """Rows of ``suite``: ``methods(data, new, head_side, anchors, head) -> {method: accuracy or (acc, native)}``
-    per seed, timed per method."""
+    """Rows of ``suite``: per pair, direction, anchor count and seed, ``methods(data, new, head_side, anchors,
+    head)`` returns ``{method: (stitched accuracy or None, that method's own native accuracy or None, seconds,
+    note)}``; a row averages its method's draws."""
     rows: list[BenchRow] = []
     for name, pair in _pairs(context):
         phase(f"bench {suite}: {name}: encoding (cached after the first run)", enabled=context.progress)
@@ -96,7 +97,7 @@ def _run(suite: str, context: BenchContext,
         except (OSError, LookupError, ImportError) as exc:
             rows.append(_skipped(suite, pair, exc))
             continue
-        for direction, new, side in _directions(data, pair):
+        for direction, new, side in _directions(pair):
             head = linear_head(data.train[side][data.head_rows], data.y_train[data.head_rows])
             native = accuracy(head, data.test[side], data.y_test)
             for n in _anchor_counts(context):
