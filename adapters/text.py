@@ -150,7 +150,7 @@ def read_hf_weights(directory: Path, expected_sha256: str | None = None) -> tupl
     import torch
     from safetensors.torch import load
 
-    from stitch.utils.files import read_json, read_verified, sha256_bytes
+    from stitch.utils.files import read_verified, sha256_bytes
 
     def tensors(data: bytes, path: Path) -> dict[str, Any]:
         try:

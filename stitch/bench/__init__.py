@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stitch.utils.names import BUILTIN, NameTable
@@ -123,7 +123,6 @@ class BenchSuite:
     protocol: str = ""
     reference: str = ""
     source: str = BUILTIN
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 #: every reference suite by name, built-ins and plugins' (``stitch bench --list``)

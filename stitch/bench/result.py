@@ -64,16 +64,16 @@ class BenchResult:
     def summary(self) -> str:
         """The table with the suite's protocol, reference and run settings above it (what the CLI prints)."""
         seeds = ", ".join(map(str, self.context.seeds))
+        head = [f"{self.suite.name}: {self.suite.description}"]
+        if self.suite.protocol:
+            head.append(f"protocol: {self.suite.protocol}")
+        if self.suite.reference:
+            head.append(f"published numbers: {self.suite.reference}")
+        head.append(f"anchor draws (seeds): {seeds}; mean ± std over them (the noise floor); "
+                    f"{'full' if self.context.full else 'default'} sizes; {self.seconds:.0f} s")
         notes = [f"  {r.dataset}, {r.direction}, {r.anchors} anchors, {r.method}: {r.note}" for r in self.rows
                  if r.note]
-        parts = [f"{self.suite.name}: {self.suite.description}",
-                 f"protocol: {self.suite.protocol}" if self.suite.protocol else "",
-                 f"published numbers: {self.suite.reference}" if self.suite.reference else "",
-                 f"anchor draws (seeds): {seeds}; mean ± std over them (the noise floor); "
-                 f"{'full' if self.context.full else 'default'} sizes; {self.seconds:.0f} s", "", self.table()]
-        if notes:
-            parts += ["", "notes:", *notes]
-        return "\n".join(p for p in parts if p is not None).replace("\n\n\n", "\n\n")
+        return "\n".join([*head, "", self.table(), *(["", "notes:", *notes] if notes else [])])
 
     def to_json(self) -> dict[str, Any]:
         """Everything needed to read or redo the run: suite, protocol, reference, settings, rows, versions."""

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from stitch.errors import ConfigError
 from stitch.experiment.config import ExperimentConfig
