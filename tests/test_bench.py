@@ -59,6 +59,41 @@ def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.Monkey
     assert near["ridge"] == near["orthogonal"] == ""
 
 
+def test_relreps_rows_on_a_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
+    _rotated_pair(monkeypatch)
+    rows = run_suite("relreps", BenchContext(seeds=(0, 1), anchors=(40,))).rows
+    assert [r.method for r in rows[:5]] == ["absolute", "relative", "standardized", "k-means anchors", "FPS anchors"]
+    for direction in ("B -> A head", "A -> B head"):
+        by = {r.method: r for r in rows if r.direction == direction}
+        # cosine to shared anchors is rotation invariant: the relative head reads the rotated encoder as its own
+        assert by["relative"].ratio == pytest.approx(1.0, abs=0.02)
+        assert by["absolute"].ratio < 0.7
+        # the same model rotated holds the same information: the ceiling is 1 on every row of the direction
+        assert len({r.ceiling for r in by.values()}) == 1 and by["relative"].ceiling == pytest.approx(1.0, abs=0.02)
+        assert by["relative"].published == 0.86 and by["k-means anchors"].published is None
+        assert all(r.ratio > 0.9 for r in by.values() if r.method != "absolute")
+
+
+def test_the_ceiling_is_what_the_new_encoder_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new encoder that lost half its signal to noise caps every method near its own accuracy."""
+    g = torch.Generator().manual_seed(1)
+    centres = 0.5 * torch.randn(4, 16, generator=g, dtype=torch.float64)
+    y = torch.arange(700) % 4
+    a = centres[y] + torch.randn(700, 16, generator=g, dtype=torch.float64)
+    b = torch.cat([a[:, :8], 4 * torch.randn(700, 8, generator=g, dtype=torch.float64)], dim=1)
+    labels = y.numpy()
+    data = PairData((a[:500], b[:500]), (a[500:], b[500:]), labels[:500], labels[500:], np.arange(300),
+                    np.arange(300, 500))
+    pair = BenchPair("x", ("a", "b"), ("A", "B"), None, None, 300)
+    monkeypatch.setattr(stitch.bench.suites, "PAIRS", {"noisy": pair})
+    monkeypatch.setattr(stitch.bench.suites, "load_pair", lambda pair, context: data)
+    rows = run_suite("lst", BenchContext(seeds=(0,), anchors=(150,))).rows
+    rows = [r for r in rows if r.direction == "B -> A head"]
+    ceiling = rows[0].ceiling
+    assert ceiling < 0.9 and {r.ceiling for r in rows} == {ceiling}
+    assert max(r.ratio for r in rows if r.method != "relative") <= ceiling + 0.05
+
+
 def test_bricks_product_is_at_least_its_weakest_similarity(monkeypatch: pytest.MonkeyPatch) -> None:
     _rotated_pair(monkeypatch)
     rows = run_suite("bricks", BenchContext(seeds=(0,), anchors=(40,))).rows
@@ -131,13 +166,36 @@ def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models:
                            anchors=(100,), progress=False)
     lst = {(r.direction, r.method): r for r in run_suite("lst", context).rows}
     bricks = {(r.direction, r.method): r for r in run_suite("bricks", context).rows}  # latents from the cache
-    assert len(lst) == 16 and len(bricks) == 10
+    relreps = {(r.direction, r.method): r for r in run_suite("relreps", context).rows}
+    assert len(lst) == 16 and len(bricks) == 10 and len(relreps) == 10
     for direction in ("MiniLM-L3 -> MiniLM-L6 head", "MiniLM-L6 -> MiniLM-L3 head"):
         assert 0.5 < lst[direction, "affine"].native <= 1.0
         # translating stitches; feeding one model's raw latents to the other's head does not
         assert lst[direction, "ridge"].ratio > lst[direction, "absolute"].ratio + 0.2
         assert all(0.0 < r.ratio < 1.3 for r in lst.values())
         assert bricks[direction, "cosine"].ratio > 0.4
+        assert relreps[direction, "standardized"].ratio > relreps[direction, "absolute"].ratio + 0.15
+
+
+def test_a_pair_trained_from_scratch_is_trained_once_and_its_anchors_come_from_its_pool(
+        shared_data: Path, tmp_path: Path) -> None:
+    train = {"epochs": 2, "lr": 1e-2}
+    pair = BenchPair("cora", ("pyg:gcn?hidden_channels=16",) * 2, ("s0", "s1"), None, None, head=1.0, pool="val",
+                     train=({"seed": 0, **train}, {"seed": 1, **train}), kind="seeds")
+    context = BenchContext(data_root=shared_data, cache_root=tmp_path, progress=False)
+    data = stitch.bench.pairs.load_pair(pair, context)
+    # the head learns from Cora's 140 labelled nodes; anchors come from the 500 validation nodes after them
+    assert list(data.head_rows) == list(range(140)) and list(data.pool_rows) == list(range(140, 640))
+    assert data.train[0].shape == (640, 16) and data.test[0].shape == (1000, 16)
+    assert not torch.equal(data.train[0], data.train[1])  # two seeds, two encoders
+    files = sorted((tmp_path / "bench-encoders").glob("*.safetensors"))
+    assert len(files) == 2
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = stitch.bench.pairs.load_pair(pair, context)  # reused: same recipe, nothing trained again
+    assert [f.stat().st_mtime_ns for f in files] == stamps and torch.equal(again.train[1], data.train[1])
+    longer = BenchPair(**{**pair.__dict__, "train": ({"seed": 0, "epochs": 3, "lr": 1e-2}, pair.train[1])})
+    stitch.bench.pairs.load_pair(longer, context)  # a changed schedule is a new recipe: trained, the old file kept
+    assert len(list((tmp_path / "bench-encoders").glob("*.safetensors"))) == 3
 
 
 def test_a_suite_runs_on_encoders_the_user_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

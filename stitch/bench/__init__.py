@@ -8,6 +8,8 @@ its protocol and the source of its published numbers. ``stitch bench --suite lst
 * ``lst`` — Latent Space Translation (Maiorca et al., NeurIPS 2023), Table 1's protocol: frozen pretrained
   encoders, a linear head (logistic regression after per-dimension standardisation) on the decoder side's
   absolute latents, the other encoder's latents translated by maps fitted on anchor pairs.
+* ``relreps`` — relative representations (Moschella et al., ICLR 2023): relative heads read across training seeds
+  and architectures, with the choices that gain here (standardisation, k-means / farthest-point anchors).
 * ``bricks`` — product of invariances (Cannistraci et al., ICLR 2024): relative heads on each single similarity
   and on their product, read zero-shot from the other encoder's relative space.
 
@@ -75,7 +77,8 @@ class BenchRow:
 
     ``stitched`` and ``ratio`` are means over the anchor draws, ``ratio_std`` their standard deviation (the
     noise floor); ``published`` the paper's stitched / native ratio for this dataset and method, if it gives
-    one; ``note`` says why a row has no value (``n/a``).
+    one; ``note`` says why a row has no value (``n/a``); ``ceiling`` the new encoder's own accuracy over the head
+    encoder's, both with the protocol's head (a weaker new encoder caps what any translation can pass on).
 
     Example:
         >>> BenchRow("lst", "trec", "L3 -> L6 head", "affine", 300, 0.86, 0.70, 0.01, 0.81, 0.01, 0.94,
@@ -97,6 +100,7 @@ class BenchRow:
     source: str = ""
     seconds: float = 0.0
     note: str = ""
+    ceiling: float | None = None
 
     @property
     def gap(self) -> float | None:
