@@ -89,3 +89,27 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     return path
+
+
+@pytest.fixture
+def rotated_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench suites' pairs replaced by one synthetic pair: encoder B is an exact rotation of encoder A, on
+    well separated classes (700 samples of 16 dims: 300 for the head, a pool of 200, 200 to test)."""
+    import numpy as np
+    import torch
+
+    import stitch.bench.suites
+    from stitch.bench.pairs import BenchPair, PairData
+
+    g = torch.Generator().manual_seed(0)
+    centres = 4 * torch.randn(4, 16, generator=g, dtype=torch.float64)
+    y = torch.arange(700) % 4
+    a = centres[y] + torch.randn(700, 16, generator=g, dtype=torch.float64)
+    q = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))[0]
+    b = a @ q
+    labels = y.numpy()
+    data = PairData((a[:500], b[:500]), (a[500:], b[500:]), labels[:500], labels[500:], np.arange(300),
+                    np.arange(300, 500))
+    pair = BenchPair("trec", ("a", "b"), ("A", "B"), {"train": 500, "test": 200}, None, head=300)
+    monkeypatch.setattr(stitch.bench.suites, "PAIRS", {"rotation": pair})
+    monkeypatch.setattr(stitch.bench.suites, "load_pair", lambda pair, context: data)

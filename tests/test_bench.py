@@ -19,24 +19,8 @@ from stitch.cli import main
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _rotated_pair(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One synthetic pair: encoder B is an exact rotation of encoder A, on well separated classes."""
-    g = torch.Generator().manual_seed(0)
-    centres = 4 * torch.randn(4, 16, generator=g, dtype=torch.float64)
-    y = torch.arange(700) % 4
-    a = centres[y] + torch.randn(700, 16, generator=g, dtype=torch.float64)
-    q = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))[0]
-    b = a @ q
-    labels = y.numpy()
-    data = PairData((a[:500], b[:500]), (a[500:], b[500:]), labels[:500], labels[500:], np.arange(300),
-                    np.arange(300, 500))
-    pair = BenchPair("trec", ("a", "b"), ("A", "B"), {"train": 500, "test": 200}, None, head=300)
-    monkeypatch.setattr(stitch.bench.suites, "PAIRS", {"rotation": pair})
-    monkeypatch.setattr(stitch.bench.suites, "load_pair", lambda pair, context: data)
-
-
-def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    _rotated_pair(monkeypatch)
+@pytest.mark.usefixtures("rotated_pair")
+def test_lst_rows_on_a_rotation_have_the_known_answer() -> None:
     rows = run_suite("lst", BenchContext(seeds=(0, 1), anchors=(40,))).rows
     assert [r.method for r in rows[:8]] == ["absolute", "relative", "affine", "linear", "orthogonal", "procrustes",
                                             "ridge", "auto"]
@@ -59,8 +43,8 @@ def test_lst_rows_on_a_rotation_have_the_known_answer(monkeypatch: pytest.Monkey
     assert near["ridge"] == near["orthogonal"] == ""
 
 
-def test_relreps_rows_on_a_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
-    _rotated_pair(monkeypatch)
+@pytest.mark.usefixtures("rotated_pair")
+def test_relreps_rows_on_a_rotation() -> None:
     rows = run_suite("relreps", BenchContext(seeds=(0, 1), anchors=(40,))).rows
     assert [r.method for r in rows[:5]] == ["absolute", "relative", "standardized", "k-means anchors", "FPS anchors"]
     for direction in ("B -> A head", "A -> B head"):
@@ -94,8 +78,42 @@ def test_the_ceiling_is_what_the_new_encoder_holds(monkeypatch: pytest.MonkeyPat
     assert max(r.ratio for r in rows if r.method != "relative") <= ceiling + 0.05
 
 
-def test_bricks_product_is_at_least_its_weakest_similarity(monkeypatch: pytest.MonkeyPatch) -> None:
-    _rotated_pair(monkeypatch)
+@pytest.mark.usefixtures("rotated_pair")
+def test_stored_draws_are_read_back_and_a_changed_method_recomputes_only_its_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    methods = stitch.bench.suites.METHODS["bricks"]
+
+    def counted(method: stitch.bench.suites.Method) -> stitch.bench.suites.Method:
+        def fn(*args: object) -> tuple:
+            calls.append(method.name)
+            return method.fn(*args)
+        return stitch.bench.suites.Method(method.name, fn, method.depends)
+
+    monkeypatch.setitem(stitch.bench.suites.METHODS, "bricks", tuple(counted(m) for m in methods))
+    context = BenchContext(seeds=(0, 1), anchors=(40,), cache_root=tmp_path, progress=False)
+    first = run_suite("bricks", context)
+    assert len(calls) == 2 * 2 * 5 and {r.reused for r in first.rows} == {0}
+    calls.clear()
+    again = run_suite("bricks", context)
+    assert calls == [] and {r.reused for r in again.rows} == {2}
+    assert [r.ratio for r in again.rows] == [r.ratio for r in first.rows]
+    assert [r.seconds for r in again.rows] == [r.seconds for r in first.rows]  # the time it took when computed
+    assert "; 20 of 20 draws read back from earlier runs" in again.summary()
+    # a changed method (here: a new function in what it depends on) recomputes its draws and no other's
+    changed = tuple(stitch.bench.suites.Method(m.name, m.fn, (*m.depends, counted)) if m.name == "l1" else m
+                    for m in stitch.bench.suites.METHODS["bricks"])
+    monkeypatch.setitem(stitch.bench.suites.METHODS, "bricks", changed)
+    third = run_suite("bricks", context)
+    assert calls == ["l1"] * 4 and {r.method: r.reused for r in third.rows if r.direction == "A -> B head"} == {
+        "cosine": 2, "euclidean": 2, "l1": 0, "linf": 2, "product": 2}
+    calls.clear()
+    run_suite("bricks", BenchContext(seeds=(0, 1), anchors=(40,), cache_root=tmp_path, progress=False, reuse=False))
+    assert len(calls) == 20  # --fresh
+
+
+@pytest.mark.usefixtures("rotated_pair")
+def test_bricks_product_is_at_least_its_weakest_similarity() -> None:
     rows = run_suite("bricks", BenchContext(seeds=(0,), anchors=(40,))).rows
     assert [r.method for r in rows[:5]] == ["cosine", "euclidean", "l1", "linf", "product"]
     for direction in ("B -> A head", "A -> B head"):
@@ -213,7 +231,8 @@ def test_a_suite_runs_on_encoders_the_user_names(tmp_path: Path, capsys: pytest.
     assert f"a pair is two encoders, got ['{a}']; name them as --encoders A,B" in capsys.readouterr().err
 
 
-def test_registering_or_running_a_malformed_suite_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("rotated_pair")
+def test_registering_or_running_a_malformed_suite_says_what_is_wrong() -> None:
     from stitch.bench import SUITES, register_suite
 
     with pytest.raises(TypeError, match=r"suite 'x': run must be a function of a BenchContext returning BenchRows, "
@@ -227,7 +246,6 @@ def test_registering_or_running_a_malformed_suite_says_what_is_wrong(monkeypatch
             run_suite("test:bad", BenchContext())
     finally:
         SUITES.unregister_source("test")
-    _rotated_pair(monkeypatch)
     with pytest.raises(ValueError, match=r"500 anchors cannot be drawn from a pool of 200 training samples; run "
                                          r"with --full for a larger pool, or fewer anchors"):
         run_suite("lst", BenchContext(seeds=(0,), anchors=(500,)))

@@ -280,3 +280,17 @@ def test_a_killed_ray_run_resumes_without_recomputing_finished_rows(tmp_path: Pa
     keys = [json.loads(line)["key"] for line in after if line.endswith("}")]
     assert len(keys) == len(set(keys)) == total
 
+
+
+@pytest.mark.usefixtures("rotated_pair")
+def test_a_bench_suite_on_ray_equals_local(engine, tmp_path: Path) -> None:
+    from stitch.bench import BenchContext, run_suite
+
+    def rows(**options: object) -> list:
+        return run_suite("relreps", BenchContext(seeds=(0, 1), anchors=(40,), progress=False, **options)).rows
+
+    local, on_ray = rows(cache_root=tmp_path / "local"), rows(cache_root=tmp_path / "ray", engine=engine)
+    assert [(r.direction, r.method) for r in on_ray] == [(r.direction, r.method) for r in local] and len(local) == 10
+    for a, b in zip(local, on_ray):
+        assert (a.ratio is None and b.ratio is None) or abs(a.ratio - b.ratio) <= 1e-9
+        assert a.note == b.note and b.reused == 0

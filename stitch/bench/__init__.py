@@ -50,6 +50,10 @@ class BenchContext:
         user_pairs: ``(name, BenchPair)`` pairs to run instead of the suite's own
             (:func:`~stitch.bench.pairs.user_pair`: encoders and a dataset the user names).
         progress: phase lines on stderr (``None``: follow ``$STITCH_PROGRESS``).
+        engine: where the anchor draws run (``None`` / ``"local"``: this process; an engine from
+            :func:`stitch.engine.create_engine`, e.g. Ray); the numbers are the same on every engine.
+        reuse: read back draws stored by earlier runs with the same data, settings and method code
+            (``<cache>/bench/draws.jsonl``); ``False`` recomputes them all (and stores them again).
 
     Example:
         >>> BenchContext(seeds=(0,)).selects("trec: MiniLM-L6 / MiniLM-L3")
@@ -65,6 +69,8 @@ class BenchContext:
     pairs: tuple[str, ...] | None = None
     user_pairs: tuple[tuple[str, Any], ...] = ()
     progress: bool | None = None
+    engine: Any = None
+    reuse: bool = True
 
     def selects(self, pair: str) -> bool:
         """Whether the pair named ``pair`` is to be run."""
@@ -78,7 +84,8 @@ class BenchRow:
     ``stitched`` and ``ratio`` are means over the anchor draws, ``ratio_std`` their standard deviation (the
     noise floor); ``published`` the paper's stitched / native ratio for this dataset and method, if it gives
     one; ``note`` says why a row has no value (``n/a``); ``ceiling`` the new encoder's own accuracy over the head
-    encoder's, both with the protocol's head (a weaker new encoder caps what any translation can pass on).
+    encoder's, both with the protocol's head (a weaker new encoder caps what any translation can pass on);
+    ``reused`` how many of its draws were read back from earlier runs rather than computed.
 
     Example:
         >>> BenchRow("lst", "trec", "L3 -> L6 head", "affine", 300, 0.86, 0.70, 0.01, 0.81, 0.01, 0.94,
@@ -101,6 +108,7 @@ class BenchRow:
     seconds: float = 0.0
     note: str = ""
     ceiling: float | None = None
+    reused: int = 0
 
     @property
     def gap(self) -> float | None:

@@ -152,18 +152,20 @@ def load_pair(pair: BenchPair, context: Any) -> PairData:
 def _trained(ref: str, train: dict[str, Any], data: Any, directory: Path, progress: bool | None) -> str:
     """``trained:<file>`` for ``ref`` trained from scratch on ``data``'s training split as ``train`` says (seed
     and schedule), reused from ``directory`` while the recipe (encoder, options, schedule, data) matches."""
-    from stitch.experiment.protocols.base import reuse_or_train
+    from stitch.experiment.protocols.base import init_seed, reuse_or_train
     from stitch.experiment.training import train_encoder
     from stitch.utils.progress import phase
 
     name, options = parse_encoder(ref)
     seed, schedule = train["seed"], {k: v for k, v in train.items() if k != "seed"}
-    recipe = {"encoder": name, "options": options, "train": train, "dataset": data.content_hash(), "split": "train"}
+    recipe = {"encoder": name, "options": options, "train": train, "init_seed": init_seed(name, seed),
+              "dataset": data.content_hash(), "split": "train"}
 
     def fit(path: Path, full_recipe: dict[str, Any]) -> Path:
         phase(f"training {name} (seed {seed}) on {data.name} from scratch", enabled=progress)
-        return train_encoder(name, data, out=path, schedule=schedule, seed=seed, encoder_options=options,
-                             progress=progress, recipe=full_recipe).path
+        # seeded by name and seed, as experiments do: two architectures never share their initial weights
+        return train_encoder(name, data, out=path, schedule=schedule, seed=recipe["init_seed"],
+                             encoder_options=options, progress=progress, recipe=full_recipe).path
 
     _, path = reuse_or_train(directory, f"{data.name}-{name}-s{seed}", recipe, load=lambda p: p, train=fit)
     return f"trained:{path}"

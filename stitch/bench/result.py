@@ -72,10 +72,14 @@ class BenchResult:
             head.append(f"protocol: {self.suite.protocol}")
         if self.suite.reference:
             head.append(f"published numbers: {self.suite.reference}")
+        draws = len(self.context.seeds) * sum(1 for r in self.rows if r.method != "-")
+        reused = sum(r.reused for r in self.rows)
         head.append(f"anchor draws (seeds): {seeds}; mean ± std over them (the noise floor); "
-                    f"{'full' if self.context.full else 'default'} sizes; {self.seconds:.0f} s")
-        notes = [f"  {r.dataset}, {r.direction}, {r.anchors} anchors, {r.method}: {r.note}" for r in self.rows
-                 if r.note]
+                    f"{'full' if self.context.full else 'default'} sizes; {self.seconds:.0f} s"
+                    + (f"; {reused} of {draws} draws read back from earlier runs (s/row: when computed; "
+                       "--fresh recomputes)" if reused else ""))
+        notes = [f"  {r.dataset}, {r.direction}, " + (f"{r.anchors} anchors, {r.method}: " if r.anchors else "")
+                 + r.note for r in self.rows if r.note]
         return "\n".join([*head, "", self.table(), *(["", "notes:", *notes] if notes else [])])
 
     def to_json(self) -> dict[str, Any]:

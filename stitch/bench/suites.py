@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,7 @@ from stitch.bench.pairs import PAIRS, BenchPair, PairData, accuracy, linear_head
 from stitch.errors import InterpolationWarning
 from stitch.utils.progress import phase
 
-__all__ = ["PUBLISHED", "LST_METHODS", "RELREPS_METHODS", "BRICKS_SPACES", "lst", "relreps", "bricks",
-           "BUILTIN_SUITES"]
+__all__ = ["PUBLISHED", "BRICKS_SPACES", "METHODS", "Method", "lst", "relreps", "bricks", "BUILTIN_SUITES"]
 
 #: (suite, dataset, method) -> (published stitched / native ratio, where it comes from)
 PUBLISHED: dict[tuple[str, str, str], tuple[float, str]] = {
@@ -33,21 +33,8 @@ PUBLISHED: dict[tuple[str, str, str], tuple[float, str]] = {
     ("relreps", "trec", "relative"): (0.86, "RelReps, across architectures"),
 }
 
-#: the ``lst`` rows: no map, a relative head, the paper's maps (orthogonal: after its per-dimension standard
-#: scaling), Procrustes without that scaling, ridge, and ours (the Stitcher's choice)
-LST_METHODS = ("absolute", "relative", "affine", "linear", "orthogonal", "procrustes", "ridge", "auto")
-#: the ``relreps`` rows: a head on absolute latents (the baseline relative spaces exist to beat), then relative
-#: heads on cosine similarities to random anchors, with per-dimension standardisation fitted on the anchors
-#: (before the similarity and of its output), and with that standardisation on k-means or farthest-point anchors
-#: chosen in the head side's space
-RELREPS_METHODS = ("absolute", "relative", "standardized", "k-means anchors", "FPS anchors")
 #: the ``bricks`` rows: relative heads on each similarity, then on the product of the four
 BRICKS_SPACES = ("cosine", "euclidean", "l1", "linf", "product")
-
-_TRANSLATORS: dict[str, tuple[str, dict[str, Any]]] = {
-    "affine": ("affine", {}), "linear": ("linear", {}), "orthogonal": ("procrustes", {"standardize": True}),
-    "procrustes": ("procrustes", {}), "ridge": ("ridge", {})}
-
 
 def _anchor_counts(context: BenchContext) -> tuple[int, ...]:
     if context.anchors is not None:
@@ -74,16 +61,27 @@ def _directions(pair: BenchPair) -> Iterator[tuple[str, int, int]]:
 
 
 def _row(suite: str, pair: BenchPair, direction: str, method: str, n: int, native: float,
-         stitched: list[float], natives: list[float] | None, seconds: float, note: str, ceiling: float) -> BenchRow:
-    if not stitched:
+         draws: list[dict[str, Any]], n_seeds: int, ceiling: float) -> BenchRow:
+    """A row from its method's draws (``stitched``, ``native``: the method's own, if it has one, ``seconds``,
+    ``note``); notes said by only some draws say by how many."""
+    said: dict[str, int] = {}
+    for d in draws:
+        if d["note"]:
+            said[d["note"]] = said.get(d["note"], 0) + 1
+    note = "; ".join(k if c == n_seeds else f"{k} ({c} of {n_seeds} draws)" for k, c in said.items())
+    seconds = float(sum(d["seconds"] for d in draws))
+    reused = sum(bool(d.get("reused")) for d in draws)
+    got = [d for d in draws if d["stitched"] is not None]
+    if not got:
         return BenchRow(suite, pair.dataset, direction, method, n, native, None, None, None, None,
-                        seconds=seconds, note=note, ceiling=ceiling)
-    own = natives or [native] * len(stitched)
+                        seconds=seconds, note=note, ceiling=ceiling, reused=reused)
+    own = [d["native"] if d["native"] is not None else native for d in got]
+    stitched = [d["stitched"] for d in got]
     ratios = [s / o for s, o in zip(stitched, own)]
     published, source = PUBLISHED.get((suite, pair.dataset, method), (None, ""))
     return BenchRow(suite, pair.dataset, direction, method, n, float(np.mean(own)), float(np.mean(stitched)),
                     float(np.std(stitched)), float(np.mean(ratios)), float(np.std(ratios)), published, source,
-                    seconds, note, ceiling)
+                    seconds, note, ceiling, reused)
 
 
 def _draw(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -93,13 +91,95 @@ def _draw(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
 
 
-def _run(suite: str, context: BenchContext,
-         methods: Callable[[PairData, int, int, np.ndarray, Any, int], dict[str, Any]]) -> list[BenchRow]:
-    """Rows of ``suite``: per pair, direction, anchor count and seed, ``methods(data, new, head_side, anchors,
-    head, seed)`` returns ``{method: (stitched accuracy or None, that method's own native accuracy or None,
-    seconds, note)}``; a row averages its method's draws. Every row of a direction carries its ceiling: the new
-    encoder's accuracy with its own head over the head encoder's (a translation passes on at most what the new
-    encoder's latents hold, so a weaker new encoder caps the ratio near this, whatever the method)."""
+@dataclass(frozen=True)
+class Method:
+    """One kind of row of a suite.
+
+    ``fn(data, new, side, anchors, head, seed)`` returns ``(stitched accuracy or None, that method's own native
+    accuracy or None, note)`` for one anchor draw; ``depends`` names the modules (dotted names) and functions
+    that define the method besides ``fn``: their source is the method's fingerprint, so a change to one of them
+    recomputes that method's stored draws and no other's.
+
+    Example:
+        >>> len(Method("absolute", _absolute).fingerprint())
+        64
+    """
+
+    name: str
+    fn: Callable[..., tuple[float | None, float | None, str]]
+    depends: tuple[str | Callable[..., Any], ...] = ()
+
+    def fingerprint(self) -> str:
+        """sha256 of the source of ``fn``, of ``depends`` and of the pairs' protocol (heads, data)."""
+        import hashlib
+        import inspect
+
+        digest = hashlib.sha256()
+        for part in (self.fn, *self.depends, "stitch.bench.pairs"):
+            digest.update(_source(part) if isinstance(part, str) else inspect.getsource(part).encode())
+        return digest.hexdigest()
+
+
+def _source(module: str) -> bytes:
+    """The source of a module, or of every module of a package."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"a bench method depends on {module!r}, which is not an importable module")
+    origin = Path(spec.origin)
+    files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+    return b"".join(f.read_bytes() for f in files)
+
+
+def _digest(data: PairData) -> str:
+    """What the draws of a pair are computed from: its latents, labels and rows (stored draws are keyed by it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (*data.train, *data.test, data.y_train, data.y_test, data.head_rows, data.pool_rows):
+        array = part.numpy() if isinstance(part, torch.Tensor) else np.asarray(part)
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _draw_task(task: tuple[int, int, np.ndarray, int, tuple[str, ...]], *, suite: str, data: PairData,
+               heads: list[Any]) -> dict[str, tuple[float | None, float | None, float, str]]:
+    """One anchor draw of one direction: ``{method: (stitched, own native, seconds, note)}`` for the methods the
+    task names (a module-level function, so an engine can ship it to another process)."""
+    new, side, anchors, seed, names = task
+    out = {}
+    for method in METHODS[suite]:
+        if method.name in names:
+            start = time.perf_counter()
+            acc, own, note = method.fn(data, new, side, anchors, heads[side], seed)
+            out[method.name] = (acc, own, time.perf_counter() - start, note)
+    return out
+
+
+def _run(suite: str, context: BenchContext) -> list[BenchRow]:
+    """Rows of ``suite``: per pair, direction, anchor count and seed, each of its :data:`METHODS` on one anchor
+    draw; a row averages its method's draws.
+
+    Every draw is stored (``<cache>/bench/draws.jsonl``) under a key of the suite, the pair, its latents, the
+    direction, the anchor count, the seed and the method's fingerprint, so a rerun, or a run that was
+    interrupted, computes only what is missing, and a changed method only its own rows (``context.reuse=False``
+    recomputes everything). Draws run on ``context.engine`` (local, or Ray). Every row of a direction carries its
+    ceiling: the new encoder's accuracy with its own head over the head encoder's (a translation passes on at most
+    what the new encoder's latents hold, so a weaker new encoder caps the ratio near this, whatever the method).
+    """
+    from stitch.encoder.cache import LatentCache
+    from stitch.engine import as_engine
+    from stitch.experiment.results import CellStore, record_hash
+    from stitch.utils.provenance import library_versions
+
+    engine = as_engine(context.engine)
+    store = CellStore(LatentCache(context.cache_root).root / "bench" / "draws.jsonl")
+    methods = METHODS[suite]
+    fingerprints = {m.name: m.fingerprint() for m in methods}
+    versions = {k: v for k, v in library_versions().items() if k in ("torch", "numpy", "scikit-learn")}
     rows: list[BenchRow] = []
     for name, pair in _pairs(context):
         phase(f"bench {suite}: {name}: encoding (cached after the first run)", enabled=context.progress)
@@ -110,44 +190,50 @@ def _run(suite: str, context: BenchContext,
             continue
         heads = [linear_head(data.train[s][data.head_rows], data.y_train[data.head_rows]) for s in (0, 1)]
         natives = [accuracy(heads[s], data.test[s], data.y_test) for s in (0, 1)]
+        base = {"suite": suite, "pair": name, "latents": _digest(data), "versions": versions}
+        draws: dict[tuple[str, int, int, str], dict[str, Any]] = {}  # (direction, n, seed, method) -> result
+        tasks, labels = [], []
         for direction, new, side in _directions(pair):
-            head, native, ceiling = heads[side], natives[side], natives[new] / natives[side]
             for n in _anchor_counts(context):
-                phase(f"bench {suite}: {name}: {direction}, {n} anchors", enabled=context.progress)
-                results: dict[str, list[Any]] = {}
-                seconds: dict[str, float] = {}
-                notes: dict[str, dict[str, int]] = {}  # method -> note -> how many draws said it
                 for seed in context.seeds:
-                    anchors = _draw(data.pool_rows, n, seed)
-                    for method, value in methods(data, new, side, anchors, head, seed).items():
-                        acc, own, spent, note = value
-                        seconds[method] = seconds.get(method, 0.0) + spent
-                        if note:
-                            counts = notes.setdefault(method, {})
-                            counts[note] = counts.get(note, 0) + 1
-                        if acc is not None:
-                            results.setdefault(method, []).append((acc, own))
-                for method in seconds:
-                    got = results.get(method, [])
-                    said = notes.get(method, {})
-                    note = "; ".join(k if c == len(context.seeds) else f"{k} ({c} of {len(context.seeds)} draws)"
-                                     for k, c in said.items())
-                    own = [o for _, o in got] if any(o is not None for _, o in got) else None
-                    rows.append(_row(suite, pair, direction, method, n, native, [a for a, _ in got], own,
-                                     seconds[method], note, ceiling))
+                    missing = []
+                    for m in methods:
+                        key = record_hash({**base, "direction": direction, "anchors": n, "seed": seed,
+                                           "method": m.name, "code": fingerprints[m.name]})
+                        stored = store.get(key) if context.reuse else None
+                        if stored:
+                            draws[direction, n, seed, m.name] = {**stored[0], "reused": True}
+                        else:
+                            missing.append((m.name, key))
+                    if missing:
+                        tasks.append((new, side, _draw(data.pool_rows, n, seed), seed,
+                                      tuple(m for m, _ in missing)))
+                        labels.append((direction, n, seed, dict(missing)))
+
+        def started(i: int, task: Any) -> None:
+            direction, n, seed, _ = labels[i]
+            phase(f"bench {suite}: {name}: {direction}, {n} anchors, draw {seed}", enabled=context.progress)
+
+        for i, result in engine.map(_draw_task, tasks, shared={"suite": suite, "data": data, "heads": heads},
+                                    what=f"{suite} draws", progress=context.progress, on_start=started):
+            direction, n, seed, keys = labels[i]
+            for method, (acc, own, spent, note) in result.items():
+                value = {"stitched": acc, "native": own, "seconds": spent, "note": note}
+                store.add(keys[method], [value])
+                draws[direction, n, seed, method] = value
+        for direction, new, side in _directions(pair):
+            for n in _anchor_counts(context):
+                for m in methods:
+                    got = [draws[direction, n, seed, m.name] for seed in context.seeds]
+                    rows.append(_row(suite, pair, direction, m.name, n, natives[side], got, len(context.seeds),
+                                     natives[new] / natives[side]))
     return rows
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
 def _relative_head(data: PairData, new: int, side: int, anchors: np.ndarray, similarity: str,
-                   **options: Any) -> tuple[float, float]:
+                   **options: Any) -> tuple[float, float, str]:
     """A head trained on the head side's relative space (w.r.t. its anchors), read from the new side's:
-    ``(stitched accuracy, the relative head's own accuracy)``; ``options`` go to the relative projection."""
+    ``(stitched accuracy, the relative head's own accuracy, "")``; ``options`` go to the relative projection."""
     from stitch.core.product import ProductSpace
     from stitch.core.projection import RelativeProjection
 
@@ -159,75 +245,104 @@ def _relative_head(data: PairData, new: int, side: int, anchors: np.ndarray, sim
     own, other = space(data.train[side][anchors]), space(data.train[new][anchors])
     head = linear_head(own.transform(data.train[side][data.head_rows]), data.y_train[data.head_rows])
     return (accuracy(head, other.transform(data.test[new]), data.y_test),
-            accuracy(head, own.transform(data.test[side]), data.y_test))
+            accuracy(head, own.transform(data.test[side]), data.y_test), "")
 
 
-def _absolute(data: PairData, new: int, side: int, head: Any) -> tuple[Any, ...]:
+def _absolute(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
+              ) -> tuple[float | None, None, str]:
     """The head read straight from the other encoder's latents: the no-stitching baseline (same widths only)."""
     test = data.test[new]
     if test.shape[1] != data.test[side].shape[1]:
-        return None, None, 0.0, f"widths differ ({test.shape[1]} vs {data.test[side].shape[1]})"
-    acc, spent = _timed(lambda: accuracy(head, test, data.y_test))
-    return acc, None, spent, ""
+        return None, None, f"widths differ ({test.shape[1]} vs {data.test[side].shape[1]})"
+    return accuracy(head, test, data.y_test), None, ""
 
 
-def _lst_methods(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int) -> dict[str, Any]:
-    from stitch.core.translate import create_translator
+def _cosine(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int) -> tuple[Any, ...]:
+    return _relative_head(data, new, side, anchors, "cosine")
 
-    x, y, test = data.train[new][anchors], data.train[side][anchors], data.test[new]
-    out: dict[str, Any] = {"absolute": _absolute(data, new, side, head)}
-    (acc, own), spent = _timed(lambda: _relative_head(data, new, side, anchors, "cosine"))
-    out["relative"] = (acc, own, spent, "")
-    for method, (name, options) in _TRANSLATORS.items():
+
+def _translated(translator: str, **options: Any) -> Callable[..., tuple[float, None, str]]:
+    """The method that maps the new side's test latents by ``translator`` fitted on the anchor pairs."""
+
+    def run(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
+            ) -> tuple[float, None, str]:
+        from stitch.core.translate import create_translator
+
+        x, y = data.train[new][anchors], data.train[side][anchors]
         with warnings.catch_warnings(record=True) as caught:  # a row's caveat, not a line per draw on stderr
             warnings.simplefilter("always", InterpolationWarning)
-            acc, spent = _timed(lambda name=name, options=options: accuracy(
-                head, create_translator(name, **options).fit(x, y).transform(test), data.y_test))
+            acc = accuracy(head, create_translator(translator, **options).fit(x, y).transform(data.test[new]),
+                           data.y_test)
         peak = any(issubclass(w.category, InterpolationWarning) for w in caught)
-        out[method] = (acc, None, spent, f"near the interpolation peak ({len(x)} pairs, {x.shape[1]} dimensions)"
-                       if peak else "")
-    (acc, choice), spent = _timed(lambda: _auto(x, y, head, test, data.y_test))
-    out["auto"] = (acc, None, spent, f"chose {choice}")
-    return out
+        return acc, None, f"near the interpolation peak ({len(x)} pairs, {x.shape[1]} dimensions)" if peak else ""
+
+    return run
 
 
-def _auto(x: torch.Tensor, y: torch.Tensor, head: Any, test: torch.Tensor, labels: np.ndarray) -> tuple[float, str]:
+def _auto(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int) -> tuple[float, None, str]:
     from stitch.stitcher import Stitcher
 
     with warnings.catch_warnings():  # candidates near the interpolation peak lose the cross-validation anyway
         warnings.simplefilter("ignore", InterpolationWarning)
-        stitcher = Stitcher().fit(x, y, decoder=head)
-    return accuracy(head, stitcher.transform(test).double(), labels), str(stitcher.report_["choice"])
+        stitcher = Stitcher().fit(data.train[new][anchors], data.train[side][anchors], decoder=head)
+    acc = accuracy(head, stitcher.transform(data.test[new]).double(), data.y_test)
+    return acc, None, f"chose {stitcher.report_['choice']}"
 
 
-def _relreps_methods(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
-                     ) -> dict[str, Any]:
-    from stitch.core.anchors import select_anchors
-
-    standardized = {"center": "standardize", "normalization": "standardize"}
-    out: dict[str, Any] = {"absolute": _absolute(data, new, side, head)}
-    (acc, own), spent = _timed(lambda: _relative_head(data, new, side, anchors, "cosine"))
-    out["relative"] = (acc, own, spent, "")
-    (acc, own), spent = _timed(lambda: _relative_head(data, new, side, anchors, "cosine", **standardized))
-    out["standardized"] = (acc, own, spent, "")
-    pool = data.pool_rows
-    for method, strategy in (("k-means anchors", "kmeans"), ("FPS anchors", "fps")):
-        def run(strategy: str = strategy) -> tuple[float, float]:
-            chosen = select_anchors(data.train[side][pool], len(anchors), strategy, seed=seed).numpy()
-            return _relative_head(data, new, side, np.sort(pool[chosen]), "cosine", **standardized)
-
-        (acc, own), spent = _timed(run)
-        out[method] = (acc, own, spent, "")
-    return out
+_STANDARDIZED = {"center": "standardize", "normalization": "standardize"}
 
 
-def _bricks_methods(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
-                    ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for similarity in BRICKS_SPACES:
-        (acc, own), spent = _timed(lambda s=similarity: _relative_head(data, new, side, anchors, s))
-        out[similarity] = (acc, own, spent, "")
-    return out
+def _standardized(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
+                  ) -> tuple[Any, ...]:
+    return _relative_head(data, new, side, anchors, "cosine", **_STANDARDIZED)
+
+
+def _chosen_anchors(strategy: str) -> Callable[..., tuple[Any, ...]]:
+    """The standardised relative head on as many anchors as drawn, chosen by ``strategy`` in the head side's
+    space from the same pool (seeded by the draw's seed)."""
+
+    def run(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int) -> tuple[Any, ...]:
+        from stitch.core.anchors import select_anchors
+
+        pool = data.pool_rows
+        chosen = select_anchors(data.train[side][pool], len(anchors), strategy, seed=seed).numpy()
+        return _relative_head(data, new, side, np.sort(pool[chosen]), "cosine", **_STANDARDIZED)
+
+    return run
+
+
+def _similarity(name: str) -> Callable[..., tuple[Any, ...]]:
+    def run(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int) -> tuple[Any, ...]:
+        return _relative_head(data, new, side, anchors, name)
+
+    return run
+
+
+_RELATIVE = (_relative_head, "stitch.core.projection", "stitch.core.similarity", "stitch.core.pairwise",
+             "stitch.core.normalization")
+_TRANSLATE = ("stitch.core.translate", "stitch.core.linalg")
+_TRANSLATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "affine": ("affine", {}), "linear": ("linear", {}), "orthogonal": ("procrustes", {"standardize": True}),
+    "procrustes": ("procrustes", {}), "ridge": ("ridge", {})}
+
+#: each built-in suite's methods, in the order of its rows. ``lst``: no map (absolute), a relative head, the paper's
+#: maps (orthogonal: after its per-dimension standard scaling), Procrustes without that scaling, ridge, and ours
+#: (auto: the Stitcher's choice). ``relreps``: a head on absolute latents (the baseline relative spaces exist to
+#: beat), relative heads on cosine similarities to random anchors, with per-dimension standardisation fitted on the
+#: anchors (before the similarity and of its output), and with that standardisation on k-means or farthest-point
+#: anchors chosen in the head side's space. ``bricks``: relative heads on each similarity, then on their product.
+METHODS: dict[str, tuple[Method, ...]] = {
+    "lst": (Method("absolute", _absolute), Method("relative", _cosine, _RELATIVE),
+            *(Method(m, _translated(t, **o), (_translated, *_TRANSLATE)) for m, (t, o) in _TRANSLATORS.items()),
+            Method("auto", _auto, ("stitch.stitcher", "stitch.core.selection", *_TRANSLATE))),
+    "relreps": (Method("absolute", _absolute), Method("relative", _cosine, _RELATIVE),
+                Method("standardized", _standardized, _RELATIVE),
+                Method("k-means anchors", _chosen_anchors("kmeans"), (_chosen_anchors, "stitch.core.anchors",
+                                                                      *_RELATIVE)),
+                Method("FPS anchors", _chosen_anchors("fps"), (_chosen_anchors, "stitch.core.anchors", *_RELATIVE))),
+    "bricks": tuple(Method(s, _similarity(s), (*_RELATIVE, *(("stitch.core.product", "stitch.core.aggregation")
+                                                          if s == "product" else ()))) for s in BRICKS_SPACES),
+}
 
 
 def lst(context: BenchContext) -> list[BenchRow]:
@@ -237,7 +352,7 @@ def lst(context: BenchContext) -> list[BenchRow]:
         >>> lst(BenchContext(pairs=("none",)))
         []
     """
-    return _run("lst", context, _lst_methods)
+    return _run("lst", context)
 
 
 def relreps(context: BenchContext) -> list[BenchRow]:
@@ -247,7 +362,7 @@ def relreps(context: BenchContext) -> list[BenchRow]:
         >>> relreps(BenchContext(pairs=("none",)))
         []
     """
-    return _run("relreps", context, _relreps_methods)
+    return _run("relreps", context)
 
 
 def bricks(context: BenchContext) -> list[BenchRow]:
@@ -257,7 +372,7 @@ def bricks(context: BenchContext) -> list[BenchRow]:
         >>> bricks(BenchContext(pairs=("none",)))
         []
     """
-    return _run("bricks", context, _bricks_methods)
+    return _run("bricks", context)
 
 
 _LST_PROTOCOL = (

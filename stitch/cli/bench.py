@@ -5,6 +5,7 @@ Examples::
     stitch bench --list
     stitch bench --suite lst --data ../shared/data --models ../shared/models --out runs/bench
     stitch bench --suite bricks --pairs 'trec*' --seeds 0,1
+    stitch bench --suite relreps --engine ray --fresh
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import json
 
 from stitch.cli.cache import add_cache_flag
-from stitch.cli.engine import add_threads_flag
+from stitch.cli.engine import add_engine_flags, add_threads_flag, engine_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,10 +38,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", help="directory holding the datasets' files (default: $STITCH_DATA)")
     p.add_argument("--out", metavar="DIR", help="also write <suite>.txt, .csv, .json and .png there")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
+    p.add_argument("--fresh", action="store_true", help="recompute every anchor draw (by default draws stored by "
+                   "earlier runs with the same data, settings and method code are read back: a changed method "
+                   "recomputes only its rows)")
     p.add_argument("--no-progress", action="store_true", help="no phase lines or progress bars")
     add_models_flag(p)
     add_cache_flag(p)
     add_threads_flag(p)
+    add_engine_flags(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
         user_pairs = (user_pair(args.dataset, [e.strip() for e in args.encoders.split(",") if e.strip()]),)
     context = BenchContext(data_root=args.data, models_root=args.models, cache_root=args.cache, full=args.full,
-                           seeds=seeds, anchors=anchors, pairs=pairs, user_pairs=user_pairs, progress=False if args.no_progress else None)
+                           seeds=seeds, anchors=anchors, pairs=pairs, user_pairs=user_pairs,
+                           progress=False if args.no_progress else None, engine=engine_from_args(args),
+                           reuse=not args.fresh)
     result = run_suite(args.suite, context)
     if not result.rows:
         raise LookupError(f"suite {args.suite!r} ran no pair: --pairs {args.pairs!r} matches none of its pairs")

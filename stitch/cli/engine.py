@@ -19,7 +19,7 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     """Add ``--threads N``: CPU threads for everything the command runs (``stitch.cli`` applies it)."""
     parser.add_argument("--threads", type=_positive_int, metavar="N", default=None,
                         help="CPU threads for torch and the BLAS / OpenMP / numba pools: training, decoders, encoding, "
-                        "kernels (default: the free cores, i.e. the usable cores minus the load average; an "
+                        "kernels (default: the free cores, i.e. the usable cores minus the tasks running elsewhere; an "
                         "experiment file's 'threads' wins over the default)")
 
 
