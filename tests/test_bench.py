@@ -22,9 +22,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.usefixtures("rotated_pair")
 def test_lst_rows_on_a_rotation_have_the_known_answer() -> None:
     rows = run_suite("lst", BenchContext(seeds=(0, 1), anchors=(40,))).rows
-    assert [r.method for r in rows[:8]] == ["absolute", "relative", "affine", "linear", "orthogonal", "procrustes",
-                                            "ridge", "auto"]
-    assert {r.direction for r in rows} == {"B -> A head", "A -> B head"} and len(rows) == 16
+    assert [r.method for r in rows[:9]] == ["absolute", "relative", "affine", "linear", "orthogonal",
+                                            "orthogonal, unpaired stats", "procrustes", "ridge", "auto"]
+    assert {r.direction for r in rows} == {"B -> A head", "A -> B head"} and len(rows) == 18
     by = {(r.direction, r.method): r for r in rows}
     for direction in ("B -> A head", "A -> B head"):
         # a rotation is undone exactly by the orthogonal map and read exactly through cosine relative latents
@@ -38,7 +38,7 @@ def test_lst_rows_on_a_rotation_have_the_known_answer() -> None:
         assert by[direction, "orthogonal"].published is None  # no TREC ortho figure is quoted
         assert by[direction, "auto"].note.startswith("chose ")
     # least squares near pairs = dimensions is flagged on its row, once, not on stderr at every draw
-    near = {r.method: r.note for r in run_suite("lst", BenchContext(seeds=(0, 1), anchors=(18,))).rows[:8]}
+    near = {r.method: r.note for r in run_suite("lst", BenchContext(seeds=(0, 1), anchors=(18,))).rows[:9]}
     assert near["affine"] == near["linear"] == "near the interpolation peak (18 pairs, 16 dimensions)"
     assert near["ridge"] == near["orthogonal"] == ""
 
@@ -110,6 +110,10 @@ def test_stored_draws_are_read_back_and_a_changed_method_recomputes_only_its_row
     calls.clear()
     run_suite("bricks", BenchContext(seeds=(0, 1), anchors=(40,), cache_root=tmp_path, progress=False, reuse=False))
     assert len(calls) == 20  # --fresh
+    # the options a method closes over are part of what defines it
+    Method, translated = stitch.bench.suites.Method, stitch.bench.suites._translated
+    assert Method("m", translated("ridge")).fingerprint() == Method("m", translated("ridge")).fingerprint()
+    assert Method("m", translated("ridge")).fingerprint() != Method("m", translated("affine")).fingerprint()
 
 
 @pytest.mark.usefixtures("rotated_pair")
@@ -185,7 +189,7 @@ def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models:
     lst = {(r.direction, r.method): r for r in run_suite("lst", context).rows}
     bricks = {(r.direction, r.method): r for r in run_suite("bricks", context).rows}  # latents from the cache
     relreps = {(r.direction, r.method): r for r in run_suite("relreps", context).rows}
-    assert len(lst) == 16 and len(bricks) == 10 and len(relreps) == 10
+    assert len(lst) == 18 and len(bricks) == 10 and len(relreps) == 10
     for direction in ("MiniLM-L3 -> MiniLM-L6 head", "MiniLM-L6 -> MiniLM-L3 head"):
         assert 0.5 < lst[direction, "affine"].native <= 1.0
         # translating stitches; feeding one model's raw latents to the other's head does not

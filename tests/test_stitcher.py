@@ -172,6 +172,28 @@ def test_save_and_load_transform_exactly(tmp_path: Path) -> None:
     assert loaded.report_ == json.loads(json.dumps(s.report_)) and loaded.method_ == s.method_
 
 
+def test_unpaired_latents_add_lsts_procrustes_and_are_kept_through_save_and_load(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.1, 1.0, 10.0, 100.0] * 4, dtype=torch.float64)
+    x = torch.randn(1200, 16, generator=g, dtype=torch.float64) * scales + 3
+    y = (x - 3) / scales @ torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))[0]
+    y = y + 0.3 * torch.randn(1200, 16, generator=g, dtype=torch.float64)
+    plain = Stitcher().fit(x[:20], y[:20])
+    helped = Stitcher().fit(x[:20], y[:20], encoder_unpaired=x[20:1000], decoder_unpaired=y[20:1000])
+    labels = [c["label"] for c in helped.report_["candidates"]]
+    assert "procrustes(standardize=True)" in labels and labels[:-1] == [c["label"] for c in plain.report_["candidates"]]
+    assert helped.report_["choice"] == "procrustes(standardize=True)"
+    err = lambda s: float((s.transform(x[1000:]) - y[1000:]).norm() / y[1000:].norm())  # noqa: E731
+    assert err(helped) < 0.8 * err(plain)
+    helped.save(tmp_path / "s.safetensors")
+    loaded = Stitcher.load(tmp_path / "s.safetensors")
+    assert torch.equal(loaded.unpaired_[1], helped.unpaired_[1])
+    assert torch.equal(loaded.transform(x), helped.transform(x))
+    with pytest.raises(ValueError, match=r"encoder_unpaired was given without decoder_unpaired: pass unpaired latents "
+                                         r"of both sides"):
+        Stitcher().fit(x[:20], y[:20], encoder_unpaired=x[20:])
+
+
 @pytest.mark.parametrize(("make", "call", "error", "match"), [
     (lambda: Stitcher(folds=10), lambda s: s.fit(*_pair("rotation", n=15)), ValueError,
      r"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got folds=10 for 15 pairs"),

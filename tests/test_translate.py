@@ -398,6 +398,35 @@ def test_procrustes_standardize_is_lsts_recipe_and_undoes_per_dimension_scaling(
     assert float((Procrustes(standardize=True).fit(x, rotated).transform(x) - rotated).norm()) > 1.0
 
 
+def _scaled_rotated_pair(n: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Units on scales 0.1-100 around 3, read by another encoder standardised, rotated and noisy."""
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.1, 1.0, 10.0, 100.0] * 4, dtype=torch.float64)
+    x = torch.randn(n, 16, generator=g, dtype=torch.float64) * scales + 3
+    q = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))[0]
+    return x, (x - 3) / scales @ q + 0.3 * torch.randn(n, 16, generator=g, dtype=torch.float64)
+
+
+def test_procrustes_estimates_centring_and_scaling_on_each_sides_unpaired_latents() -> None:
+    from stitch.core.translate import Procrustes
+
+    x, y = _scaled_rotated_pair()
+    anchors, unpaired, test = slice(0, 20), slice(20, 1000), slice(1000, 2000)
+    err = lambda t: float((t.transform(x[test]) - y[test]).norm() / y[test].norm())  # noqa: E731
+    alone = Procrustes(standardize=True).fit(x[anchors], y[anchors])
+    helped = Procrustes(standardize=True).fit(x[anchors], y[anchors], x_unpaired=x[unpaired],
+                                              y_unpaired=y[1000:1500])  # not the same samples: unpaired
+    assert helped.n_unpaired_ == (980, 500) and alone.n_unpaired_ == (0, 0)
+    assert torch.allclose(helped.mean_in_, x[:1000].mean(0), rtol=0, atol=1e-12)
+    assert err(helped) < 0.8 * err(alone)  # 20 anchors estimate 16 means and scales poorly
+    # the statistics change, the map stays one affine map: saved and loaded, it transforms the same
+    loaded = Procrustes.from_state(helped.get_params(), helped.state_tensors())
+    assert torch.equal(loaded.transform(x[test]), helped.transform(x[test]))
+    with pytest.raises(ValueError, match=r"y_unpaired has 3 features but its anchors have 16; pass latents of the "
+                                         r"same encoder as y"):
+        Procrustes().fit(x[anchors], y[anchors], y_unpaired=torch.zeros(5, 3))
+
+
 def test_procrustes_standardize_leaves_a_near_dead_unit_unscaled(tmp_path) -> None:
     # all-MiniLM-L6-v2 has units with std ~1e-9 (LayerNorm gamma ~1e-33): dividing by it amplified float noise
     from stitch.core.translate import Procrustes

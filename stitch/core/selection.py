@@ -10,6 +10,7 @@ ties are visible: a candidate within twice that standard error is tied with the 
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -24,9 +25,11 @@ from stitch.errors import InterpolationWarning
 __all__ = ["AUTO_CANDIDATES", "candidate_label", "fit_translator", "fold_ids", "cross_validate", "compare",
            "select_translator"]
 
-#: the translators ``method="auto"`` compares; ridge's ``relative_alpha`` is its penalty as a fraction of the
-#: fitted anchors' mean eigenvalue (``trace(Xcᵀ Xc) / d``), so one grid fits latents of any scale;
-#: ``inverse-relative`` goes through the relative space (relative -> absolute)
+#: the translators ``method="auto"`` compares (given each side's unpaired latents, Procrustes after LST's
+#: per-dimension scaling as well: estimated on them, it gains most where anchors are few); ridge's
+#: ``relative_alpha`` is its penalty as a fraction of the fitted anchors' mean eigenvalue (``trace(Xcᵀ Xc) / d``),
+#: so one grid fits latents of any scale; ``inverse-relative`` goes through the relative space (relative ->
+#: absolute)
 AUTO_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("procrustes", {}), ("affine", {}), ("linear", {}),
     *(("ridge", {"relative_alpha": r}) for r in (0.001, 0.01, 0.1, 1.0, 10.0)),
@@ -48,9 +51,12 @@ def candidate_label(name: str, options: Mapping[str, Any]) -> str:
                                    for k, v in options.items()) + ")" if options else "")
 
 
-def fit_translator(name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor) -> Translator:
+def fit_translator(name: str, options: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor, *,
+                   unpaired: tuple[torch.Tensor, torch.Tensor] | None = None) -> Translator:
     """A translator fitted on the pairs ``(x[i], y[i])``; a ``relative_alpha`` option becomes ridge's ``alpha``
-    on the scale of ``x`` (that fraction of the centred rows' mean eigenvalue).
+    on the scale of ``x`` (that fraction of the centred rows' mean eigenvalue). ``unpaired``: each side's own
+    unpaired latents, for the translators whose ``fit`` takes them (``x_unpaired`` / ``y_unpaired``: Procrustes'
+    centring and scaling); the others ignore them.
 
     Shapes:
         x ``(n, d_enc)``, y ``(n, d_dec)``
@@ -65,9 +71,13 @@ def fit_translator(name: str, options: Mapping[str, Any], x: torch.Tensor, y: to
     if "relative_alpha" in options:  # a penalty on the scale of the rows it is fitted on
         xc = x - x.mean(0)
         options["alpha"] = float(options.pop("relative_alpha")) * float((xc * xc).sum()) / x.shape[1]
+    translator = create_translator(name, **options)
+    extra = {}
+    if unpaired is not None and "x_unpaired" in inspect.signature(translator.fit).parameters:
+        extra = {"x_unpaired": unpaired[0], "y_unpaired": unpaired[1]}
     with warnings.catch_warnings():  # the choice measures what the warning guesses: the scores say it
         warnings.simplefilter("ignore", InterpolationWarning)
-        return create_translator(name, **options).fit(x, y)
+        return translator.fit(x, y, **extra)
 
 
 def fold_ids(n: int, folds: int, seed: int) -> torch.Tensor:

@@ -66,13 +66,20 @@ class Translator(Estimator):
         Shapes:
             x: ``(n, d_src)``, y: ``(n, d_tgt)``
         """
+        self._fit(*self._pairs(x, y))
+        return self._fitted()
+
+    def _pairs(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The checked anchor pairs as float64 CPU tensors (and the fitted widths recorded)."""
         x = as_matrix(x, "x (source anchors)")
         y = as_matrix(y, "y (target anchors)")
         check_paired(x, y, ("x (source anchors)", "y (target anchors)"))
         if len(x) < 2:  # every map from one pair sends everything to that pair's target
             raise ValueError(f"a {type(self).__name__} needs at least 2 anchor pairs to fit a map, got {len(x)}")
         self.n_features_in_, self.n_features_out_ = x.shape[1], y.shape[1]
-        self._fit(x.detach().double().cpu(), y.detach().double().cpu())
+        return x.detach().double().cpu(), y.detach().double().cpu()
+
+    def _fitted(self) -> Translator:
         # one memory layout, so a saved and loaded map multiplies exactly as this one (BLAS paths differ by layout)
         for name in self._state:
             setattr(self, name + "_", getattr(self, name + "_").contiguous())
@@ -180,7 +187,11 @@ class Procrustes(Translator):
             below float32's resolution are left unscaled (a near-dead unit must not amplify float noise). The
             map stays affine: ``coef_`` folds the scalings in.
 
-    Learned attributes: ``rotation_`` (``Q``), ``scale_``, ``mean_in_``, ``mean_out_``, ``coef_``, ``intercept_``.
+    :meth:`fit` also takes each side's own unpaired latents, to estimate the centring and scaling from more
+    samples than the anchors.
+
+    Learned attributes: ``rotation_`` (``Q``), ``scale_``, ``mean_in_``, ``mean_out_``, ``coef_``, ``intercept_``,
+    ``n_unpaired_`` (unpaired rows used per side).
 
     Shapes:
         fit: x ``(n, d_src)``, y ``(n, d_tgt)``; transform: ``(m, d_src)`` -> ``(m, d_tgt)``
@@ -200,18 +211,55 @@ class Procrustes(Translator):
         self.scale = scale
         self.standardize = standardize
 
-    def _fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.mean_in_ = x.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
-        self.mean_out_ = y.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
-        if not self.standardize:
-            self.coef_, self.intercept_, self.rotation_, self.scale_ = similarity_procrustes(
-                x, y, center=self.center, scale=self.scale)
-            return
-        # y ≈ ((x - μx) / σx · s Q) σy + μy: per-dimension scalings folded into one affine map
-        sx, sy = (nonzero_scale(v.std(0, correction=0), torch.float32) for v in (x, y))
+    def fit(self, x: Any, y: Any, *, x_unpaired: Any = None, y_unpaired: Any = None) -> Procrustes:
+        """Learn the map from the anchor pairs ``(x[i], y[i])``.
+
+        Args:
+            x_unpaired, y_unpaired: more latents of either side, in any number and order, unpaired and
+                unlabelled (each model's own data). The centring and, with ``standardize``, the per-dimension
+                scaling are estimated on them together with the anchors; the rotation still comes from the
+                anchors alone. With few anchors the statistics are the weak part: EfficientNet-Lite0 / Lite2 on
+                Fashion-MNIST, 25 anchors, ``standardize=True``: a head reads the map at 0.62 of native with the
+                anchors' statistics, 0.76 with 3,000 images of each side's; 300 anchors: 0.93 either way.
+
+        Shapes:
+            x: ``(n, d_src)``, y: ``(n, d_tgt)``; x_unpaired: ``(m_x, d_src)``, y_unpaired: ``(m_y, d_tgt)``
+
+        Example:
+            >>> g = torch.Generator().manual_seed(0)
+            >>> data = torch.randn(500, 4, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2, 3, 4]) + 5
+            >>> t = Procrustes(standardize=True).fit(data[:6], data[:6], x_unpaired=data[6:], y_unpaired=data[6:])
+            >>> t.n_unpaired_, bool((t.mean_in_ - data.mean(0)).abs().max() < 1e-9)
+            ((494, 494), True)
+        """
+        x, y = self._pairs(x, y)
+        stats = []
+        for anchors, more, name in ((x, x_unpaired, "x_unpaired"), (y, y_unpaired, "y_unpaired")):
+            if more is None:
+                stats.append(anchors)
+                continue
+            more = as_matrix(more, name).detach().double().cpu()
+            if more.shape[1] != anchors.shape[1]:
+                raise ValueError(f"{name} has {more.shape[1]} features but its anchors have {anchors.shape[1]}; pass "
+                                 f"latents of the same encoder as {name[0]}")
+            stats.append(torch.cat([anchors, more]))
+        self.n_unpaired_ = (len(stats[0]) - len(x), len(stats[1]) - len(y))
+        self._fit(x, y, *stats)
+        return self._fitted()
+
+    def _fit(self, x: torch.Tensor, y: torch.Tensor, x_stats: torch.Tensor | None = None,
+             y_stats: torch.Tensor | None = None) -> None:
+        x_stats = x if x_stats is None else x_stats
+        y_stats = y if y_stats is None else y_stats
+        self.mean_in_ = x_stats.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+        self.mean_out_ = y_stats.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
+        sx = sy = None
+        if self.standardize:  # y ≈ ((x - μx) / σx · s Q) σy + μy: per-dimension scalings folded into one affine map
+            sx, sy = (nonzero_scale(v.std(0, correction=0), torch.float32) for v in (x_stats, y_stats))
         coef, _, self.rotation_, self.scale_ = similarity_procrustes(
-            (x - self.mean_in_) / sx, (y - self.mean_out_) / sy, center=False, scale=self.scale)
-        self.coef_ = coef / sx[:, None] * sy[None, :]
+            (x - self.mean_in_) / (1 if sx is None else sx), (y - self.mean_out_) / (1 if sy is None else sy),
+            center=False, scale=self.scale)
+        self.coef_ = coef if sx is None else coef / sx[:, None] * sy[None, :]
         self.intercept_ = self.mean_out_ - self.mean_in_ @ self.coef_
 
 
