@@ -98,7 +98,9 @@ class PairData:
 
     Shapes:
         train: two ``(n_train, d_a)`` / ``(n_train, d_b)``; test: ``(n_test, d_a)`` / ``(n_test, d_b)``;
-        labels ``(n_train,)`` / ``(n_test,)``; ``head_rows`` and ``pool_rows`` index the training rows.
+        labels ``(n_train,)`` / ``(n_test,)``; ``head_rows`` and ``pool_rows`` index the training rows (where a
+        pair draws its anchors from another split, that split's rows follow the training split's in ``train``
+        and ``y_train``, and ``pool_rows`` index them).
     """
 
     train: tuple[torch.Tensor, torch.Tensor]

@@ -111,14 +111,14 @@ class Method:
     depends: tuple[str | Callable[..., Any], ...] = ()
 
     def fingerprint(self) -> str:
-        """sha256 of the source of ``fn``, of ``depends`` and of the pairs' protocol (heads, data), and of the
-        options ``fn`` closes over."""
+        """sha256 of the source of ``fn``, of ``depends`` and of the protocol's head (``linear_head``,
+        ``accuracy``), and of the options ``fn`` closes over (the data are keyed by their own digest)."""
         import hashlib
         import inspect
         import json
 
         digest = hashlib.sha256()
-        for part in (self.fn, *self.depends, "stitch.bench.pairs"):
+        for part in (self.fn, *self.depends, linear_head, accuracy):
             digest.update(_source(part) if isinstance(part, str) else inspect.getsource(part).encode())
         for cell in self.fn.__closure__ or ():
             try:  # options (names, numbers, dicts of them); a captured function is covered by its source above

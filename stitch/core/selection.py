@@ -132,38 +132,24 @@ def cross_validate(fit: Callable[[torch.Tensor, torch.Tensor], Fitted], x: torch
         >>> [round(s, 6) for s in cross_validate(fit, x, 2 * x + 1, folds=4, seed=0)]
         [1.0, 1.0, 1.0, 1.0]
     """
-    return _fold_scores(fit, x, y, folds=folds, seed=seed, decoder=decoder)[0]
-
-
-def _fold_scores(fit: Callable[[torch.Tensor, torch.Tensor], Fitted], x: torch.Tensor, y: torch.Tensor, *,
-                 folds: int, seed: int, decoder: Any = None) -> tuple[list[float], list[float]]:
-    """Per held-out fold: the score (the decoder's agreement, else R²) and the R² of the mapped latents."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2 or len(x) < 2 * folds:
         raise ValueError(f"cross-validation needs folds >= 2 and at least 2 anchor pairs per fold; got folds={folds!r} "
                          f"for {len(x)} pairs (use more anchor pairs, or fewer folds)")
     fold = fold_ids(len(x), folds, seed)
-    scores, r2 = [], []
+    scores = []
     for k in range(folds):
         train, test = fold != k, fold == k
         to_decoder, target = fit(x[train], y[train])
         pred, true = to_decoder(x[test]), target(y[test])
-        r2.append(_r2(pred.double(), true.double()))
-        scores.append(_agreement(decoder, pred, true) if decoder is not None else r2[-1])
-    return scores, r2
+        scores.append(_agreement(decoder, pred, true) if decoder is not None else _r2(pred.double(), true.double()))
+    return scores
 
 
 def compare(candidates: Sequence[tuple[str, Mapping[str, Any]]],
             fit: Callable[[str, Mapping[str, Any], torch.Tensor, torch.Tensor], Fitted], x: torch.Tensor,
             y: torch.Tensor, *, folds: int, seed: int, decoder: Any = None) -> tuple[list[dict[str, Any]], int]:
     """Every candidate's fold scores (the same folds for all), mean, spread and paired difference to the best;
-    the report rows and the chosen one's index.
-
-    The best mean score wins, except that with a ``decoder`` the choice among the candidates tied with it
-    (within twice the standard error of the paired differences) goes to the best R² of the mapped latents
-    (``r2`` in each row). Agreement over a fold of tens of anchors moves in steps of 1 / n, so the top mean of
-    ten candidates is partly luck; the R² is continuous. Measured on ``stitch bench --suite lst`` (300 anchors,
-    3 draws): digits, a head on the ResNet reading the ConvNeXt, 0.963 -> 0.982 of native (the best fixed
-    map: 0.980); Cora, GCN seed 0 -> seed 1 head, 1.019 -> 1.026; elsewhere the same choice or within 0.001.
+    the report rows and the best one's index.
 
     Example:
         >>> x = torch.randn(60, 3, dtype=torch.float64)
@@ -177,25 +163,16 @@ def compare(candidates: Sequence[tuple[str, Mapping[str, Any]]],
         raise ValueError("no candidates to compare; pass at least one (name, options) pair, e.g. AUTO_CANDIDATES")
     rows = []
     for name, options in candidates:
-        scores, r2 = _fold_scores(lambda a, b: fit(name, options, a, b), x, y, folds=folds, seed=seed,
-                                  decoder=decoder)
+        scores = cross_validate(lambda a, b: fit(name, options, a, b), x, y, folds=folds, seed=seed, decoder=decoder)
         rows.append({"method": name, "options": dict(options), "label": candidate_label(name, options),
                      "scores": scores, "mean": sum(scores) / len(scores), "std": std(scores)})
-        if decoder is not None:
-            rows[-1]["r2"] = sum(r2) / len(r2)
-    best = max(range(len(rows)), key=lambda i: _finite(rows[i]["mean"]))
+    best = max(range(len(rows)), key=lambda i: rows[i]["mean"] if math.isfinite(rows[i]["mean"]) else -math.inf)
     for row in rows:
         diffs = [b - s for s, b in zip(row["scores"], rows[best]["scores"])]
         row["diff_to_best"] = sum(diffs) / len(diffs)
         row["diff_se"] = std(diffs) / math.sqrt(len(diffs))
         row["tied"] = row["diff_to_best"] <= 2 * row["diff_se"]
-    if decoder is None:
-        return rows, best
-    return rows, max((i for i, r in enumerate(rows) if r["tied"]), key=lambda i: (_finite(rows[i]["r2"]), i == best))
-
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else -math.inf
+    return rows, best
 
 
 def select_translator(x: torch.Tensor, y: torch.Tensor, *, folds: int = 5, seed: int = 0, decoder: Any = None,
