@@ -203,7 +203,7 @@ def test_a_pair_trained_from_scratch_is_trained_once_and_its_anchors_come_from_i
         shared_data: Path, tmp_path: Path) -> None:
     train = {"epochs": 2, "lr": 1e-2}
     pair = BenchPair("cora", ("pyg:gcn?hidden_channels=16",) * 2, ("s0", "s1"), None, None, head=1.0, pool="val",
-                     train=({"seed": 0, **train}, {"seed": 1, **train}), kind="seeds")
+                     train=({"seed": 0, **train}, {"seed": 1, **train}))
     context = BenchContext(data_root=shared_data, cache_root=tmp_path, progress=False)
     data = stitch.bench.pairs.load_pair(pair, context)
     # the head learns from Cora's 140 labelled nodes; anchors come from the 500 validation nodes after them

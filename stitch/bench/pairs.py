@@ -34,14 +34,13 @@ class BenchPair:
     rows the head learns from (a fraction below 1: that share of them), the rest being the anchor pool;
     ``pool``: draw the anchors from this split instead (its labels unused), the head taking every training row;
     ``train``: per encoder, ``None`` (frozen as given) or how to train it from scratch first (``seed`` plus
-    :class:`~stitch.experiment.config.Schedule` fields); ``kind``: what tells the two apart (``seeds`` or
-    ``architectures``).
+    :class:`~stitch.experiment.config.Schedule` fields).
 
     Example:
         >>> PAIRS["trec: MiniLM-L6 / MiniLM-L3"].labels
         ('MiniLM-L6', 'MiniLM-L3')
-        >>> PAIRS["cora: GCN s0 / s1"].kind, PAIRS["cora: GCN s0 / s1"].pool
-        ('seeds', 'val')
+        >>> PAIRS["cora: GCN s0 / s1"].pool, PAIRS["cora: GCN s0 / s1"].train[1]["seed"]
+        ('val', 1)
     """
 
     dataset: str
@@ -52,7 +51,6 @@ class BenchPair:
     head: int | float
     pool: str | None = None
     train: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
-    kind: str = "architectures"
 
 
 _LITE = ("timm:tf_efficientnet_lite0?pretrained=true", "timm:tf_efficientnet_lite2?pretrained=true")
@@ -76,19 +74,19 @@ PAIRS: dict[str, BenchPair] = {
         {"train": 3000, "test": 500}, None, head=2000),
     "digits: ResNet s0 / s1": BenchPair(
         "digits", (_RESNET, _RESNET), ("ResNet-s0", "ResNet-s1"), None, None, head=0.6,
-        train=({"seed": 0, **_DIGITS_TRAIN}, {"seed": 1, **_DIGITS_TRAIN}), kind="seeds"),
+        train=({"seed": 0, **_DIGITS_TRAIN}, {"seed": 1, **_DIGITS_TRAIN})),
     "digits: ResNet / ConvNeXt": BenchPair(
         "digits", (_RESNET, _CONVNEXT), ("ResNet-s0", "ConvNeXt-s0"), None, None, head=0.6,
         train=({"seed": 0, **_DIGITS_TRAIN}, {"seed": 0, **_DIGITS_TRAIN})),
     "cora: GCN s0 / s1": BenchPair(
         "cora", ("pyg:gcn?hidden_channels=64",) * 2, ("GCN-s0", "GCN-s1"), None, None, head=1.0, pool="val",
-        train=({"seed": 0, **_GNN_TRAIN}, {"seed": 1, **_GNN_TRAIN}), kind="seeds"),
+        train=({"seed": 0, **_GNN_TRAIN}, {"seed": 1, **_GNN_TRAIN})),
     "cora: GCN / SAGE": BenchPair(
         "cora", ("pyg:gcn?hidden_channels=64", "pyg:sage?hidden_channels=64"), ("GCN-s0", "SAGE-s0"), None, None,
         head=1.0, pool="val", train=({"seed": 0, **_GNN_TRAIN}, {"seed": 0, **_GNN_TRAIN})),
     "citeseer: GCN s0 / s1": BenchPair(
         "citeseer", ("pyg:gcn?hidden_channels=64",) * 2, ("GCN-s0", "GCN-s1"), None, None, head=1.0, pool="val",
-        train=({"seed": 0, **_GNN_TRAIN}, {"seed": 1, **_GNN_TRAIN}), kind="seeds"),
+        train=({"seed": 0, **_GNN_TRAIN}, {"seed": 1, **_GNN_TRAIN})),
 }
 
 

@@ -247,10 +247,8 @@ class Procrustes(Translator):
         self._fit(x, y, *stats)
         return self._fitted()
 
-    def _fit(self, x: torch.Tensor, y: torch.Tensor, x_stats: torch.Tensor | None = None,
-             y_stats: torch.Tensor | None = None) -> None:
-        x_stats = x if x_stats is None else x_stats
-        y_stats = y if y_stats is None else y_stats
+    def _fit(self, x: torch.Tensor, y: torch.Tensor, x_stats: torch.Tensor, y_stats: torch.Tensor) -> None:
+        """Solve on the anchor pairs with the centring and scaling estimated on ``x_stats`` / ``y_stats``."""
         self.mean_in_ = x_stats.mean(0) if self.center else torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
         self.mean_out_ = y_stats.mean(0) if self.center else torch.zeros(y.shape[1], dtype=y.dtype, device=y.device)
         sx = sy = None
