@@ -192,8 +192,8 @@ def test_unpaired_latents_add_lsts_procrustes_and_are_kept_through_save_and_load
     with pytest.raises(ValueError, match=r"encoder_unpaired was given without decoder_unpaired: pass unpaired latents "
                                          r"of both sides"):
         Stitcher().fit(x[:20], y[:20], encoder_unpaired=x[20:])
-    with pytest.raises(ValueError, match=r"decoder_unpaired has 3 features but its anchors have 16; pass latents of the "
-                                         r"same encoder as its anchors"):
+    with pytest.raises(ValueError, match=r"decoder_unpaired has 3 features but its anchors have 16; pass latents "
+                                         r"of the same encoder as its anchors"):
         Stitcher().fit(x[:20], y[:20], encoder_unpaired=x[20:], decoder_unpaired=y[20:, :3])
 
 
