@@ -220,6 +220,16 @@ def test_a_pair_trained_from_scratch_is_trained_once_and_its_anchors_come_from_i
     assert len(list((tmp_path / "bench-encoders").glob("*.safetensors"))) == 3
 
 
+def test_full_sizes_none_means_the_whole_splits(tmp_path: Path) -> None:
+    ref = "timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0"
+    pair = BenchPair("digits", (ref, ref + "&seed=1"), ("a", "b"), {"train": 100, "test": 50}, None, head=60)
+    small = stitch.bench.pairs.load_pair(pair, BenchContext(cache_root=tmp_path, progress=False))
+    whole = stitch.bench.pairs.load_pair(pair, BenchContext(cache_root=tmp_path, progress=False, full=True))
+    assert small.train[0].shape[0] == 100 and small.test[1].shape[0] == 50
+    assert whole.train[0].shape[0] == 1078 and whole.test[1].shape[0] == 359  # digits' whole splits
+    assert len(whole.head_rows) == 60 and len(whole.pool_rows) == 1018
+
+
 def test_a_suite_runs_on_encoders_the_user_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = ("timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=0",
             "timm:test_resnet?image_size=8&in_chans=1&crop_pct=1.0&seed=1")

@@ -122,7 +122,7 @@ def load_pair(pair: BenchPair, context: Any) -> PairData:
 
     with using_models_root(context.models_root):
         data = stitch.load_dataset(pair.dataset, data_root=context.data_root)
-        sizes = pair.full_sizes if context.full and pair.full_sizes else pair.sizes
+        sizes = pair.full_sizes if context.full else pair.sizes
         if sizes is not None:
             data = data.subsample(sizes, seed=0)
         cache = LatentCache(context.cache_root)
