@@ -252,7 +252,7 @@ def _relative_head(data: PairData, new: int, side: int, anchors: np.ndarray, sim
 
     def space(x_anchors: torch.Tensor) -> Any:
         if similarity == "product":
-            return ProductSpace(["cosine", "euclidean", "l1", "linf"], aggregation="concat").fit(x_anchors)
+            return ProductSpace(list(BRICKS_SPACES[:-1]), aggregation="concat").fit(x_anchors)
         return RelativeProjection(similarity, **options).fit(x_anchors)
 
     own, other = space(data.train[side][anchors]), space(data.train[new][anchors])
