@@ -14,11 +14,17 @@ cache).
   training samples the head did not see; Cora's 500 and digits' 360 validation samples). Columns: native test
   accuracy, stitched / native for ``auto`` (chosen by the head's agreement) and each fixed translator, the
   forecast (agreement and 95 % interval from the anchors, no labels) and the agreement realised on the test
-  split (how often the head says the same on stitched and native latents), whether the auto choice is within the noise floor of the best fixed method on
-  test data (2 x the standard error of the paired per-sample differences), and how well per-sample signals
-  rank the stitched model's errors (AUROC; 0.5 is chance): ``confidence`` is what ``Stitcher.reliability``
-  ships (the head's probability of its prediction), ``disagreement`` the share of the three runner-up
-  candidates that predict otherwise, ``anchors`` the held-out disagreement of the 20 nearest anchors.
+  split (how often the head says the same on stitched and native latents), whether the auto choice is within the
+  noise floor of the best fixed method on test data (2 x the standard error of the paired per-sample differences),
+  and how well per-sample signals rank the stitched model's errors (AUROC; 0.5 is chance): ``confidence`` is what
+  ``Stitcher.reliability`` ships (the head's probability of its prediction), ``disagreement`` the share of the three
+  runner-up candidates that predict otherwise, ``anchors`` the held-out disagreement of the 20 nearest anchors.
+* **choice** (``--section choice``): on every pair of ``stitch bench``'s suites (its protocol: a scikit-learn
+  logistic-regression head, 300 anchors from its pool (``--anchors``), three anchor draws, each side's other
+  training latents as unpaired latents), ``auto`` against each fixed map of the ``lst`` suite, judged per test
+  sample: the paired difference to the best fixed map (correct or not, averaged over the draws) and its noise floor,
+  2 x the standard error over the test samples; and the agreement with the head's native predictions on the test
+  split, the label-free quantity ``auto`` maximises.
 """
 
 from __future__ import annotations
@@ -194,12 +200,81 @@ def quality_row(args: argparse.Namespace, label: str) -> dict[str, Any]:
     return row
 
 
+#: the ``lst`` suite's fixed maps: (translator, options, fitted with each side's unpaired latents)
+LST_MAPS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "affine": ("affine", {}, False), "linear": ("linear", {}, False),
+    "orthogonal": ("procrustes", {"standardize": True}, False),
+    "orthogonal, unpaired stats": ("procrustes", {"standardize": True}, True),
+    "procrustes": ("procrustes", {}, False), "ridge": ("ridge", {}, False)}
+
+
+def choice_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import warnings
+
+    import numpy as np
+
+    from stitch.bench import BenchContext
+    from stitch.bench.pairs import PAIRS, linear_head, load_pair
+    from stitch.core.translate import create_translator
+    from stitch.errors import InterpolationWarning
+    from stitch.stitcher import Stitcher
+
+    warnings.simplefilter("ignore", InterpolationWarning)  # the lst suite's notes say which maps are near the peak
+    context = BenchContext(data_root=args.data, models_root=args.models, cache_root=args.cache, progress=False)
+    rows = []
+    for name, pair in PAIRS.items():
+        try:
+            data = load_pair(pair, context)
+        except OSError as exc:  # a pair whose files are not here (MNIST, CiteSeer): the suites skip it too
+            print(f"skipped {name}: {str(exc)[:80]}", file=sys.stderr)
+            continue
+        heads = [linear_head(data.train[s][data.head_rows], data.y_train[data.head_rows]) for s in (0, 1)]
+        for new, side in ((1, 0), (0, 1)):
+            head, y_test = heads[side], data.y_test
+            native = head.predict(data.test[side].numpy())
+            correct: dict[str, list[np.ndarray]] = {}
+            agree: dict[str, list[float]] = {}
+            chosen = []
+            for seed in range(3):
+                anchors = np.sort(np.random.default_rng(seed).choice(data.pool_rows, args.anchors, replace=False))
+                rest = np.setdiff1d(np.arange(len(data.y_train)), anchors)
+                x, y = data.train[new][anchors], data.train[side][anchors]
+                unpaired = (data.train[new][rest], data.train[side][rest])
+                auto = Stitcher().fit(x, y, decoder=head, encoder_unpaired=unpaired[0], decoder_unpaired=unpaired[1])
+                chosen.append(auto.report_["choice"])
+                mapped = {"auto": auto.transform(data.test[new])}
+                for label, (translator, options, with_unpaired) in LST_MAPS.items():
+                    extra = {"x_unpaired": unpaired[0], "y_unpaired": unpaired[1]} if with_unpaired else {}
+                    mapped[label] = create_translator(translator, **options).fit(x, y, **extra).transform(
+                        data.test[new])
+                for label, z in mapped.items():
+                    pred = head.predict(z.float().numpy())
+                    correct.setdefault(label, []).append(pred == y_test)
+                    agree.setdefault(label, []).append(float((pred == native).mean()))
+            per_sample = {k: np.mean(v, axis=0) for k, v in correct.items()}  # each test sample, over the draws
+            own = float((native == y_test).mean())
+            best = max(LST_MAPS, key=lambda k: per_sample[k].mean())
+            diff = per_sample[best] - per_sample["auto"]
+            floor = 2 * float(diff.std(ddof=1)) / np.sqrt(len(diff))
+            rows.append({"pair: stitched into -> head": f"{pair.dataset}: {pair.labels[new]} -> {pair.labels[side]}",
+                         "auto": f"{per_sample['auto'].mean() / own:.3f}", "best fixed map": best,
+                         "its ratio": f"{per_sample[best].mean() / own:.3f}",
+                         "best - auto": f"{float(diff.mean()) / own:+.3f}", "noise floor": f"{floor / own:.3f}",
+                         "auto within it": "yes" if float(diff.mean()) <= floor else "no",
+                         "agreement: auto": f"{np.mean(agree['auto']):.3f}",
+                         "agreement: best map": f"{np.mean(agree[best]):.3f}",
+                         "auto's choices": ", ".join(sorted(set(chosen)))})
+            print(f"choice: {rows[-1]['pair: stitched into -> head']} done", file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv: list[str]) -> None:
     p = _harness.parser(__doc__)
     p.add_argument("--data", default="../shared/data", help="data root (default ../shared/data)")
     p.add_argument("--models", default="../shared/models", help="models root (default ../shared/models)")
     p.add_argument("--cache", default=None, help="latent cache root (default $STITCH_CACHE)")
-    p.add_argument("--section", choices=("speed", "predict", "quality", "all"), default="all")
+    p.add_argument("--section", choices=("speed", "predict", "quality", "choice", "all"), default="all")
+    p.add_argument("--anchors", type=int, default=300, help="anchor pairs per draw in the choice section (default 300)")
     args = p.parse_args(argv)
     if args.section in ("speed", "all"):
         _harness.main(__file__, args, speed_cases, title="Stitcher.fit: auto vs one fixed method",
@@ -211,6 +286,10 @@ def main(argv: list[str]) -> None:
         labels = list(PAIRS) if args.full else list(DEFAULT_PAIRS)
         rows = [quality_row(args, label) for label in labels]
         print("### Stitching real pairs with a linear head on absolute latents (stitched / native accuracy)\n")
+        print(_harness.table(rows, list(rows[0])), flush=True)
+    if args.section in ("choice", "all") and not args.memory_probe:
+        rows = choice_rows(args)
+        print("\n### auto against the lst suite's fixed maps, per test sample (stitched / native accuracy)\n")
         print(_harness.table(rows, list(rows[0])), flush=True)
 
 

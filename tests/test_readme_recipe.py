@@ -30,7 +30,7 @@ def test_the_stitching_recipe_runs_as_written(shared_data: Path, tmp_path: Path)
                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "| method | agreement (5 folds) | vs best | tied |"
+    assert lines[0] == "| method | agreement (5 folds) | vs best | tied | confidence |"
     assert re.fullmatch(r"forecast: agreement 0\.\d{3} \(95 % interval 0\.\d{3}-0\.\d{3} over 5 folds\): "
                         r"(pass|warn|fail)", lines[-2])
     assert re.fullmatch(r"\['[A-Z]+', '[A-Z]+'\]", lines[-1])

@@ -85,6 +85,44 @@ def test_a_decoder_given_to_fit_makes_the_choice_by_its_agreement() -> None:
                                                      for v in c["scores"])
 
 
+class _SignHead:
+    """A classifier on the sign of the first coordinate, no bias: halving its input keeps every label (the same
+    agreement) and halves its logits (less confidence)."""
+
+    def predict_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return 3 * torch.stack([-z[:, 0], z[:, 0]], 1)
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        return self.predict_logits(z).argmax(1)
+
+
+class _LabelsOnly(_SignHead):
+    """The same classifier without probabilities (``predict`` only)."""
+
+    predict_logits = None
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        return (z[:, 0] > 0).long()
+
+
+def test_a_decoder_s_confidence_breaks_ties_in_agreement() -> None:
+    from stitch.core.selection import compare
+
+    y = torch.randn(300, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    maps = {"halved": lambda v: 0.5 * v, "as is": lambda v: v}
+    fit = lambda name, options, a, b: (maps[name], lambda v: v)  # noqa: E731
+    rows, best = compare([("halved", {}), ("as is", {})], fit, y, y, folds=5, seed=0, decoder=_SignHead())
+    assert [r["mean"] for r in rows] == [1.0, 1.0] and rows[0]["tied"] and rows[1]["tied"]
+    assert rows[0]["confidence"] < rows[1]["confidence"] - 0.01 and rows[best]["label"] == "as is"
+    plain, first = compare([("halved", {}), ("as is", {})], fit, y, y, folds=5, seed=0, decoder=_LabelsOnly())
+    assert first == 0 and all("confidence" not in r for r in plain)  # without probabilities: the first of the tied
+    head = LinearClassifier(epochs=30, lr=1e-2).fit(y.float(), (y[:, 0] > 0).long())
+    s = Stitcher().fit(y, y, decoder=head)
+    assert s.table().splitlines()[0] == "| method | agreement (5 folds) | vs best | tied | confidence |"
+    assert s.report_["choice"] == max((c for c in s.report_["candidates"] if c["tied"]),
+                                      key=lambda c: c["confidence"])["label"]
+
+
 def test_unpaired_anchors_are_matched_first_and_the_matching_is_reported() -> None:
     x, y = _pair("rotation", n=120, d=6, seed=5)
     perm = torch.randperm(120, generator=torch.Generator().manual_seed(1))
