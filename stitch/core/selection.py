@@ -130,15 +130,14 @@ def _agreement(decoder: Any, pred: torch.Tensor, true: torch.Tensor) -> tuple[fl
     """How often ``decoder`` says the same on mapped and true latents (R² of its outputs for regressors), and
     its confidence: the mean probability, on the mapped latents, of the class it gives the true ones (``None``
     without probabilities). ``decoder.predict`` may return a tensor or an array (a scikit-learn head)."""
+    mapped, native = class_probabilities(decoder, pred), class_probabilities(decoder, true)
+    if mapped is not None:  # the labels are the probabilities' argmax: one pass per side, not two
+        given = native.argmax(1)
+        return float((mapped.argmax(1) == given).double().mean()), float(mapped.gather(1, given[:, None]).mean())
     a, b = (torch.as_tensor(np.asarray(decoder.predict(z.float()))) for z in (pred, true))
     if getattr(decoder, "task", "classification") != "classification":
         return _r2(a.double(), b.double()), None
-    agreement = float((a == b).double().mean())
-    mapped, native = class_probabilities(decoder, pred), class_probabilities(decoder, true)
-    if mapped is None:
-        return agreement, None
-    # the class the decoder gives the true latents, by its own probabilities (predict's labels may be names)
-    return agreement, float(mapped.gather(1, native.argmax(1, keepdim=True)).mean())
+    return float((a == b).double().mean()), None
 
 
 def std(values: Sequence[float]) -> float:
