@@ -46,7 +46,8 @@ def test_lst_rows_on_a_rotation_have_the_known_answer() -> None:
 @pytest.mark.usefixtures("rotated_pair")
 def test_relreps_rows_on_a_rotation() -> None:
     rows = run_suite("relreps", BenchContext(seeds=(0, 1), anchors=(40,))).rows
-    assert [r.method for r in rows[:5]] == ["absolute", "relative", "standardized", "k-means anchors", "FPS anchors"]
+    assert [r.method for r in rows[:6]] == ["absolute", "relative", "standardized", "mahalanobis", "k-means anchors",
+                                            "FPS anchors"]
     for direction in ("B -> A head", "A -> B head"):
         by = {r.method: r for r in rows if r.direction == direction}
         # cosine to shared anchors is rotation invariant: the relative head reads the rotated encoder as its own
@@ -189,7 +190,7 @@ def test_each_suite_runs_on_a_tiny_real_subset(shared_data: Path, shared_models:
     lst = {(r.direction, r.method): r for r in run_suite("lst", context).rows}
     bricks = {(r.direction, r.method): r for r in run_suite("bricks", context).rows}  # latents from the cache
     relreps = {(r.direction, r.method): r for r in run_suite("relreps", context).rows}
-    assert len(lst) == 18 and len(bricks) == 10 and len(relreps) == 10
+    assert len(lst) == 18 and len(bricks) == 10 and len(relreps) == 12
     for direction in ("MiniLM-L3 -> MiniLM-L6 head", "MiniLM-L6 -> MiniLM-L3 head"):
         assert 0.5 < lst[direction, "affine"].native <= 1.0
         # translating stitches; feeding one model's raw latents to the other's head does not

@@ -320,6 +320,11 @@ def _standardized(data: PairData, new: int, side: int, anchors: np.ndarray, head
     return _relative_head(data, new, side, anchors, "cosine", **_STANDARDIZED)
 
 
+def _mahalanobis(data: PairData, new: int, side: int, anchors: np.ndarray, head: Any, seed: int
+                 ) -> tuple[Any, ...]:
+    return _relative_head(data, new, side, anchors, "mahalanobis", normalization="standardize")
+
+
 def _chosen_anchors(strategy: str) -> Callable[..., tuple[Any, ...]]:
     """The standardised relative head on as many anchors as drawn, chosen by ``strategy`` in the head side's
     space from the same pool (seeded by the draw's seed)."""
@@ -354,7 +359,8 @@ _TRANSLATORS: dict[str, tuple[str, dict[str, Any]]] = {
 #: unpaired latents), Procrustes without that scaling, ridge, and ours (auto: the Stitcher's choice). ``relreps``:
 #: a head on absolute latents (the baseline relative spaces exist to beat), relative heads on cosine similarities to
 #: random anchors, with per-dimension standardisation fitted on the anchors (before the similarity and of its
-#: output), and with that standardisation on k-means or farthest-point anchors chosen in the head side's space.
+#: output), on the negated Mahalanobis distance (the anchors' covariance, Ledoit-Wolf shrinkage; standardised output),
+#: and with that standardisation on k-means or farthest-point anchors chosen in the head side's space.
 #: ``bricks``: relative heads on each similarity, then on their product.
 METHODS: dict[str, tuple[Method, ...]] = {
     "lst": (Method("absolute", _absolute), Method("relative", _cosine, _RELATIVE),
@@ -363,6 +369,7 @@ METHODS: dict[str, tuple[Method, ...]] = {
             Method("auto", _auto, (_unpaired, "stitch.stitcher", "stitch.core.selection", *_TRANSLATE))),
     "relreps": (Method("absolute", _absolute), Method("relative", _cosine, _RELATIVE),
                 Method("standardized", _standardized, _RELATIVE),
+                Method("mahalanobis", _mahalanobis, (*_RELATIVE, "stitch.core.kernels")),
                 Method("k-means anchors", _chosen_anchors("kmeans"), (_chosen_anchors, "stitch.core.anchors",
                                                                       *_RELATIVE)),
                 Method("FPS anchors", _chosen_anchors("fps"), (_chosen_anchors, "stitch.core.anchors", *_RELATIVE))),
@@ -417,7 +424,9 @@ _RELREPS_PROTOCOL = (
     "head side's relative latents (cosine similarity to the anchors), read zero-shot from the other encoder's "
     "relative latents w.r.t. the same anchors (absolute: a head on absolute latents read from the other's, the "
     "baseline; standardized: per-dimension standardisation fitted on the anchors before the similarity and of its "
-    "output; k-means / FPS anchors: that, with anchors chosen in the head side's space from the same pool). "
+    "output; mahalanobis: the negated Mahalanobis distance to the anchors, their covariance shrunk by the "
+    "Ledoit-Wolf rule, standardised output; k-means / FPS anchors: standardized, with anchors chosen in the head "
+    "side's space from the same pool). "
     "Ratio: stitched / the head's accuracy on its own encoder.")
 _BRICKS_PROTOCOL = (
     "Frozen encoders; per similarity, a linear head (logistic regression after standardisation) "
