@@ -290,7 +290,7 @@ def test_a_bench_suite_on_ray_equals_local(engine, tmp_path: Path) -> None:
         return run_suite("relreps", BenchContext(seeds=(0, 1), anchors=(40,), progress=False, **options)).rows
 
     local, on_ray = rows(cache_root=tmp_path / "local"), rows(cache_root=tmp_path / "ray", engine=engine)
-    assert [(r.direction, r.method) for r in on_ray] == [(r.direction, r.method) for r in local] and len(local) == 10
+    assert [(r.direction, r.method) for r in on_ray] == [(r.direction, r.method) for r in local] and len(local) == 12
     for a, b in zip(local, on_ray):
         assert (a.ratio is None and b.ratio is None) or abs(a.ratio - b.ratio) <= 1e-9
         assert a.note == b.note and b.reused == 0
