@@ -200,14 +200,6 @@ def quality_row(args: argparse.Namespace, label: str) -> dict[str, Any]:
     return row
 
 
-#: the ``lst`` suite's fixed maps: (translator, options, fitted with each side's unpaired latents)
-LST_MAPS: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "affine": ("affine", {}, False), "linear": ("linear", {}, False),
-    "orthogonal": ("procrustes", {"standardize": True}, False),
-    "orthogonal, unpaired stats": ("procrustes", {"standardize": True}, True),
-    "procrustes": ("procrustes", {}, False), "ridge": ("ridge", {}, False)}
-
-
 def choice_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     import warnings
 
@@ -215,6 +207,7 @@ def choice_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     from stitch.bench import BenchContext
     from stitch.bench.pairs import PAIRS, linear_head, load_pair
+    from stitch.bench.suites import _TRANSLATORS  # the lst suite's fixed maps, as its rows run them
     from stitch.core.translate import create_translator
     from stitch.errors import InterpolationWarning
     from stitch.stitcher import Stitcher
@@ -243,8 +236,10 @@ def choice_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                 auto = Stitcher().fit(x, y, decoder=head, encoder_unpaired=unpaired[0], decoder_unpaired=unpaired[1])
                 chosen.append(auto.report_["choice"])
                 mapped = {"auto": auto.transform(data.test[new])}
-                for label, (translator, options, with_unpaired) in LST_MAPS.items():
-                    extra = {"x_unpaired": unpaired[0], "y_unpaired": unpaired[1]} if with_unpaired else {}
+                for label, (translator, options) in _TRANSLATORS.items():
+                    options = dict(options)
+                    extra = {"x_unpaired": unpaired[0], "y_unpaired": unpaired[1]} if options.pop("unpaired", False) \
+                        else {}
                     mapped[label] = create_translator(translator, **options).fit(x, y, **extra).transform(
                         data.test[new])
                 for label, z in mapped.items():
@@ -253,7 +248,7 @@ def choice_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                     agree.setdefault(label, []).append(float((pred == native).mean()))
             per_sample = {k: np.mean(v, axis=0) for k, v in correct.items()}  # each test sample, over the draws
             own = float((native == y_test).mean())
-            best = max(LST_MAPS, key=lambda k: per_sample[k].mean())
+            best = max(_TRANSLATORS, key=lambda k: per_sample[k].mean())
             diff = per_sample[best] - per_sample["auto"]
             floor = 2 * float(diff.std(ddof=1)) / np.sqrt(len(diff))
             rows.append({"pair: stitched into -> head": f"{pair.dataset}: {pair.labels[new]} -> {pair.labels[side]}",
